@@ -1,0 +1,1 @@
+"""Intake channels: each module turns one source kind into IntakeItems."""

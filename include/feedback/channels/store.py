@@ -1,0 +1,90 @@
+"""Storing a channel's batch: items, quarantined rejects and the cursor, in one transaction.
+
+This is the only place ingest writes to the register, so the guarantee "the
+cursor moves only with the rows it covers" lives in one function: a crash
+before commit leaves both the rows and the old position, and the next run reads
+the same items again and the upsert makes that harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.channels.base import IntakeItem, Rejected
+from feedback.db.bulk import upsert
+from feedback.privacy import keys
+
+INTAKE_COLUMNS = ("channel", "source", "external_id", "received_at", "payload", "content_sha256", "raw_ref")
+QUARANTINE_COLUMNS = (
+    "channel", "source", "external_ref", "reason", "detail", "raw_encrypted", "raw_sha256", "parked_at",
+)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    inserted: int
+    duplicates: int
+    quarantined: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "duplicates": self.duplicates, "quarantined": self.quarantined}
+
+
+def read_cursor(engine: Engine, channel: str, source: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT position FROM feedback.channel_cursor WHERE channel = :c AND source = :s"),
+            {"c": channel, "s": source},
+        ).scalar()
+    return row
+
+
+def intake_rows(items: Sequence[IntakeItem]) -> list[tuple]:
+    return [
+        (i.channel, i.source, i.external_id, i.received_at, i.payload, i.content_sha256, i.raw_ref) for i in items
+    ]
+
+
+def store_batch(
+    engine: Engine,
+    channel: str,
+    source: str,
+    items: Sequence[IntakeItem],
+    rejected: Sequence[Rejected],
+    position: dict[str, Any],
+    parked_at: datetime,
+) -> StoreResult:
+    """Write items (once per key), park rejects, and move the cursor, atomically."""
+    fernet = keys.cipher() if rejected else None
+    with engine.begin() as conn:
+        inserted = upsert(conn, "feedback.intake", INTAKE_COLUMNS, intake_rows(items), ("channel", "external_id"))
+        parked = upsert(
+            conn,
+            "feedback.quarantine",
+            QUARANTINE_COLUMNS,
+            [
+                (r.channel, r.source, r.external_ref, r.reason, r.detail, keys.encrypt(r.raw, fernet),
+                 r.raw_sha256, parked_at)
+                for r in rejected
+            ],
+            ("channel", "source", "raw_sha256"),
+        )
+        conn.execute(
+            sa.text(
+                """INSERT INTO feedback.channel_cursor (channel, source, position, items_total, updated_at)
+                   VALUES (:c, :s, CAST(:p AS jsonb), :n, :t)
+                   ON CONFLICT (channel, source) DO UPDATE
+                   SET position = EXCLUDED.position,
+                       items_total = feedback.channel_cursor.items_total + EXCLUDED.items_total,
+                       updated_at = EXCLUDED.updated_at"""
+            ),
+            {"c": channel, "s": source, "p": json.dumps(position), "n": inserted, "t": parked_at},
+        )
+    return StoreResult(inserted=inserted, duplicates=len(items) - inserted, quarantined=parked)

@@ -1,0 +1,172 @@
+"""`feedback`: the operator's command line.
+
+One entry point for what operators do by hand (migrate, inspect, run the demo,
+open a shell on the register); each capability adds its commands here. Errors
+print one line and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from feedback.errors import FeedbackError
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from feedback.db.engine import display_url, get_engine
+    from feedback.db.migrations import migrate
+
+    engine = get_engine()
+    _say(f"register: {display_url(engine)}")
+    report = migrate(engine, progress=lambda m: _say(f"  {m}"))
+    _say(f"migrations: {len(report.applied)} applied, {len(report.skipped)} already present")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from feedback.db import status
+    from feedback.db.engine import display_url, get_engine
+
+    engine = get_engine()
+    result = status.collect(engine)
+    if args.json:
+        print(json.dumps({"register": display_url(engine), **result.as_dict()}, indent=2, ensure_ascii=False))
+    else:
+        print(f"register: {display_url(engine)}")
+        print(status.render(result))
+    return 0
+
+
+def cmd_db_url(args: argparse.Namespace) -> int:
+    from feedback.db.engine import get_engine, libpq_url
+
+    print(libpq_url(get_engine()))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from feedback.local import postgres
+
+    if args.action == "start":
+        print(postgres.ensure_running().url)
+    elif args.action == "stop":
+        _say("embedded register stopped" if postgres.stop() else "embedded register was not running")
+    return 0
+
+
+def cmd_psql(args: argparse.Namespace) -> int:
+    from feedback.db.engine import get_engine, libpq_url
+    from feedback.local import postgres
+
+    url = libpq_url(get_engine())
+    binary = shutil.which("psql") or str(postgres.bin_dir() / "psql")
+    os.execv(binary, [binary, url, *args.psql_args])
+    return 0  # not reached
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from feedback import config
+
+    names = config.validate_all(Path(args.dir) if args.dir else None)
+    _say(f"configuration OK: {', '.join(names)}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from feedback.sample import generate, write_sample
+
+    sample = generate(seed=args.seed, volume=args.volume, month=args.month)
+    manifest = write_sample(sample, Path(args.out))
+    _say(f"wrote {args.volume} items to {args.out}: {json.dumps(manifest.get('counts', {}), ensure_ascii=False)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from feedback.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(seed=args.seed, volume=args.volume, month=args.month, runs=args.runs))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from feedback.local.up import run_local_airflow
+
+    return run_local_airflow(port=args.port)
+
+
+def cmd_smtp_sink(args: argparse.Namespace) -> int:
+    import time
+
+    from feedback.local import smtp_sink
+
+    sink = smtp_sink.start(port=args.port)
+    _say(f"SMTP capture on 127.0.0.1:{sink.port}, storing mails in {sink.folder} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sink.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    add("migrate", cmd_migrate, "apply pending register migrations (sql/migrations)")
+    add("status", cmd_status, "what is in the register, per table and channel").add_argument(
+        "--json", action="store_true", help="machine-readable output"
+    )
+    add("db-url", cmd_db_url, "print the register's URL (starts the embedded server if needed)")
+    add("db", cmd_db, "start or stop the embedded register").add_argument("action", choices=["start", "stop"])
+    add("psql", cmd_psql, "open psql on the register").add_argument("psql_args", nargs=argparse.REMAINDER)
+    add("config-check", cmd_config_check, "validate include/config/*.yaml").add_argument(
+        "--dir", help="configuration folder (default include/config)"
+    )
+    sample = add("sample", cmd_sample, "write seeded sample data (mail, web forms, platform pages) to a folder")
+    sample.add_argument("--seed", type=int, default=20261001)
+    sample.add_argument("--volume", type=int, default=300)
+    sample.add_argument("--month", default="2026-10", help="YYYY-MM the items are spread over")
+    sample.add_argument("--out", default=".local/sample")
+    demo = add("demo", cmd_demo, "run every DAG over a simulated month on sample data, then summarise")
+    demo.add_argument("--seed", type=int, default=20261001)
+    demo.add_argument("--volume", type=int, default=400)
+    demo.add_argument("--month", default="2026-10")
+    demo.add_argument("--runs", type=int, default=6, help="logical dates per DAG across the month")
+    add("up", cmd_up, "local Airflow (UI on localhost:8080) against the register").add_argument(
+        "--port", type=int, default=8080
+    )
+    add("smtp-sink", cmd_smtp_sink, "run the local SMTP capture server in the foreground").add_argument(
+        "--port", type=int, default=None
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FeedbackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

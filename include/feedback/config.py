@@ -1,0 +1,239 @@
+"""Typed loading of `include/config/*.yaml`.
+
+Configuration is data that operations teams edit (channels, taxonomy, SLA
+policies, calendars). A mistake there must stop the run with the file, the key
+path inside it and what was expected, never half-apply or surface as a
+traceback deep inside a task. Models forbid unknown keys, so a typo is an error
+rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from feedback.errors import ConfigError
+from feedback.paths import config_dir, project_root
+
+M = TypeVar("M", bound=BaseModel)
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _require_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what}: name {name!r} is used twice")
+        seen.add(name)
+
+
+# --- settings.yaml -----------------------------------------------------------------------------
+
+
+class IntakeSettings(Strict):
+    batch_size: int = Field(500, ge=1, le=100_000)
+    max_payload_bytes: int = Field(1_000_000, ge=1024)
+
+
+class Settings(Strict):
+    timezone: str = "Asia/Shanghai"
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+
+# --- channels.yaml -----------------------------------------------------------------------------
+
+
+class Mailbox(Strict):
+    name: Name
+    connection: str | None = None
+    folders: list[str] = ["INBOX"]
+    sent_folder: str | None = None
+    enabled: bool = True
+
+    @property
+    def connection_id(self) -> str:
+        return self.connection or f"feedback_imap_{self.name}"
+
+
+class WebForm(Strict):
+    name: Name
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    required_fields: list[str] = ["message"]
+    max_bytes: int = Field(65_536, ge=256)
+
+
+class WebFormDrop(Strict):
+    """A folder where submissions land as JSON files (exports, the demo's delivery)."""
+
+    name: Name
+    path: str
+
+    def resolved(self, base: Path) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else base / path
+
+
+class WebForms(Strict):
+    forms: list[WebForm] = []
+    drops: list[WebFormDrop] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> WebForms:
+        _require_unique([f.name for f in self.forms], "forms")
+        _require_unique([d.name for d in self.drops], "drops")
+        return self
+
+
+class Platform(Strict):
+    name: Name
+    kind: Literal["rest"] = "rest"
+    base_url: str
+    connection: str | None = None
+    enabled: bool = True
+    options: dict[str, Any] = {}
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @property
+    def connection_id(self) -> str:
+        return self.connection or f"feedback_platform_{self.name}"
+
+
+class Channels(Strict):
+    mailboxes: list[Mailbox] = []
+    webforms: WebForms = Field(default_factory=WebForms)
+    platforms: list[Platform] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> Channels:
+        _require_unique([m.name for m in self.mailboxes], "mailboxes")
+        _require_unique([p.name for p in self.platforms], "platforms")
+        return self
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+FILES: dict[str, type[BaseModel]] = {
+    "settings.yaml": Settings,
+    "channels.yaml": Channels,
+}
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    given = err.get("input")
+    shown = repr(given) if isinstance(given, str | int | float | bool) or given is None else type(given).__name__
+    messages = {
+        "missing": "a value is required",
+        "extra_forbidden": "unknown key (check the spelling; allowed keys are in the docs)",
+        "int_parsing": f"expected a whole number, got {shown}",
+        "int_type": f"expected a whole number, got {shown}",
+        "bool_parsing": f"expected true or false, got {shown}",
+        "string_type": f"expected text, got {shown}",
+        "list_type": f"expected a list, got {shown}",
+        "dict_type": f"expected a mapping, got {shown}",
+        "model_type": f"expected a mapping, got {shown}",
+        "literal_error": f"expected one of {err.get('ctx', {}).get('expected', '?')}, got {shown}",
+        "string_pattern_mismatch": f"expected a lowercase name (letters, digits, _), got {shown}",
+    }
+    if kind in messages:
+        return messages[kind]
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        return f"{err['msg'].lower()}, got {shown}"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def parse_model(data: Any, model: type[M], source: str) -> M:
+    """Validate already-loaded data, raising ConfigError naming `source` and the key path."""
+    try:
+        return model.model_validate({} if data is None else data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {_key_path(first['loc'])}: {_expected(first)}{suffix}") from None
+
+
+def load_file(path: Path, model: type[M]) -> M:
+    """Read and validate one YAML file; every failure is a one-line ConfigError."""
+    shown = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{shown}: file not found (set FEEDBACK_CONFIG_DIR or restore the file)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{shown}: cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{shown}{where}: invalid YAML: {problem}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{shown}: (top level): expected a mapping of keys, got {type(data).__name__}")
+    return parse_model(data, model, shown)
+
+
+def load(name: str, directory: Path | None = None) -> BaseModel:
+    """Load a known config file by name, e.g. `load("channels.yaml")`."""
+    if name not in FILES:
+        raise ConfigError(f"unknown configuration file {name!r}; known: {', '.join(sorted(FILES))}")
+    return load_file((directory or config_dir()) / name, FILES[name])
+
+
+def settings(directory: Path | None = None) -> Settings:
+    return load("settings.yaml", directory)  # type: ignore[return-value]
+
+
+def channels(directory: Path | None = None) -> Channels:
+    return load("channels.yaml", directory)  # type: ignore[return-value]
+
+
+def validate_all(directory: Path | None = None) -> list[str]:
+    """Load every known file; returns the names checked. Raises on the first bad one."""
+    for name in FILES:
+        load(name, directory)
+    return list(FILES)

@@ -1,0 +1,102 @@
+"""Bulk upserts: COPY into a temporary table, then one INSERT … ON CONFLICT.
+
+Row-by-row inserts are the usual bottleneck of ingestion after an outage; COPY
+moves a whole batch in one round trip, and the single INSERT … ON CONFLICT keeps
+the write idempotent by natural key, so a re-run or a re-delivered item changes
+nothing. Runs inside the caller's transaction, so a cursor update made in the
+same transaction commits (or rolls back) together with the rows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def _text_field(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\\\x" + bytes(value).hex()
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str).translate(_ESCAPES)
+    return str(value).translate(_ESCAPES)
+
+
+def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
+    """Rows encoded for `COPY … FROM STDIN` (text format)."""
+    buf = io.StringIO()
+    write = buf.write
+    for row in rows:
+        write("\t".join(_text_field(v) for v in row))
+        write("\n")
+    buf.seek(0)
+    return buf
+
+
+def copy_into(conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Raw COPY of rows into `table` within the connection's transaction; returns rows copied."""
+    cols = ", ".join(_ident(c) for c in columns)
+    with conn.connection.driver_connection.cursor() as cur:
+        cur.copy_expert(f"COPY {_ident(table)} ({cols}) FROM STDIN", copy_text(rows))
+        return cur.rowcount
+
+
+def upsert(
+    conn: sa.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: Sequence[str],
+    update: Sequence[str] = (),
+) -> int:
+    """Insert rows, skipping (or updating `update` columns of) rows whose `conflict` key exists.
+
+    Duplicate keys inside the batch are collapsed to their first occurrence.
+    Returns the number of rows inserted or updated.
+    """
+    if not rows:
+        return 0
+    table = _ident(table)
+    cols = [_ident(c) for c in columns]
+    keys = [_ident(c) for c in conflict]
+    staging = "bulk_" + table.replace(".", "_")
+    col_list = ", ".join(cols)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{staging}")
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS "  # noqa: S608 - identifiers checked above
+        f"SELECT {col_list}, 0::bigint AS bulk_ord FROM {table} WITH NO DATA"
+    )
+    copy_into(conn, staging, [*cols, "bulk_ord"], ([*row, i] for i, row in enumerate(rows)))
+    if update:
+        action = "DO UPDATE SET " + ", ".join(f"{_ident(c)} = EXCLUDED.{c}" for c in update)
+    else:
+        action = "DO NOTHING"
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table} ({col_list}) "  # noqa: S608 - identifiers checked above
+        f"SELECT DISTINCT ON ({', '.join(keys)}) {col_list} FROM {staging} "
+        f"ORDER BY {', '.join(keys)}, bulk_ord "
+        f"ON CONFLICT ({', '.join(keys)}) {action}"
+    )
+    conn.exec_driver_sql(f"DROP TABLE pg_temp.{staging}")
+    return result.rowcount

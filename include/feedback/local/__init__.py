@@ -1,0 +1,1 @@
+"""Local stand-ins for a deployment's services: embedded register, SMTP capture, Airflow home."""

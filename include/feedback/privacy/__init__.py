@@ -1,0 +1,1 @@
+"""Personal data: keys, encryption, masking and retention."""

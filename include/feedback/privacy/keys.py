@@ -1,0 +1,74 @@
+"""Fernet keys for everything stored encrypted (contact vault, quarantined raw bytes).
+
+Keys come from `FEEDBACK_VAULT_KEYS` or the `feedback_vault` connection's password
+(comma-separated, newest first), so rotation is adding a key in front. A checkout
+with neither gets a key generated once into `.local/vault.keys`, so the demo and
+the tests work out of the box; deployments must set the variable (compose
+refuses to start without it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from feedback.errors import ConfigError
+from feedback.paths import local_dir
+
+KEYS_ENV = "FEEDBACK_VAULT_KEYS"
+
+
+def _parse(value: str, source: str) -> list[bytes]:
+    keys = [k.strip().encode() for k in value.split(",") if k.strip()]
+    if not keys:
+        raise ConfigError(f"{source}: no keys given; expected comma-separated Fernet keys, newest first")
+    for index, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: key #{index + 1} is not a Fernet key (32 url-safe base64 bytes); generate one with "
+                "`python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`"
+            ) from None
+    return keys
+
+
+def _local_keys() -> list[bytes]:
+    path = local_dir() / "vault.keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(Fernet.generate_key().decode() + "\n")
+        print(f"[vault] generated a local key in {path} (set {KEYS_ENV} in production)", file=sys.stderr)
+    return _parse(path.read_text(), str(path))
+
+
+def vault_keys(connection_password: str | None = None) -> list[bytes]:
+    """The configured keys, newest first."""
+    if connection_password:
+        return _parse(connection_password, "the feedback_vault connection's password")
+    value = os.environ.get(KEYS_ENV, "").strip()
+    if value:
+        return _parse(value, KEYS_ENV)
+    return _local_keys()
+
+
+def cipher(connection_password: str | None = None) -> MultiFernet:
+    """Encrypts with the newest key, decrypts with any configured key."""
+    return MultiFernet([Fernet(k) for k in vault_keys(connection_password)])
+
+
+def encrypt(data: bytes, fernet: MultiFernet | None = None) -> bytes:
+    return (fernet or cipher()).encrypt(data)
+
+
+def decrypt(token: bytes, fernet: MultiFernet | None = None) -> bytes:
+    try:
+        return (fernet or cipher()).decrypt(bytes(token))
+    except InvalidToken:
+        raise ConfigError(
+            f"cannot decrypt with the configured keys ({KEYS_ENV}); was a key removed before rotation finished?"
+        ) from None

@@ -1,0 +1,32 @@
+"""The register engine as seen from inside an Airflow task.
+
+`AIRFLOW_CONN_FEEDBACK_DB` is read by `feedback.db.engine` directly; a
+`feedback_db` connection stored in Airflow's metadata database (set in the UI or
+a secrets backend) is looked up here and passed down. With neither, the embedded
+register is used, as in the demo.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def feedback_db_uri() -> str | None:
+    """The feedback_db connection's URI from Airflow, or None to use the defaults."""
+    if os.environ.get("AIRFLOW_CONN_FEEDBACK_DB"):
+        return None
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection("feedback_db")
+    except AirflowNotFoundException:
+        return None
+    return conn.get_uri()
+
+
+def register_engine():
+    """A checked engine on the register; raises one clear line if it is unreachable."""
+    from feedback.db.engine import get_engine
+
+    return get_engine(feedback_db_uri())
