@@ -1,0 +1,32 @@
+# The Airflow image of the feedback pipeline: the official image at the Airflow and
+# Python versions pinned in requirements.txt / pyproject.toml, plus our pinned
+# dependencies and the `feedback` package with its operator CLI.
+# Built by `docker compose build` (docker-compose.yaml: `build: .`).
+FROM apache/airflow:3.3.2-python3.11
+
+USER airflow
+WORKDIR /opt/airflow
+
+# Dependencies first, so editing code does not reinstall them. requirements.txt pins
+# apache-airflow to the base image's version, so pip keeps the installed Airflow;
+# constraints.txt pins every transitive package (the same lock as .venv).
+COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
+RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt
+
+# The package (include/feedback, declared by pyproject.toml) and the register migrations.
+# compose mounts ./include and ./sql over these; the copies make the image usable on its
+# own (e.g. `feedback migrate`).
+COPY --chown=airflow:0 pyproject.toml /opt/airflow/
+COPY --chown=airflow:0 include/ /opt/airflow/include/
+COPY --chown=airflow:0 sql/ /opt/airflow/sql/
+
+# Editable install: `import feedback` resolves to /opt/airflow/include/feedback (the mounted
+# folder under compose), so paths.py finds /opt/airflow as the project root, and the
+# `feedback` console script lands on PATH (/home/airflow/.local/bin). Build isolation
+# fetches setuptools (pyproject's build-system), which the image's venv may not have.
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow && command -v feedback
+
+# Local state (outbox .eml files, report archive); compose mounts the `feedback-local`
+# volume here, which starts with this folder's ownership. Group 0 may write, for any AIRFLOW_UID.
+RUN mkdir -p /opt/airflow/local/outbox /opt/airflow/local/archive \
+    && chmod -R g+rwX /opt/airflow/local

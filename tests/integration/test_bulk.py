@@ -1,0 +1,68 @@
+"""The bulk write path (COPY into staging, INSERT … ON CONFLICT) on a real register."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from conftest import scalar
+
+from feedback.db.bulk import copy_into, upsert
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+COLS = ("channel", "source", "external_id", "received_at", "payload", "content_sha256")
+
+
+def _row(external_id: str, body: str = "hello", channel: str = "webform"):
+    return (channel, "contact_zh", external_id, T0, {"body": body}, "a" * 64)
+
+
+def test_upsert_inserts_once_and_reports_new_rows(register):
+    rows = [_row(f"wf-{i}") for i in range(100)]
+    with register.begin() as conn:
+        assert upsert(conn, "feedback.intake", COLS, rows, ("channel", "external_id")) == 100
+    with register.begin() as conn:
+        assert upsert(conn, "feedback.intake", COLS, rows, ("channel", "external_id")) == 0
+    assert scalar(register, "SELECT count(*) FROM feedback.intake") == 100
+
+
+def test_duplicates_inside_one_batch_keep_the_first(register):
+    rows = [_row("wf-1", "first"), _row("wf-1", "second"), _row("wf-2")]
+    with register.begin() as conn:
+        assert upsert(conn, "feedback.intake", COLS, rows, ("channel", "external_id")) == 2
+    assert scalar(register, "SELECT payload->>'body' FROM feedback.intake WHERE external_id = 'wf-1'") == "first"
+
+
+def test_update_mode_overwrites_named_columns(register):
+    with register.begin() as conn:
+        upsert(conn, "feedback.intake", COLS, [_row("wf-1", "old")], ("channel", "external_id"))
+        n = upsert(conn, "feedback.intake", COLS, [_row("wf-1", "new")], ("channel", "external_id"), ("payload",))
+    assert n == 1
+    assert scalar(register, "SELECT payload->>'body' FROM feedback.intake") == "new"
+
+
+def test_awkward_text_survives_the_copy_format_unchanged(register):
+    nasty = ["tab\there", "line\nbreak", "cr\rhere", "back\\slash", "\\N", "", "中文，全角１３８", "emoji 😀", "quote ' \""]
+    with register.begin() as conn:
+        conn.exec_driver_sql("CREATE TEMP TABLE probe (n int, t text, b bytea, j jsonb, f boolean) ON COMMIT DROP")
+        copy_into(
+            conn,
+            "probe",
+            ("n", "t", "b", "j", "f"),
+            [(i, s, s.encode(), {"v": s, "list": [s]}, i % 2 == 0) for i, s in enumerate(nasty)]
+            + [(99, None, None, None, None)],
+        )
+        got = conn.execute(sa.text("SELECT n, t, b, j, f FROM probe ORDER BY n")).all()
+    for (n, t, b, j, f), s in zip(got, nasty, strict=False):
+        assert (t, bytes(b), j, f) == (s, s.encode(), {"v": s, "list": [s]}, n % 2 == 0)
+    assert got[-1] == (99, None, None, None, None)
+
+
+def test_upsert_runs_inside_the_callers_transaction(register):
+    try:
+        with register.begin() as conn:
+            upsert(conn, "feedback.intake", COLS, [_row("wf-1")], ("channel", "external_id"))
+            raise RuntimeError("crash after the write, before commit")
+    except RuntimeError:
+        pass
+    assert scalar(register, "SELECT count(*) FROM feedback.intake") == 0

@@ -1,0 +1,104 @@
+"""The operator CLI as a user runs it: real processes, real register, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def feedback(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "include"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "feedback.cli", *args], capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_migrate_then_status(register):
+    # The register fixture is already migrated: migrate reports nothing to do.
+    out = feedback("migrate")
+    assert out.returncode == 0, out.stderr
+    assert "0 applied, 1 already present" in out.stderr
+    status = feedback("status", "--json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["tables"]["intake"] == 0
+    assert doc["migrations"] == ["001_register_v1"]
+    assert "password" not in doc["register"]
+
+
+def test_status_counts_rows_per_channel(register):
+    import sqlalchemy as sa
+
+    with register.begin() as conn:
+        for i, channel in enumerate(["email", "email", "webform"]):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, content_sha256)"
+                    " VALUES (:c, 's', :e, now(), '{}', :h)"
+                ),
+                {"c": channel, "e": f"x{i}", "h": "0" * 64},
+            )
+    out = feedback("status")
+    assert out.returncode == 0, out.stderr
+    assert "intake by channel:" in out.stdout
+    lines = [line.split() for line in out.stdout.splitlines()]
+    assert ["email", "2"] in lines and ["webform", "1"] in lines
+
+
+def test_unreachable_register_is_one_line_naming_host_port_and_setting():
+    port = _closed_port()
+    out = feedback("status", env={"AIRFLOW_CONN_FEEDBACK_DB": f"postgresql://u:secretpw@127.0.0.1:{port}/reg"})
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and "AIRFLOW_CONN_FEEDBACK_DB" in lines[0]
+    assert "Traceback" not in out.stderr and "secretpw" not in out.stderr
+
+
+def test_bad_connection_value_is_one_line():
+    out = feedback("migrate", env={"AIRFLOW_CONN_FEEDBACK_DB": "mysql://x@h/db"})
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "error: AIRFLOW_CONN_FEEDBACK_DB: expected a postgres:// or postgresql:// URI, got scheme 'mysql'"
+    )
+
+
+def test_config_check_reports_the_bad_key(tmp_path):
+    (tmp_path / "settings.yaml").write_text("timezone: Asia/Shanghai\n")
+    (tmp_path / "channels.yaml").write_text("webforms:\n  forms:\n    - name: a\n      max_bytes: lots\n")
+    out = feedback("config-check", "--dir", str(tmp_path))
+    assert out.returncode == 2
+    assert "channels.yaml: webforms.forms[0].max_bytes: expected a whole number, got 'lots'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_config_check_accepts_the_shipped_files():
+    out = feedback("config-check")
+    assert out.returncode == 0, out.stderr
+    assert "configuration OK" in out.stderr
+
+
+def test_db_url_prints_a_libpq_url(register):
+    out = feedback("db-url")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("postgresql://") and out.stdout.strip().endswith(register.url.database)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status", "--help"]])
+def test_help_works_without_a_register(args):
+    assert feedback(*args).returncode == 0
