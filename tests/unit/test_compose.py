@@ -216,6 +216,20 @@ def env_names_in_source(source: str, filename: str = "<string>") -> set[str]:
     having to follow how the name travels to the read.
     """
     tree = ast.parse(source, filename=filename)
+    # Strings that name a Python object of the module (e.g. listed in __all__) are not
+    # environment variables.
+    python_names = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    } | {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     return {
         node.value
         for node in ast.walk(tree)
@@ -223,6 +237,7 @@ def env_names_in_source(source: str, filename: str = "<string>") -> set[str]:
         and isinstance(node.value, str)
         and ENV_NAME.match(node.value)
         and not node.value.endswith("_")
+        and node.value not in python_names
     }
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 CHANNELS = ("email", "webform", "platform")
@@ -33,7 +34,7 @@ class IntakeItem:
         if not self.external_id:
             raise ValueError("external_id must not be empty")
 
-    @property
+    @cached_property
     def content_sha256(self) -> str:
         canonical = json.dumps(self.payload, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -19,7 +19,14 @@ from typing import Any
 import sqlalchemy as sa
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
 def _ident(name: str) -> str:
@@ -38,9 +45,12 @@ def _text_field(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\\\x" + bytes(value).hex()
+    if isinstance(value, str):
+        return _escape(value)
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str).translate(_ESCAPES)
-    return str(value).translate(_ESCAPES)
+        # JSON text never holds a raw tab or line break (they are escaped), only backslashes.
+        return json.dumps(value, ensure_ascii=False, default=str).replace("\\", "\\\\")
+    return _escape(str(value))
 
 
 def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:

@@ -9,8 +9,8 @@ refuses to start without it).
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -42,7 +42,7 @@ def _local_keys() -> list[bytes]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(Fernet.generate_key().decode() + "\n")
-        print(f"[vault] generated a local key in {path} (set {KEYS_ENV} in production)", file=sys.stderr)
+        logging.getLogger(__name__).warning("generated a local vault key in %s (set %s in production)", path, KEYS_ENV)
     return _parse(path.read_text(), str(path))
 
 

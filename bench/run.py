@@ -1,0 +1,141 @@
+"""`make bench`: run the benchmarks and write docs/benchmarks.md.
+
+Each benchmark compares against a baseline measured in the same run on the same
+machine, so the figures mean something wherever they are produced. Uses the
+register the pipeline would use (the embedded one by default), in a scratch
+database that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
+
+from bench import bench_intake_write  # noqa: E402
+from feedback.db.engine import resolve_target  # noqa: E402
+from feedback.db.migrations import migrate  # noqa: E402
+
+DB_NAME = "feedback_bench"
+TEMPLATE = "feedback_bench_tpl"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Scratch:
+    """A migrated template database, cloned into an empty register for every measurement."""
+
+    def __init__(self) -> None:
+        self.url = resolve_target().url
+        self.admin = sa.create_engine(self.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        self._drop(TEMPLATE)
+        self._sql(f'CREATE DATABASE "{TEMPLATE}"')
+        template = sa.create_engine(self.url.set(database=TEMPLATE), poolclass=sa.pool.NullPool)
+        migrate(template)
+        with template.begin() as conn:
+            conn.exec_driver_sql(bench_intake_write.BARE_TABLE)
+        template.dispose()
+
+    def _sql(self, statement: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(statement))
+
+    def _drop(self, name: str) -> None:
+        self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def fresh(self) -> sa.Engine:
+        self._drop(DB_NAME)
+        self._sql(f'CREATE DATABASE "{DB_NAME}" TEMPLATE "{TEMPLATE}"')
+        return sa.create_engine(self.url.set(database=DB_NAME))
+
+    def close(self) -> None:
+        self._drop(DB_NAME)
+        self._drop(TEMPLATE)
+        self.admin.dispose()
+
+
+def machine() -> str:
+    with_pg = ""
+    try:
+        with sa.create_engine(resolve_target().url).connect() as conn:
+            with_pg = conn.execute(sa.text("SHOW server_version")).scalar_one()
+    except Exception:  # informative only
+        with_pg = "?"
+    cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return f"{platform.machine()}, {cpu} cores, Python {platform.python_version()}, PostgreSQL {with_pg}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000, help="sample items to generate")
+    parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+
+    say(f"generating {args.rows} sample items")
+    items = bench_intake_write.sample_items(args.rows)
+    scratch = Scratch()
+    try:
+        say(f"intake write: {len(items)} rows, batches of {args.batch}, {args.repeats} repeats")
+        results = bench_intake_write.measure(scratch.fresh, items, args.batch, args.repeats, say)
+        rerun_s, rerun_rows = bench_intake_write.rerun_cost(scratch.fresh, items, args.batch)
+    finally:
+        scratch.close()
+
+    baseline = results[-1]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python bench/run.py`); every figure is compared with a baseline",
+        "measured in the same run, on the same machine. Re-run it to refresh this file.",
+        "",
+        "## Intake write path",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"{len(items)} intake rows from the sample generator (`feedback.sample`, seed 7;",
+        f"mails, web forms and platform records, average payload "
+        f"{sum(len(str(i.payload)) for i in items) // max(1, len(items))} characters),",
+        f"written in transactions of {args.batch} rows; median of {args.repeats} runs, each into an empty table.",
+        "",
+        "| method | median s | rows/s | vs raw COPY |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.median:.2f} | {r.rows_per_s:,.0f} | {r.rows_per_s / baseline.rows_per_s:.2f}× |"
+        )
+    lines += [
+        "",
+        f"Re-delivering the same {len(items)} rows through our path (a retried task): {rerun_s:.2f}s, "
+        f"{rerun_rows} rows in the table afterwards (nothing duplicated).",
+        "",
+        "What the difference buys: the write path de-duplicates on `(channel, external_id)` through the",
+        "table's unique index, validates the CHECK constraints, maintains the indexes on `intake`, and",
+        "moves the channel cursor in the same transaction as the rows. The bare table has none of that.",
+        "",
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    say(f"wrote {out}")
+    print("\n".join(lines[5:]))
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    say(f"benchmarks finished in {time.monotonic() - started:.0f}s")
+    sys.exit(code)
