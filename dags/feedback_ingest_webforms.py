@@ -15,6 +15,7 @@ Moves web-form submissions into the register's `intake` table, each exactly once
 from datetime import timedelta
 
 from airflow.sdk import dag, task
+
 from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, tags
 
 
