@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, tags
+from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, run_instant, tags
 
 
 @dag(
@@ -31,12 +31,12 @@ from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, ta
 )
 def feedback_ingest_webforms():
     @task(retries=3, outlets=[INTAKE_ASSET])
-    def ingest_drop_folders(data_interval_end=None) -> dict:
+    def ingest_drop_folders(**context) -> dict:
         """Returns counts only (files, inserted, duplicates, quarantined) for XCom."""
         from feedback.channels.webform_drop import ingest_configured_drops
         from feedback_airflow.register import register_engine
 
-        return ingest_configured_drops(register_engine(), run_time=data_interval_end)
+        return ingest_configured_drops(register_engine(), run_time=run_instant(context))
 
     ingest_drop_folders()
 

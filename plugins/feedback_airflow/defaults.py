@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pendulum
 from airflow.sdk import Asset
@@ -28,3 +28,15 @@ def default_args(**overrides) -> dict:
 
 def tags(*extra: str) -> list[str]:
     return ["feedback", *extra]
+
+
+def run_instant(context) -> datetime:
+    """The instant a run stands for: its data interval's end, or when it was due (manual runs).
+
+    Business logic takes times from here, never from the wall clock, so a re-run of
+    the same interval writes the same values.
+    """
+    end = context.get("data_interval_end")
+    if end is not None:
+        return end
+    return context["dag_run"].run_after

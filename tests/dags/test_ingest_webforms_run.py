@@ -64,6 +64,17 @@ def test_run_stores_each_submission_once_and_logs_no_contacts(dag, register, dro
         assert secret not in text, "personal data appeared in the task logs"
 
 
+def test_run_without_a_logical_date_uses_the_run_after_instant(dag, register, drop_folder):
+    """A manual run (no data interval) still stamps rows with the run's time, not NULL or the wall clock."""
+    (drop_folder / "20261001T100000-bad.json").write_bytes(b"not json")
+    run = dag.test(run_after=datetime(2026, 10, 15, 8, 0, tzinfo=UTC), logical_date=None)
+    assert run.state == "success"
+    assert scalar(register, "SELECT parked_at FROM feedback.quarantine") == datetime(2026, 10, 15, 8, 0, tzinfo=UTC)
+    assert scalar(register, "SELECT updated_at FROM feedback.channel_cursor") == datetime(
+        2026, 10, 15, 8, 0, tzinfo=UTC
+    )
+
+
 def test_unreachable_register_fails_the_task_with_one_clear_line(dag, drop_folder, monkeypatch, capfd):
     monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_DB", "postgresql://nobody@127.0.0.1:9/nowhere")
     for task in dag.tasks:  # the retries are real (with back-off); this test is about the message

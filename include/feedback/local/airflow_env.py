@@ -10,6 +10,8 @@ the operator configured real ones.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from feedback.paths import dags_dir, local_dir, plugins_dir, project_root
 
@@ -36,6 +38,8 @@ def airflow_env(register_url: str | None = None, smtp_port: int | None = None) -
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "FEEDBACK_PROJECT_ROOT": str(project_root()),
     }
+    # Airflow starts its components as `airflow …` subprocesses: keep this venv's bin first.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     path = [str(plugins_dir()), str(project_root() / "include")]
     if os.environ.get("PYTHONPATH"):
         path.append(os.environ["PYTHONPATH"])
@@ -49,8 +53,6 @@ def airflow_env(register_url: str | None = None, smtp_port: int | None = None) -
 
 def apply(env: dict[str, str]) -> None:
     """Put the variables into this process (before the first `import airflow`)."""
-    import sys
-
     os.environ.update(env)
     for entry in reversed(env["PYTHONPATH"].split(os.pathsep)):
         if entry not in sys.path:
