@@ -189,11 +189,12 @@ def run_demo(opts: DemoOptions) -> int:
         _step(f"  {manifest.get('counts', {}).get('channel', manifest.get('counts'))}")
 
         _step("loading DAGs")
-        bag = load_dags()
+        log_dir = local_dir() / "airflow" / "demo-logs"
+        with _output_to(log_dir / "dagbag.log"):
+            bag = load_dags()
         order = order_dags(list(bag.dags))
         _step(f"  pipeline order: {', '.join(order)}")
 
-        log_dir = local_dir() / "airflow" / "demo-logs"
         dates = logical_dates(opts.month, opts.runs)
         delivered = 0
         for when in dates:

@@ -77,7 +77,8 @@ def collect(engine: Engine) -> RegisterStatus:
 def render(status: RegisterStatus) -> str:
     lines = [f"migrations applied: {', '.join(status.migrations) or 'none (run `feedback migrate`)'}", ""]
     lines.append("rows per table:")
-    width = max((len(t) for t in status.tables), default=10)
+    keys = [*status.tables, *(k for rows in status.breakdowns.values() for k, _ in rows)]
+    width = max((len(k) for k in keys), default=10)
     for table, count in status.tables.items():
         lines.append(f"  {table:<{width}}  {count:>8}")
     for title, rows in status.breakdowns.items():

@@ -1,0 +1,41 @@
+"""`feedback demo` end to end (what `make demo` runs), small, twice: green and the same counts."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _demo(local: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FEEDBACK_LOCAL_DIR": str(local), "PYTHONPATH": str(ROOT / "include")}
+    return subprocess.run(
+        [sys.executable, "-m", "feedback.cli", "demo", "--volume", "150", "--runs", "3"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def _counts(stdout: str) -> str:
+    start = stdout.index("rows per table:")
+    end = stdout.index("mails sent")
+    return stdout[start:end]
+
+
+def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
+    first = _demo(tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "feedback_ingest_webforms" in first.stderr and "FAILED" not in first.stderr
+    found = re.search(r"web-form submissions: (\d+) in the sample, (\d+) stored in intake, (\d+) quarantined", first.stdout)
+    assert found, first.stdout
+    sample, stored, parked = map(int, found.groups())
+    assert sample > 0 and stored > 0 and stored + parked == sample
+    assert (tmp_path / "airflow" / "airflow.db").exists(), "Airflow metadata must live under the local dir"
+    assert (tmp_path / "outbox").is_dir()
+
+    second = _demo(tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _counts(second.stdout) == _counts(first.stdout)
