@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("db-url", cmd_db_url, "print the register's URL (starts the embedded server if needed)")
     add("db", cmd_db, "start or stop the embedded register").add_argument("action", choices=["start", "stop"])
-    add("psql", cmd_psql, "open psql on the register").add_argument("psql_args", nargs=argparse.REMAINDER)
+    add("psql", cmd_psql, "open psql on the register; further arguments go to psql (e.g. -c 'SELECT 1')")
     add("config-check", cmd_config_check, "validate include/config/*.yaml").add_argument(
         "--dir", help="configuration folder (default include/config)"
     )
@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "psql":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.psql_args = extra
     try:
         return args.func(args)
     except FeedbackError as err:

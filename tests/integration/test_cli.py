@@ -102,3 +102,14 @@ def test_db_url_prints_a_libpq_url(register):
 @pytest.mark.parametrize("args", [["--help"], ["status", "--help"]])
 def test_help_works_without_a_register(args):
     assert feedback(*args).returncode == 0
+
+
+def test_psql_passes_its_arguments_through(register):
+    out = feedback("psql", "-At", "-c", "SELECT count(*) FROM feedback.schema_migrations")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
+
+
+def test_unknown_arguments_are_refused_for_other_commands():
+    out = feedback("status", "--bogus")
+    assert out.returncode == 2 and "unrecognized arguments: --bogus" in out.stderr
