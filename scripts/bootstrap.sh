@@ -28,7 +28,7 @@ find_python() {
 }
 
 lock_hash() {
-  cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1
+  cat requirements.txt requirements-bench.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1
 }
 
 want="$(lock_hash)"
