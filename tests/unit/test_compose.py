@@ -172,7 +172,7 @@ def environment(service: dict) -> dict[str, str]:
 
 def defaults(value: str) -> str:
     """A compose value as it resolves with nothing set but the required vault keys."""
-    return interpolate(value, {"FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY})
+    return interpolate(value, {"FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY, "FEEDBACK_HASH_KEY": "h" * 32})
 
 
 def depends_on(service: dict) -> dict[str, str]:
@@ -581,7 +581,8 @@ def test_docker_compose_config_accepts_the_file():
     ok = subprocess.run(
         base,
         cwd=ROOT,
-        env={**env, "FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY, "ENV_FILE_PATH": os.devnull},
+        env={**env, "FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY, "FEEDBACK_HASH_KEY": "h" * 32,
+             "ENV_FILE_PATH": os.devnull},
         capture_output=True,
         text=True,
         timeout=120,
@@ -591,7 +592,7 @@ def test_docker_compose_config_accepts_the_file():
     refused = subprocess.run(
         base,
         cwd=ROOT,
-        env={**env, "ENV_FILE_PATH": os.devnull},
+        env={**env, "FEEDBACK_HASH_KEY": "h" * 32, "ENV_FILE_PATH": os.devnull},
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,6 +9,7 @@ refuses to start without it).
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 
@@ -72,3 +73,28 @@ def decrypt(token: bytes, fernet: MultiFernet | None = None) -> bytes:
         raise ConfigError(
             f"cannot decrypt with the configured keys ({KEYS_ENV}); was a key removed before rotation finished?"
         ) from None
+
+
+HASH_KEY_ENV = "FEEDBACK_HASH_KEY"
+
+
+def hash_key() -> bytes:
+    """The secret behind identity hashes (repeat complaints, VIP lookup) without raw contacts.
+
+    Kept apart from the Fernet keys on purpose: rotating encryption keys must not
+    change every customer's identity hash.
+    """
+    value = os.environ.get(HASH_KEY_ENV, "").strip()
+    if value:
+        if len(value) < 16:
+            raise ConfigError(f"{HASH_KEY_ENV}: too short; use at least 16 random characters")
+        return value.encode()
+    path = local_dir() / "hash.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+        logging.getLogger(__name__).warning("generated a local hash key in %s (set %s in production)", path,
+                                            HASH_KEY_ENV)
+    return path.read_text().strip().encode()

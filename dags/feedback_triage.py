@@ -1,0 +1,57 @@
+"""
+### feedback_triage
+
+Turns new `intake` rows into registered feedback items (`feedback`), in batches, exactly once.
+
+For each item: masks contact data in every text (phone `138****5678`, e-mail prefix only), stores the raw
+contact only encrypted in `contact_vault`, looks up the customer tier by keyed hash, classifies with the rules
+of `include/config/taxonomy.yaml` (category, department, handler group, priority, confidence, the rules that
+fired; low confidence → `needs_review`), numbers it (`20261122-001`, gap-free per day), and sets a deadline per
+SLA stage from `include/config/sla_policies.yaml` on the business calendar. A reply to an existing item becomes
+a `customer_replied` event on it instead of a new item.
+
+* **Triggered** by the `feedback://register/intake` asset (any ingest DAG storing rows), with a 10-minute
+  schedule as a safety net.
+* **Safe to overlap and re-run**: rows are claimed with `FOR UPDATE SKIP LOCKED`; every write is keyed.
+* **Leak gate**: a Great Expectations checkpoint checks every text column of the batch's `feedback` and
+  `feedback_event` rows for phones, e-mails and ID numbers before commit; a hit fails the task and stores nothing.
+* **Params**: `taxonomy_preset` (A/B), `sla_preset` (A/B) override the configured defaults for a run.
+"""
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, run_instant, tags
+
+
+@dag(
+    dag_id="feedback_triage",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/10 * * * *", timezone="Asia/Shanghai"), assets=[INTAKE_ASSET]
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    tags=tags("triage"),
+    doc_md=__doc__,
+    default_args=default_args(),
+    params={
+        "taxonomy_preset": Param(None, type=["null", "string"], enum=[None, "A", "B"]),
+        "sla_preset": Param(None, type=["null", "string"], enum=[None, "A", "B"]),
+    },
+)
+def feedback_triage():
+    @task
+    def triage_new_intake(params=None, **context) -> dict:
+        """Counts only (registered, replies, per priority / category) for XCom; never item contents."""
+        from feedback import config
+        from feedback.triage.run import load_context, triage_pending
+        from feedback_airflow.register import register_engine
+
+        ctx = load_context(params.get("taxonomy_preset"), params.get("sla_preset"))
+        batch_size = config.settings().intake.batch_size
+        return triage_pending(register_engine(), run_instant(context), ctx, batch_size).as_dict()
+
+    triage_new_intake()
+
+
+feedback_triage()

@@ -1,0 +1,113 @@
+"""The contact vault: the only place a raw phone number, address or name is kept.
+
+Contacts are stored Fernet-encrypted (MultiFernet, so keys rotate) with a keyed
+hash of the normalised value, so the same customer is recognised (VIP tier,
+repeat complaints) without decrypting anything. Everything that needs a raw
+contact — callbacks, acknowledgements — goes through `reveal`, which records who
+asked and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from cryptography.fernet import MultiFernet
+
+from feedback.db.bulk import upsert
+from feedback.privacy import keys
+
+KINDS = ("phone", "email", "name", "address", "other")
+
+
+def identity_hash(kind: str, normalized: str, key: bytes | None = None) -> str:
+    """Keyed hash of a normalised contact: stable across key rotation, useless without the key."""
+    secret = key if key is not None else keys.hash_key()
+    return hmac.new(secret, f"{kind}:{normalized}".encode(), hashlib.sha256).hexdigest()
+
+
+def store_contacts(
+    conn: sa.Connection,
+    contacts: Sequence[tuple[str, str]],
+    created_at: datetime,
+    fernet: MultiFernet | None = None,
+) -> list[int]:
+    """Store (kind, normalised value) pairs once each; returns their vault ids in input order."""
+    if not contacts:
+        return []
+    fernet = fernet or keys.cipher()
+    secret = keys.hash_key()
+    hashes = [identity_hash(kind, value, secret) for kind, value in contacts]
+    rows = [
+        (kind, fernet.encrypt(value.encode("utf-8")), digest, created_at)
+        for (kind, value), digest in zip(contacts, hashes, strict=True)
+    ]
+    upsert(conn, "feedback.contact_vault", ("kind", "ciphertext", "identity_hash", "created_at"), rows,
+           ("kind", "identity_hash"))
+    found = conn.execute(
+        sa.text("SELECT kind, identity_hash, id FROM feedback.contact_vault WHERE identity_hash = ANY(:h)"),
+        {"h": list(set(hashes))},
+    ).all()
+    ids = {(kind, digest): vault_id for kind, digest, vault_id in found}
+    return [ids[(kind, digest)] for (kind, _), digest in zip(contacts, hashes, strict=True)]
+
+
+def reveal(conn: sa.Connection, vault_id: int, *, actor: str, purpose: str, at: datetime | None = None) -> str:
+    """Decrypt one contact for a stated purpose, and record the access.
+
+    The one door to raw contacts: callbacks, acknowledgements and the console all
+    come through here, so every reveal is in `contact_reveal`.
+    """
+    if not actor or not purpose:
+        raise ValueError("reveal needs an actor and a purpose")
+    row = conn.execute(
+        sa.text("SELECT ciphertext FROM feedback.contact_vault WHERE id = :i"), {"i": vault_id}
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"vault entry {vault_id} does not exist")
+    if row.ciphertext is None:
+        raise LookupError(f"vault entry {vault_id} was purged by retention")
+    conn.execute(
+        sa.text(
+            "INSERT INTO feedback.contact_reveal (vault_id, actor, purpose, revealed_at) "
+            "VALUES (:i, :a, :p, coalesce(CAST(:t AS timestamptz), now()))"
+        ),
+        {"i": vault_id, "a": actor, "p": purpose, "t": at},
+    )
+    return keys.decrypt(row.ciphertext).decode("utf-8")
+
+
+def rotate_keys(engine: sa.Engine, batch: int = 1000, progress=None) -> dict[str, int]:
+    """Re-encrypt every vault entry and quarantined payload with the newest key.
+
+    Run after putting a new key in front of FEEDBACK_VAULT_KEYS; once it reports
+    zero left on the old keys, the old key can be removed.
+    """
+    fernet = keys.cipher()
+    counts: dict[str, int] = {}
+    for table, column in (("contact_vault", "ciphertext"), ("quarantine", "raw_encrypted")):
+        done, last_id = 0, 0
+        while True:
+            with engine.begin() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        f"SELECT id, {column} FROM feedback.{table} "  # noqa: S608 - fixed names
+                        f"WHERE id > :last AND {column} IS NOT NULL ORDER BY id LIMIT :n FOR UPDATE"
+                    ),
+                    {"last": last_id, "n": batch},
+                ).all()
+                if not rows:
+                    break
+                conn.execute(
+                    sa.text(f"UPDATE feedback.{table} SET {column} = :c WHERE id = :i"),  # noqa: S608
+                    [{"i": r.id, "c": fernet.rotate(bytes(r[1]))} for r in rows],
+                )
+                done += len(rows)
+                last_id = rows[-1].id
+            if progress:
+                progress(f"{table}: {done} re-encrypted")
+        counts[table] = done
+    return counts

@@ -1,0 +1,42 @@
+"""Feedback numbers: business date plus a daily serial, e.g. 20261122-001.
+
+Operators quote these numbers to customers, so they must be unique, readable and
+gap-free per day. The counter row for a day is incremented in the same
+transaction that inserts the items: a rolled-back batch gives its serials back,
+and two overlapping triage runs queue on the row lock instead of colliding.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+
+import sqlalchemy as sa
+
+WIDTH = 3
+
+
+def format_no(day: date, serial: int) -> str:
+    return f"{day:%Y%m%d}-{serial:0{WIDTH}d}"
+
+
+def allocate(conn: sa.Connection, days: Sequence[date]) -> list[str]:
+    """One new number per entry of `days` (in order), within the caller's transaction."""
+    wanted = Counter(days)
+    last: dict[date, int] = {}
+    for day in sorted(wanted):
+        last[day] = conn.execute(
+            sa.text(
+                """INSERT INTO feedback.feedback_no_counter AS c (day, last_serial) VALUES (:d, :n)
+                   ON CONFLICT (day) DO UPDATE SET last_serial = c.last_serial + EXCLUDED.last_serial
+                   RETURNING last_serial"""
+            ),
+            {"d": day, "n": wanted[day]},
+        ).scalar_one()
+    next_serial = {day: last[day] - wanted[day] + 1 for day in wanted}
+    numbers = []
+    for day in days:
+        numbers.append(format_no(day, next_serial[day]))
+        next_serial[day] += 1
+    return numbers

@@ -1,0 +1,132 @@
+"""From an intake row to what triage needs: masked texts, normalised contacts, reply references.
+
+Pure functions (no database), so the rules for reading each channel's payload
+are tested in isolation and the batch code stays about transactions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from feedback.privacy.masking import Masker, normalize_email, normalize_phone
+
+FEEDBACK_NO = re.compile(r"(?<!\d)(20\d{6}-\d{3,})(?!\d)")
+SUBMISSION_REF = re.compile(r"(?<![\w-])(wf-[0-9A-Za-z]{6,})(?![\w-])")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+MAX_DESCRIPTION = 20_000
+
+
+@dataclass
+class Prepared:
+    intake_id: int
+    channel: str
+    source: str
+    external_id: str
+    received_at: datetime
+    subject: str | None
+    description: str
+    language: str
+    contacts: dict[str, str] = field(default_factory=dict)      # kind -> normalised raw value
+    contact_masked: str | None = None
+    customer_name: str | None = None
+    order_ref: str | None = None
+    expected_by: date | None = None
+    category_hint: str | None = None
+    tier_hint: str | None = None
+    feedback_refs: list[str] = field(default_factory=list)      # feedback numbers mentioned
+    intake_refs: list[tuple[str, str]] = field(default_factory=list)  # (channel, external_id) it answers
+    findings: int = 0
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def body_of(payload: dict[str, Any]) -> str:
+    """The customer's words, whatever the channel called the field."""
+    for key in ("body", "message", "content", "raw_text", "text"):
+        if _text(payload.get(key)):
+            return str(payload[key])
+    return ""
+
+
+def subject_of(payload: dict[str, Any]) -> str | None:
+    return _text(payload.get("subject")) or _text(payload.get("title"))
+
+
+def _expected(value: Any) -> date | None:
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def prepare(row: Any, masker: Masker) -> Prepared:
+    """Mask everything free-text and pull out the contacts, for one intake row."""
+    payload: dict[str, Any] = row.payload or {}
+    raw_subject = subject_of(payload)
+    raw_body = body_of(payload)[:MAX_DESCRIPTION]
+    subject = masker.mask(raw_subject) if raw_subject else None
+    body = masker.mask(raw_body)
+    contact = payload.get("contact") or {}
+
+    contacts: dict[str, str] = {}
+    raw_phone, raw_email = _text(contact.get("phone")), _text(contact.get("email"))
+    phone = normalize_phone(raw_phone) if raw_phone else None
+    email = normalize_email(raw_email) if raw_email else None
+    # No contact field: customers often write it into the text ("请联系13812345678").
+    for finding in (subject.findings if subject else []) + body.findings:
+        if not phone and finding.kind in {"mobile", "landline", "intl_phone"}:
+            phone, raw_phone = finding.normalized, finding.raw
+        if not email and finding.kind == "email":
+            email, raw_email = finding.normalized, finding.raw
+    if phone:
+        contacts["phone"] = phone
+    if email:
+        contacts["email"] = email
+    name = _text(contact.get("name"))
+    if name:
+        contacts["name"] = name
+    masked_contact = None
+    if phone:
+        masked_contact = masker.mask_contact("phone", raw_phone or phone)
+    elif email:
+        masked_contact = masker.mask_contact("email", raw_email or email)
+
+    text_for_refs = f"{raw_subject or ''}\n{raw_body}"
+    intake_refs = [("email", ref) for ref in payload.get("references", []) or [] if isinstance(ref, str)]
+    if isinstance(payload.get("in_reply_to"), str):
+        intake_refs.insert(0, ("email", payload["in_reply_to"]))
+    intake_refs += [("webform", ref) for ref in SUBMISSION_REF.findall(text_for_refs) if ref != row.external_id]
+
+    order = _text(payload.get("order_no"))
+    language = payload.get("locale") or payload.get("language") or ""
+    return Prepared(
+        intake_id=row.id,
+        channel=row.channel,
+        source=row.source,
+        external_id=row.external_id,
+        received_at=row.received_at,
+        subject=subject.text if subject else None,
+        description=body.text,
+        language="zh" if str(language).lower().startswith("zh") or CJK.search(raw_body) else "en",
+        contacts=contacts,
+        contact_masked=masked_contact,
+        customer_name=masker.mask_contact("name", name) if name else None,
+        order_ref=masker.mask(order).text if order else None,
+        expected_by=_expected(payload.get("expected_resolution")),
+        category_hint=_text(payload.get("category_hint")),
+        tier_hint=_text(payload.get("customer_tier")),
+        feedback_refs=FEEDBACK_NO.findall(text_for_refs),
+        intake_refs=intake_refs,
+        findings=len(body.findings) + (len(subject.findings) if subject else 0),
+    )

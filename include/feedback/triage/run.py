@@ -1,0 +1,289 @@
+"""Triage batches: new intake rows become registered, masked, routed items with deadlines.
+
+A batch claims its intake rows with FOR UPDATE SKIP LOCKED, so overlapping runs
+(the asset trigger and the safety-net schedule) never take the same row, and
+does all its writes — vault, feedback, events, deadlines, the intake status —
+in one transaction that the leak gate must pass before it commits. A re-run
+finds nothing new: rows already triaged are no longer `new`, and every insert
+is keyed (intake_id, dedup_key, stage) so even a replay writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.db.bulk import upsert
+from feedback.privacy import leak_gate, vault
+from feedback.triage import numbering
+from feedback.triage.prepare import Prepared, prepare
+
+log = logging.getLogger(__name__)
+
+CLAIM = sa.text(
+    """SELECT id, channel, source, external_id, received_at, payload
+       FROM feedback.intake WHERE status = 'new'
+       ORDER BY received_at, id LIMIT :n FOR UPDATE SKIP LOCKED"""
+)
+FEEDBACK_COLUMNS = (
+    "feedback_no", "intake_id", "channel", "source", "received_at", "registered_at", "customer_name",
+    "contact_masked", "contact_vault_id", "contact_refs", "customer_tier", "emotion", "language", "subject",
+    "description", "expected_by", "order_ref", "category", "department", "handler_group", "priority",
+    "priority_reasons", "confidence", "rule_ids", "needs_review", "status", "next_deadline_at",
+    "next_deadline_stage", "taxonomy_preset", "sla_preset", "updated_at",
+)
+EVENT_COLUMNS = ("feedback_id", "event_type", "occurred_at", "actor", "to_status", "details", "dedup_key")
+DEADLINE_COLUMNS = ("feedback_id", "stage", "handling_cycle", "starts_at", "due_at", "allowance", "calendar", "rule")
+
+
+@dataclass
+class TriageContext:
+    """What a triage task loads once: masker, classifier, SLA policy, calendars, zone."""
+
+    masker: Any
+    classifier: Any
+    policy: Any
+    calendars: dict[str, Any]
+    zone: ZoneInfo
+    taxonomy_preset: str
+    sla_preset: str
+    gate: bool = True
+
+
+def load_context(taxonomy_preset: str | None = None, sla_preset: str | None = None, gate: bool = True) -> TriageContext:
+    """Configuration is read and validated here, once, so a bad file fails before any row is claimed."""
+    from feedback import config
+    from feedback.privacy.masking import Masker, load_mask_config
+    from feedback.sla.calendar import load_calendars
+    from feedback.sla.policy import load_policy
+    from feedback.triage.classify import Classifier
+
+    classifier = Classifier.from_config(preset=taxonomy_preset)
+    policy = load_policy(preset=sla_preset)
+    return TriageContext(
+        masker=Masker(load_mask_config()),
+        classifier=classifier,
+        policy=policy,
+        calendars=load_calendars(),
+        zone=ZoneInfo(config.settings().timezone),
+        taxonomy_preset=getattr(classifier, "preset", taxonomy_preset or "A"),
+        sla_preset=getattr(policy, "preset", sla_preset or "A"),
+        gate=gate,
+    )
+
+
+@dataclass
+class TriageSummary:
+    batches: int = 0
+    registered: int = 0
+    replies: int = 0
+    needs_review: int = 0
+    by_priority: Counter = field(default_factory=Counter)
+    by_category: Counter = field(default_factory=Counter)
+
+    def add(self, other: TriageSummary) -> None:
+        self.batches += other.batches
+        self.registered += other.registered
+        self.replies += other.replies
+        self.needs_review += other.needs_review
+        self.by_priority.update(other.by_priority)
+        self.by_category.update(other.by_category)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batches": self.batches,
+            "registered": self.registered,
+            "replies": self.replies,
+            "needs_review": self.needs_review,
+            "by_priority": dict(self.by_priority),
+            "by_category": dict(self.by_category),
+        }
+
+
+def _reply_targets(conn: sa.Connection, items: list[Prepared]) -> dict[int, int | str]:
+    """intake_id -> feedback id it answers (or the intake external id of an item in this batch)."""
+    numbers = sorted({n for p in items for n in p.feedback_refs})
+    refs = sorted({r for p in items for r in p.intake_refs})
+    by_number = dict(
+        conn.execute(
+            sa.text("SELECT feedback_no, id FROM feedback.feedback WHERE feedback_no = ANY(:n)"), {"n": numbers}
+        ).all()
+    ) if numbers else {}
+    by_intake: dict[tuple[str, str], int] = {}
+    if refs:
+        for channel, external_id, feedback_id in conn.execute(
+            sa.text(
+                """SELECT i.channel, i.external_id, f.id FROM feedback.intake i
+                   JOIN feedback.feedback f ON f.intake_id = i.id
+                   WHERE (i.channel, i.external_id) IN (SELECT * FROM unnest(CAST(:c AS text[]), CAST(:e AS text[])))"""
+            ),
+            {"c": [c for c, _ in refs], "e": [e for _, e in refs]},
+        ):
+            by_intake[(channel, external_id)] = feedback_id
+    in_batch = {(p.channel, p.external_id) for p in items}
+    targets: dict[int, int | str] = {}
+    for p in items:
+        target: int | str | None = next((by_number[n] for n in p.feedback_refs if n in by_number), None)
+        if target is None:
+            target = next((by_intake[r] for r in p.intake_refs if r in by_intake), None)
+        if target is None:
+            target = next((f"{r[0]}:{r[1]}" for r in p.intake_refs if r in in_batch), None)
+        if target is not None:
+            targets[p.intake_id] = target
+    # An item answering another reply in this batch, or itself a target, is registered normally.
+    batch_targets = {t for t in targets.values() if isinstance(t, str)}
+    for p in items:
+        if f"{p.channel}:{p.external_id}" in batch_targets:
+            targets.pop(p.intake_id, None)
+    return targets
+
+
+def _tiers(conn: sa.Connection, items: list[Prepared]) -> dict[int, str]:
+    hashes = {
+        p.intake_id: [vault.identity_hash(kind, value) for kind, value in p.contacts.items() if kind in {"phone", "email"}]
+        for p in items
+    }
+    wanted = sorted({h for hs in hashes.values() for h in hs})
+    vip = set(
+        conn.execute(
+            sa.text("SELECT identity_hash FROM feedback.customer_tier WHERE tier = 'vip' AND identity_hash = ANY(:h)"),
+            {"h": wanted},
+        ).scalars()
+    ) if wanted else set()
+    return {
+        p.intake_id: "vip" if (p.tier_hint == "vip" or any(h in vip for h in hashes[p.intake_id])) else "normal"
+        for p in items
+    }
+
+
+def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_size: int = 500) -> TriageSummary:
+    """Claim up to `batch_size` new intake rows and register them, atomically."""
+    summary = TriageSummary()
+    with engine.begin() as conn:
+        rows = conn.execute(CLAIM, {"n": batch_size}).all()
+        if not rows:
+            return summary
+        items = [prepare(row, ctx.masker) for row in rows]
+        targets = _reply_targets(conn, items)
+        new = [p for p in items if p.intake_id not in targets]
+        tiers = _tiers(conn, new)
+
+        contact_pairs = [(kind, value) for p in new for kind, value in p.contacts.items()]
+        vault_ids = iter(vault.store_contacts(conn, contact_pairs, run_time))
+        refs = [{kind: next(vault_ids) for kind in p.contacts} for p in new]
+        numbers = numbering.allocate(conn, [p.received_at.astimezone(ctx.zone).date() for p in new])
+
+        feedback_rows, deadlines_by_intake, decisions = [], {}, {}
+        for p, ref, number in zip(new, refs, numbers, strict=True):
+            tier = tiers[p.intake_id]
+            decision = ctx.classifier.decide(
+                p.description, subject=p.subject, channel=p.channel, customer_tier=tier, category_hint=p.category_hint
+            )
+            decisions[p.intake_id] = decision
+            deadlines = ctx.policy.deadlines(decision.priority, tier, p.received_at, ctx.calendars)
+            deadlines_by_intake[p.intake_id] = deadlines
+            first = min(deadlines, key=lambda d: d.due_at) if deadlines else None
+            registered = max(run_time, p.received_at)
+            feedback_rows.append((
+                number, p.intake_id, p.channel, p.source, p.received_at, registered, p.customer_name,
+                p.contact_masked, ref.get("phone", ref.get("email")), ref, tier, decision.emotion, p.language,
+                p.subject, p.description, p.expected_by, p.order_ref, _pg_array(decision.categories),
+                decision.department, decision.handler_group, decision.priority, _pg_array(decision.priority_reasons),
+                round(decision.confidence, 3), _pg_array(decision.rule_ids), decision.needs_review, "assigned",
+                first.due_at if first else None, first.stage if first else None, ctx.taxonomy_preset,
+                ctx.sla_preset, registered,
+            ))
+            summary.by_priority[decision.priority] += 1
+            summary.by_category[decision.categories[0] if decision.categories else "unclassified"] += 1
+            summary.needs_review += int(decision.needs_review)
+        upsert(conn, "feedback.feedback", FEEDBACK_COLUMNS, feedback_rows, ("intake_id",))
+        ids = dict(
+            conn.execute(
+                sa.text("SELECT intake_id, id FROM feedback.feedback WHERE intake_id = ANY(:i)"),
+                {"i": [p.intake_id for p in items]},
+            ).all()
+        )
+        by_external = {f"{p.channel}:{p.external_id}": ids.get(p.intake_id) for p in new}
+
+        events, deadline_rows = [], []
+        for p in new:
+            fid, d, registered = ids[p.intake_id], decisions[p.intake_id], max(run_time, p.received_at)
+            details = {"priority": d.priority, "categories": d.categories, "department": d.department,
+                       "rule_ids": d.rule_ids, "confidence": round(d.confidence, 3)}
+            events.append((fid, "created", registered, "triage", "new", details, f"created:{p.intake_id}"))
+            events.append((fid, "assigned", registered, "triage", "assigned",
+                           {"department": d.department, "handler_group": d.handler_group}, f"assigned:{p.intake_id}"))
+            for dl in deadlines_by_intake[p.intake_id]:
+                deadline_rows.append((fid, dl.stage, 1, p.received_at, dl.due_at, dl.allowance, dl.calendar, dl.rule))
+        for p in items:
+            if p.intake_id in targets:
+                target = targets[p.intake_id]
+                fid = by_external.get(target) if isinstance(target, str) else target
+                excerpt = p.description[:200]
+                events.append((fid, "customer_replied", max(p.received_at, run_time), "customer", None,
+                               {"intake_id": p.intake_id, "channel": p.channel, "excerpt": excerpt},
+                               f"reply:{p.intake_id}"))
+                summary.replies += 1
+        upsert(conn, "feedback.feedback_event", EVENT_COLUMNS, events, ("dedup_key",))
+        upsert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_rows,
+               ("feedback_id", "stage", "handling_cycle"))
+        conn.execute(
+            sa.text(
+                """UPDATE feedback.intake SET status = 'triaged', triaged_at = :t,
+                          status_reason = CASE WHEN id = ANY(:r) THEN 'reply to an existing item' END
+                   WHERE id = ANY(:i)"""
+            ),
+            {"t": run_time, "i": [p.intake_id for p in items], "r": list(targets)},
+        )
+        if ctx.gate:
+            _gate(conn, [ids[p.intake_id] for p in new] + [
+                t for t in (targets[p.intake_id] for p in items if p.intake_id in targets) if isinstance(t, int)
+            ], [p.intake_id for p in items])
+        summary.batches = 1
+        summary.registered = len(new)
+    return summary
+
+
+def _pg_array(values: list[str]) -> str:
+    """A text[] literal for the COPY path (elements quoted, so commas and braces are safe)."""
+    quoted = ('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _gate(conn: sa.Connection, feedback_ids: list[int], intake_ids: list[int]) -> None:
+    feedback_rows = [dict(r._mapping) for r in conn.execute(
+        sa.text("SELECT * FROM feedback.feedback WHERE id = ANY(:i)"), {"i": feedback_ids})]
+    event_rows = [dict(r._mapping) for r in conn.execute(
+        sa.text("SELECT * FROM feedback.feedback_event WHERE dedup_key = ANY(:k)"),
+        {"k": [f"{kind}:{i}" for i in intake_ids for kind in ("created", "assigned", "reply")]})]
+    leak_gate.enforce({"feedback": feedback_rows, "feedback_event": event_rows})
+
+
+def triage_pending(
+    engine: Engine,
+    run_time: datetime,
+    ctx: TriageContext,
+    batch_size: int = 500,
+    max_batches: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TriageSummary:
+    """Batches until no new intake row is left (or `max_batches`); counts only, for XCom and logs."""
+    total = TriageSummary()
+    while max_batches is None or total.batches < max_batches:
+        result = triage_batch(engine, run_time, ctx, batch_size)
+        if not result.batches:
+            break
+        total.add(result)
+        message = f"triage batch {total.batches}: {result.registered} registered, {result.replies} replies"
+        log.info(message)
+        if progress:
+            progress(message)
+    return total
