@@ -76,34 +76,16 @@ def machine() -> str:
     return f"{platform.machine()}, {cpu} cores, Python {platform.python_version()}, PostgreSQL {with_pg}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=20_000, help="sample items to generate")
-    parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    args = parser.parse_args()
-
+def intake_section(args, scratch: Scratch) -> str:
     say(f"generating {args.rows} sample items")
     items = bench_intake_write.sample_items(args.rows)
-    scratch = Scratch()
-    try:
-        say(f"intake write: {len(items)} rows, batches of {args.batch}, {args.repeats} repeats")
-        results = bench_intake_write.measure(scratch.fresh, items, args.batch, args.repeats, say)
-        rerun_s, rerun_rows = bench_intake_write.rerun_cost(scratch.fresh, items, args.batch)
-    finally:
-        scratch.close()
-
+    say(f"intake write: {len(items)} rows, batches of {args.batch}, {args.repeats} repeats")
+    results = bench_intake_write.measure(scratch.fresh, items, args.batch, args.repeats, say)
+    rerun_s, rerun_rows = bench_intake_write.rerun_cost(scratch.fresh, items, args.batch)
     baseline = results[-1]
     lines = [
-        "# Benchmarks",
-        "",
-        "Produced by `make bench` (`python bench/run.py`); every figure is compared with a baseline",
-        "measured in the same run, on the same machine. Re-run it to refresh this file.",
-        "",
         "## Intake write path",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
         f"{len(items)} intake rows from the sample generator (`feedback.sample`, seed 7;",
         f"mails, web forms and platform records, average payload "
         f"{sum(len(str(i.payload)) for i in items) // max(1, len(items))} characters),",
@@ -126,11 +108,64 @@ def main() -> int:
         "moves the channel cursor in the same transaction as the rows. The bare table has none of that.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def triage_section(args, scratch: Scratch) -> str:
+    from bench import bench_triage
+
+    say(f"triage: generating {args.triage_items} sample items")
+    items = bench_triage.intake_items(args.triage_items)
+    result = bench_triage.measure(scratch.fresh, items, args.batch, say)
+    return bench_triage.markdown(args.triage_items, args.batch, result)
+
+
+def masking_section(args, scratch: Scratch) -> str:
+    from bench import bench_masking
+
+    say("masking: ours vs Microsoft Presidio")
+    return bench_masking.markdown(bench_masking.run())
+
+
+SECTIONS = {"intake": intake_section, "triage": triage_section, "masking": masking_section}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000, help="sample items for the intake write benchmark")
+    parser.add_argument("--triage-items", type=int, default=100_000, help="sample items for the triage benchmark")
+    parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+
+    chosen = args.only or list(SECTIONS)
+    scratch = Scratch()
+    parts = []
+    try:
+        for name in chosen:
+            started = time.monotonic()
+            parts.append(SECTIONS[name](args, scratch))
+            say(f"{name}: done in {time.monotonic() - started:.0f}s")
+    finally:
+        scratch.close()
+
+    header = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python bench/run.py`); every figure is compared with a baseline",
+        "measured in the same run, on the same machine. Re-run it to refresh this file.",
+        "",
+        f"Last run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; sections: {', '.join(chosen)}.",
+        "",
+    ]
+    text = "\n".join(header) + "\n".join(parts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
+    out.write_text(text)
     say(f"wrote {out}")
-    print("\n".join(lines[5:]))
+    print(text)
     return 0
 
 

@@ -118,6 +118,50 @@ def cmd_smtp_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from feedback.privacy.masking import Masker, load_mask_config
+    from feedback.triage.classify import Classifier
+
+    text = " ".join(args.text) if args.text else sys.stdin.read()
+    masked = Masker(load_mask_config()).mask(text)
+    decision = Classifier.from_config(preset=args.preset).decide(
+        masked.text, channel=args.channel, customer_tier="vip" if args.vip else "normal"
+    )
+    result = {**decision.as_dict(), "masked_text": masked.text, "masked": [f.kind for f in masked.findings]}
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        print(f"{key:<{width}}  {shown}")
+    return 0
+
+
+def cmd_vault(args: argparse.Namespace) -> int:
+    from feedback.db.engine import get_engine
+    from feedback.privacy import vault
+
+    counts = vault.rotate_keys(get_engine(), progress=lambda m: _say(f"  {m}"))
+    _say(f"re-encrypted with the newest key: {counts}; older keys can be removed once every store is done")
+    return 0
+
+
+def cmd_vip(args: argparse.Namespace) -> int:
+    from feedback.db.engine import get_engine
+    from feedback.triage.tiers import set_tier
+
+    values = list(args.contacts)
+    if args.file:
+        values += [line.strip() for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not values:
+        raise FeedbackError("give phone numbers / e-mail addresses, or --file with one per line")
+    with get_engine().begin() as conn:
+        stored, rejected = set_tier(conn, values, "vip" if args.action == "add" else "normal", source="cli")
+    _say(f"{stored} contact(s) stored as keyed hashes ({args.action}), {rejected} not a phone number or e-mail")
+    return 0 if not rejected else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -137,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("config-check", cmd_config_check, "validate include/config/*.yaml").add_argument(
         "--dir", help="configuration folder (default include/config)"
     )
+    classify = add("classify", cmd_classify, "show the triage decision for one text (masking included)")
+    classify.add_argument("text", nargs="*", help="the text (or stdin)")
+    classify.add_argument("--preset", choices=["A", "B"], default=None, help="taxonomy preset (default: configured)")
+    classify.add_argument("--channel", default="webform", choices=["email", "webform", "platform"])
+    classify.add_argument("--vip", action="store_true", help="as if the customer were a VIP")
+    classify.add_argument("--json", action="store_true")
+    add("vault", cmd_vault, "contact vault maintenance").add_argument("action", choices=["rotate-keys"])
+    vip = add("vip", cmd_vip, "mark customers as VIP (or back to normal) by phone/e-mail; only keyed hashes are kept")
+    vip.add_argument("action", choices=["add", "remove"])
+    vip.add_argument("contacts", nargs="*")
+    vip.add_argument("--file", help="a file with one phone number or e-mail address per line")
     sample = add("sample", cmd_sample, "write seeded sample data (mail, web forms, platform pages) to a folder")
     sample.add_argument("--seed", type=int, default=20261001)
     sample.add_argument("--volume", type=int, default=300)

@@ -150,6 +150,34 @@ def run_dag(dag, when: datetime, log_dir: Path) -> tuple[str, float, Path]:
     return str(run.state), time.monotonic() - started, log
 
 
+def register_vips(engine) -> int:
+    """The sample's VIP customers, as the CRM would supply them (stored as keyed hashes only)."""
+    from feedback.sample import VIP_CUSTOMERS
+    from feedback.triage.tiers import set_tier
+
+    contacts = [c.mobile for c in VIP_CUSTOMERS] + [c.email for c in VIP_CUSTOMERS if c.email]
+    with engine.begin() as conn:
+        stored, _ = set_tier(conn, contacts, "vip", source="demo")
+    return stored
+
+
+def planted_contacts_outside_vault(engine, sample) -> int:
+    """How many of the sample's planted phones/e-mails/IDs appear anywhere but intake and the vault."""
+    import sqlalchemy as sa
+
+    planted = {p for item in sample.all_items() for p in item.planted_pii if len(p) >= 6}
+    tables = ("feedback", "feedback_event", "feedback_deadline", "quarantine", "outbox", "sla_breach",
+              "callback_task", "channel_cursor")
+    found = 0
+    with engine.connect() as conn:
+        for table in tables:
+            text = "\n".join(
+                conn.execute(sa.text(f"SELECT row_to_json(t)::text FROM feedback.{table} t")).scalars()  # noqa: S608
+            )
+            found += sum(1 for value in planted if value in text)
+    return found
+
+
 def _accounting(engine, delivered: int) -> tuple[int, int]:
     import sqlalchemy as sa
 
@@ -188,6 +216,8 @@ def run_demo(opts: DemoOptions) -> int:
         manifest = write_sample(sample, local_dir() / "sample")
         _step(f"  {manifest.get('counts', {}).get('channel', manifest.get('counts'))}")
 
+        _step(f"  {register_vips(engine)} VIP contacts registered as keyed hashes")
+
         _step("loading DAGs")
         log_dir = local_dir() / "airflow" / "demo-logs"
         with _output_to(log_dir / "dagbag.log"):
@@ -224,6 +254,10 @@ def run_demo(opts: DemoOptions) -> int:
     print(f"report files: {len(reports)} in {archive}")
     print(f"Airflow task logs: {log_dir}")
     print(f"demo finished in {time.monotonic() - started:.0f}s")
+    leaks = planted_contacts_outside_vault(engine, sample)
+    print(f"planted contacts found outside intake and the vault: {leaks}")
+    if leaks:
+        raise DemoFailed(f"{leaks} planted contact value(s) found in the register outside intake and the vault")
     if stored + parked != expected:
         raise DemoFailed(f"{expected - stored - parked} web-form submission(s) unaccounted for")
     return 0

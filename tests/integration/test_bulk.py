@@ -66,3 +66,12 @@ def test_upsert_runs_inside_the_callers_transaction(register):
     except RuntimeError:
         pass
     assert scalar(register, "SELECT count(*) FROM feedback.intake") == 0
+
+
+def test_rows_are_inserted_in_input_order(register):
+    keys = ["wf-9", "wf-1", "wf-5"]
+    with register.begin() as conn:
+        upsert(conn, "feedback.intake", COLS, [_row(k) for k in keys], ("channel", "external_id"))
+    with register.connect() as conn:
+        by_id = conn.execute(sa.text("SELECT external_id FROM feedback.intake ORDER BY id")).scalars().all()
+    assert by_id == keys

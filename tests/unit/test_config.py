@@ -9,7 +9,9 @@ from feedback.errors import ConfigError
 
 
 def test_shipped_configuration_is_valid():
-    assert config.validate_all() == ["settings.yaml", "channels.yaml"]
+    assert config.validate_all() == [
+        "settings.yaml", "channels.yaml", "privacy.yaml", "calendars.yaml + sla_policies.yaml", "taxonomy.yaml",
+    ]
     channels = config.channels()
     assert {m.name for m in channels.mailboxes} == {"support", "complaints"}
     assert channels.mailboxes[0].connection_id == "feedback_imap_support"

@@ -106,8 +106,10 @@ def upsert(
         action = "DO NOTHING"
     result = conn.exec_driver_sql(
         f"INSERT INTO {table} ({col_list}) "  # noqa: S608 - identifiers checked above
-        f"SELECT DISTINCT ON ({', '.join(keys)}) {col_list} FROM {staging} "
-        f"ORDER BY {', '.join(keys)}, bulk_ord "
+        f"SELECT {col_list} FROM (SELECT DISTINCT ON ({', '.join(keys)}) * FROM {staging} "
+        f"ORDER BY {', '.join(keys)}, bulk_ord) first_of_key "
+        # Insert in input order, so generated ids follow arrival order.
+        f"ORDER BY bulk_ord "
         f"ON CONFLICT ({', '.join(keys)}) {action}"
     )
     conn.exec_driver_sql(f"DROP TABLE pg_temp.{staging}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +88,47 @@ def _violations(table: str, frame, columns: list[str]) -> list[Violation]:
     return found
 
 
+_CHECKPOINTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+_CONTEXT: list[Any] = []
+_LOCK = threading.Lock()
+
+
+def _checkpoint(table: str, columns: tuple[str, ...]):
+    """The checkpoint for one table's text columns, built once per process and re-run per batch."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    key = (table, columns)
+    with _LOCK:
+        if key in _CHECKPOINTS:
+            return _CHECKPOINTS[key]
+        if not _CONTEXT:
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            _CONTEXT.append((context, context.data_sources.add_pandas("leak_gate")))
+        context, source = _CONTEXT[0]
+        name = f"leak_gate_{table}_{len(_CHECKPOINTS)}"
+        suite = context.suites.add(gx.ExpectationSuite(name=name))
+        for column in columns:
+            for pattern in PATTERNS.values():
+                suite.add_expectation(gx.expectations.ExpectColumnValuesToNotMatchRegex(column=column, regex=pattern))
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeNull(column=f"{column}__id_card"))
+        batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("batch")
+        validation = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[validation],
+                # BOOLEAN_ONLY: GX must not carry the unexpected values (they are the leak).
+                result_format={"result_format": "BOOLEAN_ONLY"},
+            )
+        )
+        _CHECKPOINTS[key] = checkpoint
+        return checkpoint
+
+
 def check(tables: dict[str, list[dict[str, Any]]]) -> list[Violation]:
     """Run the checkpoint over the given rows per table; returns the violations (empty = clean)."""
-    import great_expectations as gx
-
-    context = gx.get_context(mode="ephemeral")
-    source = context.data_sources.add_pandas("leak_gate")
     violations: list[Violation] = []
     for table, rows in tables.items():
         if not rows:
@@ -100,23 +136,7 @@ def check(tables: dict[str, list[dict[str, Any]]]) -> list[Violation]:
         frame, columns = _frame(rows)
         if not columns:
             continue
-        suite = context.suites.add(gx.ExpectationSuite(name=f"no_personal_data_{table}"))
-        for column in columns:
-            for pattern in PATTERNS.values():
-                suite.add_expectation(gx.expectations.ExpectColumnValuesToNotMatchRegex(column=column, regex=pattern))
-            suite.add_expectation(gx.expectations.ExpectColumnValuesToBeNull(column=f"{column}__id_card"))
-        batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("batch")
-        validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"leak_gate_{table}", data=batch, suite=suite)
-        )
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name=f"leak_gate_{table}",
-                validation_definitions=[validation],
-                # BOOLEAN_ONLY: GX must not carry the unexpected values (they are the leak).
-                result_format={"result_format": "BOOLEAN_ONLY"},
-            )
-        )
+        checkpoint = _checkpoint(table, tuple(columns))
         if not checkpoint.run(batch_parameters={"dataframe": frame}).success:
             violations.extend(_violations(table, frame, columns) or [Violation(table, "?", "unknown", 0)])
     return violations

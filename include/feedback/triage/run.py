@@ -67,15 +67,16 @@ def load_context(taxonomy_preset: str | None = None, sla_preset: str | None = No
     from feedback.triage.classify import Classifier
 
     classifier = Classifier.from_config(preset=taxonomy_preset)
-    policy = load_policy(preset=sla_preset)
+    calendars = load_calendars()
+    policy = load_policy(preset=sla_preset, calendars=calendars)
     return TriageContext(
         masker=Masker(load_mask_config()),
         classifier=classifier,
         policy=policy,
-        calendars=load_calendars(),
+        calendars=calendars,
         zone=ZoneInfo(config.settings().timezone),
         taxonomy_preset=getattr(classifier, "preset", taxonomy_preset or "A"),
-        sla_preset=getattr(policy, "preset", sla_preset or "A"),
+        sla_preset=policy.name,
         gate=gate,
     )
 
