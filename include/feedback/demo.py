@@ -165,7 +165,7 @@ def planted_contacts_outside_vault(engine, sample) -> int:
     """How many of the sample's planted phones/e-mails/IDs appear anywhere but intake and the vault."""
     import sqlalchemy as sa
 
-    planted = {p for item in sample.all_items() for p in item.planted_pii if len(p) >= 6}
+    planted = {p for item in sample.all_items() for p in item.planted_pii if len(p) >= 3}
     tables = ("feedback", "feedback_event", "feedback_deadline", "quarantine", "outbox", "sla_breach",
               "callback_task", "channel_cursor")
     found = 0

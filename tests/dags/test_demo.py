@@ -35,6 +35,18 @@ def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
     assert sample > 0 and stored > 0 and stored + parked == sample
     assert (tmp_path / "airflow" / "airflow.db").exists(), "Airflow metadata must live under the local dir"
     assert (tmp_path / "outbox").is_dir()
+    assert "planted contacts found outside intake and the vault: 0" in first.stdout
+    assert "feedback_triage" in first.stderr
+
+    # Every task log of the demo's runs is free of the sample's planted contacts.
+    from feedback.sample import generate
+
+    planted = {p for i in generate(seed=20261001, volume=150, month="2026-10").all_items()
+               for p in i.planted_pii if len(p) >= 3}
+    logs = "\n".join(p.read_text(errors="replace") for p in (tmp_path / "airflow").rglob("*.log"))
+    assert "feedback_triage" in logs
+    leaked = [value for value in planted if value in logs]
+    assert not leaked, f"{len(leaked)} planted contact value(s) in the task logs"
 
     second = _demo(tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]

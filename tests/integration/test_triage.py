@@ -178,6 +178,15 @@ def test_the_leak_gate_stops_a_masking_failure_and_nothing_is_stored(register, c
     assert scalar(register, "SELECT status FROM feedback.intake") == "new"
 
 
+def test_the_customers_signed_name_is_masked_in_the_text(register, ctx):
+    add_intake(register, 1, f"客服态度太差了。\n\n{NAME}")
+    add_intake(register, 2, "The courier never came.\n\nBest regards,\nCAROL LOPEZ",
+               contact={"name": "Carol Lopez", "email": "carol@example.com"})
+    triage.triage_pending(register, RUN, ctx)
+    texts = " ".join(r.description for r in rows(register, "SELECT description FROM feedback.feedback"))
+    assert NAME not in texts and "carol lopez" not in texts.lower()
+
+
 def test_no_raw_contact_outside_intake_and_the_vault(register, ctx):
     for n, body in enumerate([f"电话 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}", f"mail me: {EMAIL}", "身份证11010519491231002X"]):
         add_intake(register, n, body)

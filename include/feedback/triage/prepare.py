@@ -70,6 +70,11 @@ def _expected(value: Any) -> date | None:
         return None
 
 
+def _mask_known(text: str, value: str, replacement: str) -> str:
+    """Replace a known personal value, case-insensitively for Latin names."""
+    return re.sub(re.escape(value), replacement, text, flags=re.IGNORECASE)
+
+
 def prepare(row: Any, masker: Masker) -> Prepared:
     """Mask everything free-text and pull out the contacts, for one intake row."""
     payload: dict[str, Any] = row.payload or {}
@@ -102,6 +107,14 @@ def prepare(row: Any, masker: Masker) -> Prepared:
     elif email:
         masked_contact = masker.mask_contact("email", raw_email or email)
 
+    # The customer's own name, signed in the text ("…谢谢！张三丰", "Best, Carol Lopez"), is
+    # masked wherever it appears: the contact fields tell us exactly what to look for.
+    masked_name = masker.mask_contact("name", name) if name else None
+    description, masked_subject = body.text, subject.text if subject else None
+    if name and len(name) >= 2:
+        description = _mask_known(description, name, masked_name)
+        masked_subject = _mask_known(masked_subject, name, masked_name) if masked_subject else None
+
     text_for_refs = f"{raw_subject or ''}\n{raw_body}"
     intake_refs = [("email", ref) for ref in payload.get("references", []) or [] if isinstance(ref, str)]
     if isinstance(payload.get("in_reply_to"), str):
@@ -116,12 +129,12 @@ def prepare(row: Any, masker: Masker) -> Prepared:
         source=row.source,
         external_id=row.external_id,
         received_at=row.received_at,
-        subject=subject.text if subject else None,
-        description=body.text,
+        subject=masked_subject,
+        description=description,
         language="zh" if str(language).lower().startswith("zh") or CJK.search(raw_body) else "en",
         contacts=contacts,
         contact_masked=masked_contact,
-        customer_name=masker.mask_contact("name", name) if name else None,
+        customer_name=masked_name,
         order_ref=masker.mask(order).text if order else None,
         expected_by=_expected(payload.get("expected_resolution")),
         category_hint=_text(payload.get("category_hint")),

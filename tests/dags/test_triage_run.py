@@ -1,0 +1,44 @@
+"""feedback_triage run through Airflow (dag.test): items registered, task logs free of planted contacts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import scalar
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE, EMAIL, NAME = "13987654321", "wang.private@163.com", "王小明"
+
+
+@pytest.fixture
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "feedback_triage.py"))
+    assert bag.import_errors == {}
+    return bag.dags["feedback_triage"]
+
+
+def test_triage_dag_registers_items_and_logs_no_contacts(dag, register, capfd):
+    with register.begin() as conn:
+        for n in range(4):
+            payload = {"subject": "支付失败", "body": f"支付失败！请回电{PHONE}或发邮件{EMAIL}。{NAME}",
+                       "contact": {"name": NAME, "phone": PHONE, "email": EMAIL}}
+            conn.execute(
+                sa.text("INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, "
+                        "content_sha256) VALUES ('webform', 'contact_zh', :e, :t, CAST(:p AS jsonb), :h)"),
+                {"e": f"wf-dag{n:06d}", "t": datetime(2026, 10, 9, 2, n, tzinfo=UTC),
+                 "p": json.dumps(payload, ensure_ascii=False), "h": "0" * 64},
+            )
+    run = dag.test(logical_date=datetime(2026, 10, 9, 4, 0, tzinfo=UTC))
+    assert run.state == "success"
+    assert scalar(register, "SELECT count(*) FROM feedback.feedback") == 4
+    assert scalar(register, "SELECT count(*) FROM feedback.feedback WHERE priority = 'urgent'") == 4
+    out = "".join(capfd.readouterr())
+    assert "triage_new_intake" in out and "registered" in out
+    for secret in (PHONE, EMAIL, NAME, "139 8765 4321"):
+        assert secret not in out, "a planted contact reached the task log"
