@@ -5,11 +5,12 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint up psql db-url bench clean distclean lock
+.PHONY: help venv demo test lint eval up psql db-url bench clean distclean lock
 
 help:
 	@echo "make demo      run every DAG over a simulated month on sample data (embedded register)"
 	@echo "make test      lint (ruff, incl. Airflow 3 rules) and the whole test suite"
+	@echo "make eval      precision/recall of classification and priority on the labelled set (docs/eval.md)"
 	@echo "make up        local Airflow with its UI on http://localhost:8080"
 	@echo "make psql      psql shell on the register"
 	@echo "make db-url    print the register's URL (starts the embedded server if needed)"
@@ -30,6 +31,9 @@ lint: venv
 test: venv lint
 	@echo "==> pytest"
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+eval: venv
+	@$(BIN)/python -m feedback.triage.evaluate
 
 up: venv
 	@$(BIN)/feedback up

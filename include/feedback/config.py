@@ -251,7 +251,7 @@ def _check_sla(directory: Path) -> None:
 def _check_taxonomy(directory: Path) -> None:
     from feedback.triage.taxonomy import load_taxonomy
 
-    load_taxonomy(directory)
+    load_taxonomy(directory / "taxonomy.yaml")
 
 
 # Files whose models live with the code that uses them; checked through their own loaders.

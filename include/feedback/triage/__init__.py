@@ -1,0 +1,1 @@
+"""Triage: masking, classification, priority, routing, numbering and deadlines."""

@@ -1,0 +1,169 @@
+"""Priority (优先级判定) and the customer's tone (情绪), from the taxonomy's `priority:` and `emotion:`.
+
+The level decides every deadline downstream (domain.md §3), so the rule is simple
+enough to explain in one line per item:
+
+1. base level: the highest configured trigger that fired (支付失败 → urgent, 频繁闪退 →
+   high, 界面文案 → medium, 建议 → low; a trigger may be limited to some classes with
+   `only_for`), else the class's default level;
+2. bumps: VIP tier, angry (or anxious) tone, the channel (a public complaint platform is
+   a reputational risk); together at most `max_total_bump` levels;
+3. caps: never above `ceiling` (urgent), never above a class's ceiling (praise stays low).
+
+Every step that applied is written to `priority_reasons` so an operator sees why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from feedback.triage.taxonomy import LEVELS, CompiledMatcher, Taxonomy, compile_matcher
+
+_RANK = {level: i for i, level in enumerate(LEVELS)}  # 0 = urgent
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityResult:
+    level: str
+    reasons: list[str]
+    rule_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionResult:
+    emotion: str
+    rule_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    matcher: CompiledMatcher
+    rank: int
+    reason: str
+    only_for: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    matcher: CompiledMatcher
+    emotion: str
+    weight: float
+
+
+class EmotionDetector:
+    """Angry / anxious / calm from configured markers (!!!, 太差了, 气死, unacceptable; 着急, ASAP).
+
+    Tone is evidence, not a verdict: markers add weights and a threshold decides, so one
+    exclamation mark in a thank-you note does not make it angry.
+    """
+
+    def __init__(self, taxonomy: Taxonomy):
+        cfg = taxonomy.emotion
+        self._angry_threshold = cfg.angry_threshold
+        self._anxious_threshold = cfg.anxious_threshold
+        self._markers = tuple(
+            _Marker(compile_matcher(m, taxonomy.negation_sets), m.emotion, m.weight) for m in cfg.markers
+        )
+
+    def detect(self, norm_text: str) -> EmotionResult:
+        """`norm_text` is already normalised (see taxonomy.normalise)."""
+        angry = anxious = 0.0
+        fired: list[str] = []
+        for marker in self._markers:
+            if marker.matcher.fires(norm_text):
+                fired.append(marker.matcher.id)
+                if marker.emotion == "angry":
+                    angry += marker.weight
+                else:
+                    anxious += marker.weight
+        if angry >= self._angry_threshold:
+            return EmotionResult("angry", fired)
+        if anxious >= self._anxious_threshold:
+            return EmotionResult("anxious", fired)
+        return EmotionResult("calm", fired)
+
+
+class PriorityEngine:
+    """Compiled priority rules; `decide` is pure and cheap (triggers are compiled once)."""
+
+    def __init__(self, taxonomy: Taxonomy):
+        cfg = taxonomy.priority
+        self._default = _RANK[cfg.default]
+        self._class_defaults = {name: _RANK[level] for name, level in cfg.class_defaults.items()}
+        self._triggers = tuple(
+            _Trigger(compile_matcher(t, taxonomy.negation_sets), _RANK[t.level], t.reason, frozenset(t.only_for))
+            for t in cfg.triggers
+        )
+        mod = cfg.modifiers
+        self._vip_tiers = frozenset(t.lower() for t in mod.vip_tiers)
+        self._vip_bump = mod.vip_bump
+        self._emotion_bump = dict(mod.emotion_bump)
+        self._channel_bump = {k.lower(): v for k, v in mod.channel_bump.items()}
+        self._max_bump = mod.max_total_bump
+        self._ceiling = _RANK[mod.ceiling]
+        self._class_ceiling = {name: _RANK[level] for name, level in mod.class_ceiling.items()}
+
+    def triggers_fired(self, norm_text: str) -> list[tuple[str, int, str, frozenset[str]]]:
+        """(rule id, rank, reason, only_for) of every trigger that fires, in file order."""
+        return [
+            (t.matcher.id, t.rank, t.reason, t.only_for) for t in self._triggers if t.matcher.fires(norm_text)
+        ]
+
+    def decide(
+        self,
+        norm_text: str,
+        categories: Iterable[str],
+        *,
+        emotion: str = "calm",
+        channel: str = "webform",
+        customer_tier: str = "normal",
+        fired: list[tuple[str, int, str, frozenset[str]]] | None = None,
+    ) -> PriorityResult:
+        """The level for an item already classified into `categories`, with the reasons."""
+        cats = list(categories)
+        if fired is None:
+            fired = self.triggers_fired(norm_text)
+        applicable = [f for f in fired if not f[3] or any(c in f[3] for c in cats)]
+        rule_ids = [f[0] for f in fired]
+        reasons: list[str] = []
+        if applicable:
+            rank = min(f[1] for f in applicable)
+            seen: set[str] = set()
+            for _, r, reason, _ in applicable:
+                if r == rank and reason not in seen:
+                    reasons.append(f"trigger:{reason}")
+                    seen.add(reason)
+        else:
+            known = [self._class_defaults[c] for c in cats if c in self._class_defaults]
+            rank = min(known) if known else self._default
+            reasons.append(f"default:{'+'.join(cats) or 'none'}")
+
+        bump = 0
+        if customer_tier.lower() in self._vip_tiers and self._vip_bump:
+            bump += self._vip_bump
+            reasons.append("vip_bump")
+        tone = self._emotion_bump.get(emotion, 0)  # type: ignore[call-overload]
+        if tone:
+            bump += tone
+            reasons.append(f"{emotion}_tone")
+        chan = self._channel_bump.get(channel.lower(), 0)
+        if chan:
+            bump += chan
+            reasons.append(f"channel_bump:{channel.lower()}")
+        if bump > self._max_bump:
+            bump = self._max_bump
+            reasons.append(f"bump_limit:{self._max_bump}")
+
+        level = rank - bump
+        if bump and level < self._ceiling:
+            # Bumps stop at the ceiling; a trigger above it (configured so) is kept.
+            level = min(rank, self._ceiling)
+            reasons.append(f"capped:{LEVELS[self._ceiling]}")
+        ceilings = [self._class_ceiling[c] for c in cats if c in self._class_ceiling]
+        if ceilings and len(ceilings) == len(cats):
+            class_cap = max(ceilings)  # the most permissive of the item's classes
+            if level < class_cap:
+                level = class_cap
+                reasons.append(f"class_ceiling:{LEVELS[class_cap]}")
+        return PriorityResult(LEVELS[max(0, min(level, len(LEVELS) - 1))], reasons, rule_ids)
