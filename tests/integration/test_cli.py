@@ -116,3 +116,31 @@ def test_psql_passes_its_arguments_through(register):
 def test_unknown_arguments_are_refused_for_other_commands():
     out = feedback("status", "--bogus")
     assert out.returncode == 2 and "unrecognized arguments: --bogus" in out.stderr
+
+
+def test_classify_shows_the_whole_decision_with_masked_text():
+    out = feedback("classify", "--json", "支付失败了，扣了钱订单没成功！请联系13812345678")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["priority"] == "urgent" and doc["categories"] == ["function_problem"]
+    assert doc["department"] and doc["rule_ids"] and 0 <= doc["confidence"] <= 1
+    assert "138****5678" in doc["masked_text"] and "13812345678" not in out.stdout
+    preset_b = json.loads(feedback("classify", "--json", "--preset", "B", "多扣费了，优惠也没生效").stdout)
+    assert "fee_dispute" in preset_b["categories"]
+
+
+def test_vip_add_stores_hashes_only(register):
+    import sqlalchemy as sa
+
+    out = feedback("vip", "add", "138 1234 5678", "VIP@Example.com", "not-a-contact")
+    assert out.returncode == 1 and "2 contact(s) stored" in out.stderr and "1 not a phone" in out.stderr
+    with register.connect() as conn:
+        stored = conn.execute(sa.text("SELECT kind, identity_hash FROM feedback.customer_tier ORDER BY kind")).all()
+    assert [k for k, _ in stored] == ["email", "phone"]
+    assert all("1381234" not in h and "example" not in h for _, h in stored)
+
+
+def test_vault_rotate_keys_reports_counts(register):
+    out = feedback("vault", "rotate-keys")
+    assert out.returncode == 0, out.stderr
+    assert "'contact_vault': 0" in out.stderr
