@@ -15,6 +15,8 @@ a `customer_replied` event on it instead of a new item.
 * **Safe to overlap and re-run**: rows are claimed with `FOR UPDATE SKIP LOCKED`; every write is keyed.
 * **Leak gate**: a Great Expectations checkpoint checks every text column of the batch's `feedback` and
   `feedback_event` rows for phones, e-mails and ID numbers before commit; a hit fails the task and stores nothing.
+* **Learned classifier**: `retrain_learned_classifier` trains on operators' corrections (`feedback reclassify`)
+  when there are new ones, and triage uses the model only if it beat the rules on held-out corrections.
 * **Params**: `taxonomy_preset` (A/B), `sla_preset` (A/B) override the configured defaults for a run.
 """
 
@@ -47,11 +49,24 @@ def feedback_triage():
         from feedback.triage.run import load_context, triage_pending
         from feedback_airflow.register import register_engine
 
-        ctx = load_context(params.get("taxonomy_preset"), params.get("sla_preset"))
+        engine = register_engine()
+        ctx = load_context(params.get("taxonomy_preset"), params.get("sla_preset"), engine=engine)
         batch_size = config.settings().intake.batch_size
-        return triage_pending(register_engine(), run_instant(context), ctx, batch_size).as_dict()
+        return triage_pending(engine, run_instant(context), ctx, batch_size).as_dict()
 
-    triage_new_intake()
+    @task
+    def retrain_learned_classifier(params=None, **context) -> dict:
+        """Retrains on operators' corrections when there are new ones; kept only if it beats the rules."""
+        from feedback.triage.classify import Classifier
+        from feedback.triage.corrections import retrain
+        from feedback_airflow.register import register_engine
+
+        classifier = Classifier.from_config(preset=params.get("taxonomy_preset"))
+        if classifier.multi_label:
+            return {"trained": False, "reason": "multi-label preset"}
+        return retrain(register_engine(), classifier, run_instant(context))
+
+    triage_new_intake() >> retrain_learned_classifier()
 
 
 feedback_triage()

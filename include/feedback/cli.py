@@ -162,6 +162,33 @@ def cmd_vip(args: argparse.Namespace) -> int:
     return 0 if not rejected else 1
 
 
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback.db.engine import get_engine
+    from feedback.triage.classify import Classifier
+    from feedback.triage.corrections import reclassify
+
+    classifier = Classifier.from_config(preset=args.preset)
+    with get_engine().begin() as conn:
+        result = reclassify(conn, args.feedback_no, args.category, classifier=classifier, actor=args.actor,
+                            at=datetime.now(UTC))
+    _say(f"{result['feedback_no']}: {', '.join(result['from'])} -> {args.category} (recorded for retraining)")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback.db.engine import get_engine
+    from feedback.triage.classify import Classifier
+    from feedback.triage.corrections import retrain
+
+    result = retrain(get_engine(), Classifier.from_config(preset=args.preset), datetime.now(UTC))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -187,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--channel", default="webform", choices=["email", "webform", "platform"])
     classify.add_argument("--vip", action="store_true", help="as if the customer were a VIP")
     classify.add_argument("--json", action="store_true")
+    reclass = add("reclassify", cmd_reclassify, "correct an item's category (teaches the learned classifier)")
+    reclass.add_argument("feedback_no")
+    reclass.add_argument("category")
+    reclass.add_argument("--preset", choices=["A", "B"], default=None)
+    reclass.add_argument("--actor", default=os.environ.get("USER", "operator"))
+    add("retrain", cmd_retrain, "train the learned classifier on corrections; kept only if it beats the rules"
+        ).add_argument("--preset", choices=["A"], default=None)
     add("vault", cmd_vault, "contact vault maintenance").add_argument("action", choices=["rotate-keys"])
     vip = add("vip", cmd_vip, "mark customers as VIP (or back to normal) by phone/e-mail; only keyed hashes are kept")
     vip.add_argument("action", choices=["add", "remove"])

@@ -115,6 +115,11 @@ class Classifier:
     def classes(self) -> list[str]:
         return list(self._preset.classes)
 
+    def route(self, category: str) -> tuple[str, str]:
+        """(department, handler group) that own a category: where a corrected item goes."""
+        owner = self._preset.classes[category]
+        return owner.department, owner.handler_group
+
     @property
     def multi_label(self) -> bool:
         return self._preset.multi_label

@@ -56,9 +56,12 @@ class TriageContext:
     taxonomy_preset: str
     sla_preset: str
     gate: bool = True
+    learned: Any = None      # a learned model chosen over the rules (feedback.triage.corrections)
 
 
-def load_context(taxonomy_preset: str | None = None, sla_preset: str | None = None, gate: bool = True) -> TriageContext:
+def load_context(
+    taxonomy_preset: str | None = None, sla_preset: str | None = None, gate: bool = True, engine: Engine | None = None
+) -> TriageContext:
     """Configuration is read and validated here, once, so a bad file fails before any row is claimed."""
     from feedback import config
     from feedback.privacy.masking import Masker, load_mask_config
@@ -78,7 +81,16 @@ def load_context(taxonomy_preset: str | None = None, sla_preset: str | None = No
         taxonomy_preset=getattr(classifier, "preset", taxonomy_preset or "A"),
         sla_preset=policy.name,
         gate=gate,
+        learned=_learned_model(engine, classifier),
     )
+
+
+def _learned_model(engine: Engine | None, classifier: Any) -> Any:
+    if engine is None or classifier.multi_label:
+        return None
+    from feedback.triage.corrections import current_model
+
+    return current_model(engine, classifier.preset)
 
 
 @dataclass
@@ -186,7 +198,8 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
         for p, ref, number in zip(new, refs, numbers, strict=True):
             tier = tiers[p.intake_id]
             decision = ctx.classifier.decide(
-                p.description, subject=p.subject, channel=p.channel, customer_tier=tier, category_hint=p.category_hint
+                p.description, subject=p.subject, channel=p.channel, customer_tier=tier, category_hint=p.category_hint,
+                learned=ctx.learned,
             )
             decisions[p.intake_id] = decision
             deadlines = ctx.policy.deadlines(decision.priority, tier, p.received_at, ctx.calendars)
