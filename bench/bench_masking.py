@@ -28,9 +28,6 @@ snapshot, cache under ``.local/bench/tldextract``, no download.
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
 import os
 import platform
 import re
@@ -49,6 +46,7 @@ if str(ROOT / "include") not in sys.path:
 from feedback.paths import local_dir  # noqa: E402
 from feedback.privacy.masking import Masker  # noqa: E402
 from feedback.sample import generate  # noqa: E402
+from feedback.sample.read import item_texts  # noqa: E402
 
 CASES_FILE = ROOT / "tests" / "data" / "pii_cases.yaml"
 SEED = 11
@@ -65,17 +63,6 @@ Span = tuple[int, int]
 # --- inputs --------------------------------------------------------------------------------------
 
 
-def _item_texts(item) -> list[str]:
-    if item.channel == "webform":
-        return [json.loads(item.raw)["fields"]["message"]]
-    if item.channel == "email":
-        message = email.message_from_bytes(item.raw, policy=email.policy.default)
-        body = message.get_body(preferencelist=("plain", "html"))
-        return [body.get_content()] if body is not None else []
-    record = json.loads(item.raw)
-    return [record.get("content", record.get("body", ""))]
-
-
 def sample_texts(count: int, seed: int = SEED) -> list[str]:
     """``count`` free texts from the sample generator (well-formed items only)."""
     texts: list[str] = []
@@ -85,7 +72,7 @@ def sample_texts(count: int, seed: int = SEED) -> list[str]:
         for item in generate(seed=seed, volume=volume).all_items():
             if item.malformed:
                 continue
-            texts += [t for t in _item_texts(item) if t.strip()]
+            texts += [t for t in item_texts(item) if t.strip()]
         volume = int(volume * 1.1) + 10
     return texts[:count]
 

@@ -25,19 +25,18 @@ from feedback.channels.store import store_batch
 from feedback.channels.webform_drop import parse_submission
 from feedback.db.bulk import copy_into
 from feedback.sample import generate
+from feedback.sample.read import item_texts
 from feedback.triage import run as triage
 
 RUN_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _mail_payload(raw: bytes) -> dict:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    body = msg.get_body(preferencelist=("plain", "html"))
-    try:
-        text = body.get_content() if body is not None else ""
-    except (LookupError, ValueError):
-        text = ""
-    return {"subject": str(msg.get("Subject", "")), "body": text, "contact": {"email": str(msg.get("From", ""))}}
+def _mail_payload(item) -> dict:
+    msg = email.message_from_bytes(item.raw, policy=email.policy.default)
+    texts = item_texts(item)
+    subject = str(msg.get("Subject", ""))
+    body = texts[-1] if texts and texts[-1] != subject else ""
+    return {"subject": subject, "body": body, "contact": {"email": str(msg.get("From", ""))}}
 
 
 def intake_items(volume: int, seed: int = 5) -> list[IntakeItem]:
@@ -48,7 +47,7 @@ def intake_items(volume: int, seed: int = 5) -> list[IntakeItem]:
         if s.channel == "webform":
             items.append(parse_submission(s.raw, FORMS))
         elif s.channel == "email":
-            items.append(IntakeItem("email", s.source, s.external_id, s.received_at, _mail_payload(s.raw)))
+            items.append(IntakeItem("email", s.source, s.external_id, s.received_at, _mail_payload(s)))
         else:
             record = json.loads(s.raw)
             body = record.get("content") or record.get("body") or ""
