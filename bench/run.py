@@ -9,6 +9,7 @@ database that is dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -25,8 +26,9 @@ from bench import bench_intake_write  # noqa: E402
 from feedback.db.engine import resolve_target  # noqa: E402
 from feedback.db.migrations import migrate  # noqa: E402
 
-DB_NAME = "feedback_bench"
-TEMPLATE = "feedback_bench_tpl"
+# Per process, so two benchmark runs on one server never drop each other's databases.
+DB_NAME = f"feedback_bench_{os.getpid()}"
+TEMPLATE = f"feedback_bench_tpl_{os.getpid()}"
 
 
 def say(message: str) -> None:

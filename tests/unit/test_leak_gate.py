@@ -50,3 +50,8 @@ def test_id_detection_needs_a_valid_checksum():
     assert id_cards_in("11010519491231002X") == "11010519491231002X"
     assert id_cards_in("110105194912310021") is None  # same digits, wrong check character
     assert id_cards_in(None) is None
+
+
+def test_values_in_neighbouring_columns_do_not_combine_into_a_match():
+    # "138" ending one column and "12345678" starting the next must not read as a phone.
+    assert check({"feedback": [{"id": 1, "a": "型号138", "b": "12345678号", "c": "abc", "d": "@x.com"}]}) == []
