@@ -84,3 +84,19 @@ def test_bad_key_configuration_is_one_line(monkeypatch):
     monkeypatch.setenv("FEEDBACK_VAULT_KEYS", "not-a-key")
     with pytest.raises(ConfigError, match="FEEDBACK_VAULT_KEYS: key #1 is not a Fernet key"):
         keys.cipher()
+
+
+def test_outbox_customer_recipients_resolve_only_at_send_time(register):
+    with register.begin() as conn:
+        (vid,) = vault.store_contacts(conn, [("email", EMAIL)], T)
+        conn.execute(
+            sa.text("INSERT INTO feedback.outbox (kind, dedup_key, recipient, recipient_vault_id, created_at) "
+                    "VALUES ('ack', 'ack:1', :r, :v, :t)"),
+            {"r": f"vault:{vid}", "v": vid, "t": T},
+        )
+        stored = conn.execute(sa.text("SELECT recipient FROM feedback.outbox")).scalar_one()
+        assert EMAIL not in stored
+        assert vault.outbox_recipient(conn, stored, kind="ack", at=T) == EMAIL
+        assert vault.outbox_recipient(conn, "ops@example.com", kind="report") == "ops@example.com"
+        audit = conn.execute(sa.text("SELECT actor, purpose FROM feedback.contact_reveal")).one()
+    assert tuple(audit) == ("outbox", "send ack")

@@ -111,3 +111,18 @@ def rotate_keys(engine: sa.Engine, batch: int = 1000, progress=None) -> dict[str
                 progress(f"{table}: {done} re-encrypted")
         counts[table] = done
     return counts
+
+
+def outbox_recipient(conn: sa.Connection, recipient: str, *, kind: str, at: datetime | None = None) -> str:
+    """The address to send an outbox row to: staff addresses as written, customers resolved from the vault.
+
+    Outbox rows addressed to a customer hold `vault:<id>`, so the raw address exists
+    only for the moment of sending, and the reveal is recorded like any other.
+    """
+    if not recipient.startswith("vault:"):
+        return recipient
+    try:
+        vault_id = int(recipient.removeprefix("vault:"))
+    except ValueError:
+        raise ValueError("an outbox vault reference looks like vault:<id>") from None
+    return reveal(conn, vault_id, actor="outbox", purpose=f"send {kind}", at=at)
