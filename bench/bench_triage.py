@@ -23,12 +23,13 @@ from bench.bench_intake_write import FORMS
 from feedback.channels.base import IntakeItem
 from feedback.channels.store import store_batch
 from feedback.channels.webform_drop import parse_submission
-from feedback.db.bulk import copy_into
+from feedback.db.bulk import copy_into, text_array
 from feedback.sample import generate
 from feedback.sample.read import item_texts
 from feedback.triage import run as triage
 
 RUN_TIME = datetime(2026, 11, 1, tzinfo=UTC)
+ARRAY_COLUMNS = {"category", "rule_ids", "priority_reasons"}
 
 
 def _mail_payload(item) -> dict:
@@ -89,8 +90,10 @@ def _copy_baseline(conn: sa.Connection, n: int) -> float:
     conn.exec_driver_sql("CREATE TEMP TABLE feedback_copy AS SELECT * FROM feedback.feedback WITH NO DATA")
     data = conn.execute(sa.text("SELECT * FROM feedback.feedback")).all()
     columns = list(conn.execute(sa.text("SELECT * FROM feedback.feedback LIMIT 0")).keys())
+    arrays = {i for i, c in enumerate(columns) if c in ARRAY_COLUMNS}
+    rows = [tuple(text_array(v) if i in arrays else v for i, v in enumerate(r)) for r in data]
     started = time.perf_counter()
-    copy_into(conn, "feedback_copy", columns, [tuple(r) for r in data])
+    copy_into(conn, "feedback_copy", columns, rows)
     conn.commit()
     assert len(data) == n
     return time.perf_counter() - started

@@ -75,3 +75,13 @@ def test_rows_are_inserted_in_input_order(register):
     with register.connect() as conn:
         by_id = conn.execute(sa.text("SELECT external_id FROM feedback.intake ORDER BY id")).scalars().all()
     assert by_id == keys
+
+
+def test_text_arrays_survive_commas_quotes_and_backslashes(register):
+    from feedback.db.bulk import text_array
+
+    values = ['a,b', 'say "hi"', "back\\slash", "{brace}", "中文"]
+    with register.begin() as conn:
+        conn.exec_driver_sql("CREATE TEMP TABLE arr (v text[]) ON COMMIT DROP")
+        copy_into(conn, "arr", ("v",), [(text_array(values),)])
+        assert conn.execute(sa.text("SELECT v FROM arr")).scalar_one() == values

@@ -55,6 +55,12 @@ def _text_field(value: Any) -> str:
     return _escape(str(value))
 
 
+def text_array(values: list[str]) -> str:
+    """A PostgreSQL text[] literal, for text[] columns on the COPY path (lists are written as JSON)."""
+    quoted = ('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
 def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
     """Rows encoded for `COPY … FROM STDIN` (text format)."""
     buf = io.StringIO()

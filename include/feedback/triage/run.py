@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from feedback.db.bulk import upsert
+from feedback.db.bulk import text_array, upsert
 from feedback.privacy import leak_gate, vault
 from feedback.triage import numbering
 from feedback.triage.prepare import Prepared, prepare
@@ -209,9 +209,9 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
             feedback_rows.append((
                 number, p.intake_id, p.channel, p.source, p.received_at, registered, p.customer_name,
                 p.contact_masked, ref.get("phone", ref.get("email")), ref, tier, decision.emotion, p.language,
-                p.subject, p.description, p.expected_by, p.order_ref, _pg_array(decision.categories),
-                decision.department, decision.handler_group, decision.priority, _pg_array(decision.priority_reasons),
-                round(decision.confidence, 3), _pg_array(decision.rule_ids), decision.needs_review, "assigned",
+                p.subject, p.description, p.expected_by, p.order_ref, text_array(decision.categories),
+                decision.department, decision.handler_group, decision.priority, text_array(decision.priority_reasons),
+                round(decision.confidence, 3), text_array(decision.rule_ids), decision.needs_review, "assigned",
                 first.due_at if first else None, first.stage if first else None, ctx.taxonomy_preset,
                 ctx.sla_preset, registered,
             ))
@@ -264,12 +264,6 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
         summary.batches = 1
         summary.registered = len(new)
     return summary
-
-
-def _pg_array(values: list[str]) -> str:
-    """A text[] literal for the COPY path (elements quoted, so commas and braces are safe)."""
-    quoted = ('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
 
 
 def _gate(conn: sa.Connection, feedback_ids: list[int], intake_ids: list[int]) -> None:
