@@ -161,6 +161,7 @@ def main() -> int:
         "",
         f"Last run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; sections: {', '.join(chosen)}.",
         "",
+        "",
     ]
     text = "\n".join(header) + "\n".join(parts)
     out = Path(args.out)
