@@ -23,6 +23,8 @@ from sqlalchemy.engine import Engine
 
 from feedback.db.bulk import text_array, upsert
 from feedback.privacy import leak_gate, vault
+from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
+from feedback.sla.deadlines import deadline_rows
 from feedback.triage import numbering
 from feedback.triage.prepare import Prepared, prepare
 
@@ -41,7 +43,6 @@ FEEDBACK_COLUMNS = (
     "next_deadline_stage", "taxonomy_preset", "sla_preset", "updated_at",
 )
 EVENT_COLUMNS = ("feedback_id", "event_type", "occurred_at", "actor", "to_status", "details", "dedup_key")
-DEADLINE_COLUMNS = ("feedback_id", "stage", "handling_cycle", "starts_at", "due_at", "allowance", "calendar", "rule")
 
 
 @dataclass
@@ -202,7 +203,7 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
                 learned=ctx.learned,
             )
             decisions[p.intake_id] = decision
-            deadlines = ctx.policy.deadlines(decision.priority, tier, p.received_at, ctx.calendars)
+            deadlines = deadline_rows(ctx.policy, ctx.calendars, decision.priority, tier, p.received_at)
             deadlines_by_intake[p.intake_id] = deadlines
             first = min(deadlines, key=lambda d: d.due_at) if deadlines else None
             registered = max(run_time, p.received_at)
@@ -227,7 +228,7 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
         )
         by_external = {f"{p.channel}:{p.external_id}": ids.get(p.intake_id) for p in new}
 
-        events, deadline_rows = [], []
+        events, deadline_values = [], []
         for p in new:
             fid, d, registered = ids[p.intake_id], decisions[p.intake_id], max(run_time, p.received_at)
             details = {"priority": d.priority, "categories": d.categories, "department": d.department,
@@ -236,7 +237,7 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
             events.append((fid, "assigned", registered, "triage", "assigned",
                            {"department": d.department, "handler_group": d.handler_group}, f"assigned:{p.intake_id}"))
             for dl in deadlines_by_intake[p.intake_id]:
-                deadline_rows.append((fid, dl.stage, 1, p.received_at, dl.due_at, dl.allowance, dl.calendar, dl.rule))
+                deadline_values.append(dl.values(fid, 1))
         for p in items:
             if p.intake_id in targets:
                 target = targets[p.intake_id]
@@ -247,7 +248,7 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
                                f"reply:{p.intake_id}"))
                 summary.replies += 1
         upsert(conn, "feedback.feedback_event", EVENT_COLUMNS, events, ("dedup_key",))
-        upsert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_rows,
+        upsert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_values,
                ("feedback_id", "stage", "handling_cycle"))
         conn.execute(
             sa.text(

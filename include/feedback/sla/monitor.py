@@ -1,0 +1,367 @@
+"""The SLA monitor: apply new events to deadlines, then record warnings and breaches, set-based.
+
+A run has two halves. First the events since the last run (replies, status
+changes, resolutions, reopens) are applied: stages they satisfy are marked met,
+clocks pause while an item waits on the customer and resume with the deadlines
+pushed back by the business time paused, a reopen starts a new handling cycle.
+Calendar arithmetic happens only here, for the items that changed. Then one SQL
+statement per kind finds the deadlines that newly crossed their warning instant
+or their due time — an index range scan, whatever the number of open items —
+and records each once in `sla_breach`; old breaches escalate. Everything is one
+transaction under an advisory lock, so overlapping runs queue and a re-run of
+the same instant finds nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.db.bulk import copy_into
+from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
+from feedback.sla.deadlines import deadline_rows
+
+log = logging.getLogger(__name__)
+MONITOR_LOCK = 0x736C615F6D6F6E  # "sla_mon"
+FINAL_STATUSES = ("closed", "unsolvable")
+EVENT_BATCH = 50_000
+STATUS_OF_EVENT = {"resolved": "resolved", "closed": "closed", "reopened": "reopened"}
+
+
+@dataclass
+class MonitorSummary:
+    events: int = 0
+    items_changed: int = 0
+    warn_backfilled: int = 0
+    warnings: int = 0
+    breaches: int = 0
+    escalations: int = 0
+    notifications: int = 0
+    by_stage: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SlaSetup:
+    """Policies by name (`feedback.sla_preset`), the default one, and the calendars."""
+
+    policies: dict[str, Any]
+    default: str
+    calendars: dict[str, Any]
+
+    def policy(self, name: str | None) -> Any:
+        return self.policies.get(name or self.default) or self.policies[self.default]
+
+
+def load_setup() -> SlaSetup:
+    from feedback.sla.calendar import load_calendars
+    from feedback.sla.policy import load_policies
+
+    calendars = load_calendars()
+    default, policies = load_policies()
+    for policy in policies.values():
+        policy.check_calendars(calendars)
+    return SlaSetup(policies, default, calendars)
+
+
+def _event_names(event_type: str, to_status: str | None) -> list[str]:
+    if event_type == "status_changed":
+        return [f"status_changed:{to_status}"] if to_status else []
+    return [event_type]
+
+
+# --- applying events -------------------------------------------------------------------------------
+
+
+def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime) -> tuple[int, set[int]]:
+    """Apply every event recorded since the last run; returns (events applied, items changed)."""
+    last = conn.execute(sa.text("SELECT last_event_id FROM feedback.sla_monitor_state FOR UPDATE")).scalar_one()
+    applied, changed = 0, set()
+    while True:
+        fetched = conn.execute(
+            sa.text(
+                """SELECT e.id, e.feedback_id, e.event_type, e.occurred_at, e.to_status,
+                          f.sla_preset, f.priority, f.customer_tier, f.handling_cycle, f.status
+                   FROM feedback.feedback_event e JOIN feedback.feedback f ON f.id = e.feedback_id
+                   WHERE e.id > :last ORDER BY e.id LIMIT :n"""
+            ),
+            {"last": last, "n": EVENT_BATCH},
+        ).all()
+        # An event dated after this run's instant waits for a later run, and so does everything after it.
+        events = []
+        for event in fetched:
+            if event.occurred_at > run_time:
+                break
+            events.append(event)
+        if events:
+            _apply(conn, setup, events)
+            changed.update(e.feedback_id for e in events)
+            applied += len(events)
+            last = events[-1].id
+        if len(events) < len(fetched) or len(fetched) < EVENT_BATCH:
+            break
+    conn.execute(sa.text("UPDATE feedback.sla_monitor_state SET last_event_id = :l, last_run_at = :t"),
+                 {"l": last, "t": run_time})
+    if changed:
+        _refresh_next_deadline(conn, changed)
+    return applied, changed
+
+
+def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
+    met: list[tuple[int, int, str, datetime]] = []
+    statuses: dict[int, tuple[str, datetime]] = {}
+    pauses: list[tuple[int, datetime]] = []
+    resumes: list[tuple[int, datetime]] = []
+    reopens: list[Any] = []
+    cycle: dict[int, int] = {}
+    paused_now: dict[int, bool] = {}
+    for e in events:
+        policy = setup.policy(e.sla_preset)
+        item_cycle = cycle.setdefault(e.feedback_id, e.handling_cycle)
+        names = _event_names(e.event_type, e.to_status)
+        for stage, satisfied_by in policy.satisfied_by.items():
+            if any(n in satisfied_by for n in names):
+                met.append((e.feedback_id, item_cycle, stage, e.occurred_at))
+        status = e.to_status if e.event_type == "status_changed" else STATUS_OF_EVENT.get(e.event_type)
+        if status:
+            statuses[e.feedback_id] = (status, e.occurred_at)
+            pausing = status in policy.pause_statuses
+            was = paused_now.get(e.feedback_id, e.status in policy.pause_statuses)
+            if pausing and not was:
+                pauses.append((e.feedback_id, e.occurred_at))
+            elif was and not pausing:
+                resumes.append((e.feedback_id, e.occurred_at))
+            paused_now[e.feedback_id] = pausing
+        if e.event_type == "reopened":
+            cycle[e.feedback_id] = item_cycle + 1
+            reopens.append(e)
+    if met:
+        _mark_met(conn, met)
+    for feedback_id, at in pauses:
+        conn.execute(
+            sa.text("""UPDATE feedback.feedback_deadline d SET paused_at = :t FROM feedback.feedback f
+                       WHERE d.feedback_id = :f AND f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
+                         AND d.met_at IS NULL AND d.paused_at IS NULL"""),
+            {"f": feedback_id, "t": at},
+        )
+    for feedback_id, at in resumes:
+        _resume(conn, setup, feedback_id, at)
+    for e in reopens:
+        _reopen(conn, setup, e)
+    for feedback_id, (status, at) in statuses.items():
+        conn.execute(
+            sa.text("""UPDATE feedback.feedback SET status = :s, updated_at = greatest(updated_at, :t),
+                              resolved_at = CASE WHEN :s = 'resolved' THEN :t ELSE resolved_at END,
+                              closed_at = CASE WHEN :s = 'closed' THEN :t ELSE closed_at END
+                       WHERE id = :f"""),
+            {"s": status, "t": at, "f": feedback_id},
+        )
+
+
+def _mark_met(conn: sa.Connection, met: list[tuple[int, int, str, datetime]]) -> None:
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS sla_met (feedback_id bigint, handling_cycle int, stage text, "
+        "met_at timestamptz) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql("TRUNCATE sla_met")
+    copy_into(conn, "sla_met", ("feedback_id", "handling_cycle", "stage", "met_at"), met)
+    conn.exec_driver_sql(
+        """UPDATE feedback.feedback_deadline d SET met_at = m.met_at, paused_at = NULL
+           FROM (SELECT feedback_id, handling_cycle, stage, min(met_at) AS met_at FROM sla_met
+                 GROUP BY 1, 2, 3) m
+           WHERE d.feedback_id = m.feedback_id AND d.handling_cycle = m.handling_cycle AND d.stage = m.stage
+             AND d.met_at IS NULL"""
+    )
+
+
+def _resume(conn: sa.Connection, setup: SlaSetup, feedback_id: int, at: datetime) -> None:
+    """Push open deadlines back by the business time the clock stood still."""
+    rows = conn.execute(
+        sa.text("SELECT id, calendar, paused_at, due_at, warn_at FROM feedback.feedback_deadline "
+                "WHERE feedback_id = :f AND paused_at IS NOT NULL AND met_at IS NULL"),
+        {"f": feedback_id},
+    ).all()
+    for r in rows:
+        cal = setup.calendars[r.calendar]
+        paused = cal.between(r.paused_at, at)
+        due = cal.add(at, cal.between(r.paused_at, r.due_at)) if r.due_at > r.paused_at else r.due_at
+        warn = r.warn_at
+        if warn is not None and warn > r.paused_at:
+            warn = cal.add(at, cal.between(r.paused_at, warn))
+        conn.execute(
+            sa.text("""UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, paused_at = NULL,
+                              paused_total = paused_total + :p WHERE id = :i"""),
+            {"d": due, "w": warn, "p": paused, "i": r.id},
+        )
+
+
+def _reopen(conn: sa.Connection, setup: SlaSetup, event: Any) -> None:
+    """A dissatisfied customer reopens the item: a new handling cycle with fresh deadlines."""
+    new_cycle = event.handling_cycle + 1
+    conn.execute(
+        sa.text("UPDATE feedback.feedback SET handling_cycle = :c, resolved_at = NULL WHERE id = :f "
+                "AND handling_cycle < :c"),
+        {"c": new_cycle, "f": event.feedback_id},
+    )
+    policy = setup.policy(event.sla_preset)
+    rows = deadline_rows(policy, setup.calendars, event.priority, event.customer_tier, event.occurred_at)
+    for row in rows:
+        conn.execute(
+            sa.text(f"INSERT INTO feedback.feedback_deadline ({', '.join(DEADLINE_COLUMNS)}) "  # noqa: S608
+                    f"VALUES ({', '.join(':' + c for c in DEADLINE_COLUMNS)}) "
+                    "ON CONFLICT (feedback_id, stage, handling_cycle) DO NOTHING"),
+            dict(zip(DEADLINE_COLUMNS, row.values(event.feedback_id, new_cycle), strict=True)),
+        )
+
+
+def _refresh_next_deadline(conn: sa.Connection, items: set[int]) -> None:
+    conn.execute(
+        sa.text(
+            """UPDATE feedback.feedback f SET next_deadline_at = n.due_at, next_deadline_stage = n.stage
+               FROM (SELECT f2.id, d.due_at, d.stage FROM feedback.feedback f2
+                     LEFT JOIN LATERAL (SELECT due_at, stage FROM feedback.feedback_deadline d
+                                        WHERE d.feedback_id = f2.id AND d.handling_cycle = f2.handling_cycle
+                                          AND d.met_at IS NULL AND d.paused_at IS NULL
+                                        ORDER BY due_at LIMIT 1) d ON true
+                     WHERE f2.id = ANY(:ids)) n
+               WHERE f.id = n.id"""
+        ),
+        {"ids": sorted(items)},
+    )
+
+
+def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000) -> int:
+    """Warning instants for deadlines written before they existed (older registers)."""
+    rows = conn.execute(
+        sa.text("""SELECT d.id, d.calendar, d.starts_at, d.due_at, d.allowance, f.sla_preset
+                   FROM feedback.feedback_deadline d JOIN feedback.feedback f ON f.id = d.feedback_id
+                   WHERE d.warn_at IS NULL AND d.met_at IS NULL LIMIT :n"""),
+        {"n": limit},
+    ).all()
+    from feedback.sla.deadlines import warn_instant
+
+    for r in rows:
+        warn = warn_instant(setup.calendars[r.calendar], r.starts_at, r.due_at, r.allowance,
+                            setup.policy(r.sla_preset).warning_share)
+        conn.execute(sa.text("UPDATE feedback.feedback_deadline SET warn_at = :w WHERE id = :i"),
+                     {"w": warn, "i": r.id})
+    return len(rows)
+
+
+# --- detection -------------------------------------------------------------------------------------
+
+DETECT = """
+WITH crossed AS (
+    UPDATE feedback.feedback_deadline d SET {marker} = :now{extra}
+    FROM feedback.feedback f
+    WHERE f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
+      AND d.met_at IS NULL AND d.paused_at IS NULL AND d.breached_at IS NULL {condition}
+      AND f.status NOT IN ('closed', 'unsolvable')
+    RETURNING d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.starts_at, d.allowance, d.paused_total
+)
+INSERT INTO feedback.sla_breach (feedback_id, stage, kind, handling_cycle, deadline_at, detected_at, used_share)
+SELECT feedback_id, stage, '{kind}', handling_cycle, due_at, :now,
+       CASE WHEN allowance > interval '0' THEN {share} END
+FROM crossed
+ON CONFLICT ON CONSTRAINT sla_breach_once_key DO NOTHING
+RETURNING id, stage
+"""
+# Used share: elapsed wall-clock time over the allowance is exact on 24x7 calendars; on office-hour
+# calendars the warning instant itself was computed in business time, and the digest shows the share.
+BREACH_SQL = DETECT.format(
+    marker="breached_at", extra=", warned_at = coalesce(d.warned_at, :now)", kind="breach",
+    condition="AND d.due_at <= :now", share="1 + extract(epoch FROM :now - due_at) / extract(epoch FROM allowance)",
+)
+WARNING_SQL = DETECT.format(
+    marker="warned_at", extra="", kind="warning",
+    condition="AND d.warned_at IS NULL AND d.warn_at <= :now AND d.due_at > :now",
+    share="least(0.999, greatest(0, 1 - extract(epoch FROM due_at - :now) / extract(epoch FROM allowance)))",
+)
+
+
+def detect(conn: sa.Connection, run_time: datetime) -> tuple[int, int, dict[str, int]]:
+    """Record deadlines that newly passed their due time, then those that passed their warning instant."""
+    breaches = conn.execute(sa.text(BREACH_SQL), {"now": run_time}).all()
+    warnings = conn.execute(sa.text(WARNING_SQL), {"now": run_time}).all()
+    by_stage: dict[str, int] = defaultdict(int)
+    for row in breaches:
+        by_stage[f"breach:{row.stage}"] += 1
+    for row in warnings:
+        by_stage[f"warning:{row.stage}"] += 1
+    return len(warnings), len(breaches), dict(by_stage)
+
+
+def escalate(conn: sa.Connection, run_time: datetime, after: list[timedelta]) -> int:
+    """Raise the escalation level of breaches still unmet after each step of the ladder."""
+    raised = 0
+    for level, wait in enumerate(after, start=1):
+        rows = conn.execute(
+            sa.text(
+                """UPDATE feedback.sla_breach b SET escalation_level = :lvl
+                   FROM feedback.feedback_deadline d, feedback.feedback f
+                   WHERE b.kind = 'breach' AND b.escalation_level < :lvl AND b.detected_at <= :cutoff
+                     AND d.feedback_id = b.feedback_id AND d.stage = b.stage AND d.handling_cycle = b.handling_cycle
+                     AND d.met_at IS NULL AND f.id = b.feedback_id AND f.status NOT IN ('closed', 'unsolvable')
+                   RETURNING b.id, b.feedback_id"""
+            ),
+            {"lvl": level, "cutoff": run_time - wait},
+        ).all()
+        for row in rows:
+            conn.execute(
+                sa.text("""INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, details,
+                           dedup_key) VALUES (:f, 'escalated', :t, 'sla_monitor', CAST(:d AS jsonb), :k)
+                           ON CONFLICT (dedup_key) DO NOTHING"""),
+                {"f": row.feedback_id, "t": run_time, "d": f'{{"level": {level}, "breach_id": {row.id}}}',
+                 "k": f"escalated:{row.id}:{level}"},
+            )
+        raised += len(rows)
+    return raised
+
+
+def pending_alerts(conn: sa.Connection) -> list[Any]:
+    """Warnings and breaches not yet notified at their current escalation level (masked fields only)."""
+    return conn.execute(
+        sa.text(
+            """SELECT b.id, b.feedback_id, f.feedback_no, f.priority, f.department, f.handler_group, b.stage,
+                      b.kind, b.deadline_at AS due_at, b.detected_at, b.used_share, b.escalation_level, f.subject
+               FROM feedback.sla_breach b JOIN feedback.feedback f ON f.id = b.feedback_id
+               WHERE b.notified_level < b.escalation_level OR b.notified_level < 0
+               ORDER BY b.id"""
+        )
+    ).all()
+
+
+def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any = None) -> MonitorSummary:
+    """One monitor run at `run_time` (the DAG run's instant): events, detection, escalation, digests.
+
+    `notify(conn, run_time, alerts) -> rows written` enqueues the digests in the same
+    transaction, so a failed run neither records a breach nor sends about it.
+    """
+    summary = MonitorSummary()
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MONITOR_LOCK})
+        summary.events, changed = apply_events(conn, setup, run_time)
+        summary.items_changed = len(changed)
+        summary.warn_backfilled = backfill_warn_at(conn, setup)
+        summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time)
+        ladder_steps = getattr(notify, "escalation_after", None) or [timedelta(hours=4)]
+        summary.escalations = escalate(conn, run_time, list(ladder_steps))
+        alerts = pending_alerts(conn)
+        if notify is not None and alerts:
+            summary.notifications = notify(conn, run_time, alerts)
+        if notify is not None and alerts:
+            conn.execute(
+                sa.text("UPDATE feedback.sla_breach SET notified_level = greatest(escalation_level, 0) "
+                        "WHERE id = ANY(:i)"),
+                {"i": [a.id for a in alerts]},
+            )
+    log.info("sla monitor at %s: %s", run_time.isoformat(), summary.as_dict())
+    return summary
