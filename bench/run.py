@@ -129,13 +129,21 @@ def masking_section(args, scratch: Scratch) -> str:
     return bench_masking.markdown(bench_masking.run())
 
 
-SECTIONS = {"intake": intake_section, "triage": triage_section, "masking": masking_section}
+def sla_section(args, scratch: Scratch) -> str:
+    from bench import bench_sla
+
+    say(f"SLA monitor: {args.sla_items:,} open items")
+    return bench_sla.markdown(bench_sla.measure(scratch.fresh, args.sla_items, say))
+
+
+SECTIONS = {"intake": intake_section, "triage": triage_section, "masking": masking_section, "sla": sla_section}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000, help="sample items for the intake write benchmark")
     parser.add_argument("--triage-items", type=int, default=100_000, help="sample items for the triage benchmark")
+    parser.add_argument("--sla-items", type=int, default=1_000_000, help="open items for the SLA monitor benchmark")
     parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")

@@ -164,3 +164,30 @@ def test_closed_items_are_not_watched(register, ctx, setup):
     fid = item(register, ctx, local(2026, 10, 14, 10, 0))
     event(register, fid, "status_changed", local(2026, 10, 14, 10, 30), "closed")
     assert run_at(register, setup, local(2026, 10, 20, 10, 0)).breaches == 0
+
+
+def test_recompute_follows_a_new_company_day_off(register, ctx, setup, tmp_path):
+    import shutil
+
+    from feedback.paths import config_dir
+    from feedback.sla.calendar import load_calendars
+    from feedback.sla.recompute import recompute_open_items
+
+    fid = item(register, ctx, local(2026, 10, 14, 17, 0))  # 1h Wed, 3h Thu → due Thu 15 Oct 12:00
+    assert scalar(register, "SELECT next_deadline_at FROM feedback.feedback WHERE id = :f", f=fid) \
+        == local(2026, 10, 15, 12, 0)
+    # The company declares Thursday 15 Oct a day off: the deadline moves to Friday 12:00.
+    shutil.copy(config_dir() / "calendars.yaml", tmp_path / "calendars.yaml")
+    text = (tmp_path / "calendars.yaml").read_text()
+    assert "    days_off: []" in text
+    text = text.replace("    days_off: []", "    days_off: [2026-10-15]", 1)
+    (tmp_path / "calendars.yaml").write_text(text)
+    changed = monitor.SlaSetup(setup.policies, setup.default, load_calendars(tmp_path))
+    counts = recompute_open_items(register, changed, local(2026, 10, 14, 18, 0), reason="day off 2026-10-15")
+    assert counts["items_changed"] == 1
+    assert scalar(register, "SELECT next_deadline_at FROM feedback.feedback WHERE id = :f", f=fid) \
+        == local(2026, 10, 16, 12, 0)
+    assert scalar(register, "SELECT details->>'reason' FROM feedback.feedback_event WHERE feedback_id = :f "
+                            "AND event_type = 'sla_recomputed'", f=fid) == "day off 2026-10-15"
+    again = recompute_open_items(register, changed, local(2026, 10, 14, 18, 0))
+    assert again["items_changed"] == 0
