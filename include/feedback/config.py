@@ -254,11 +254,18 @@ def _check_taxonomy(directory: Path) -> None:
     load_taxonomy(directory / "taxonomy.yaml")
 
 
+def _check_escalation(directory: Path) -> None:
+    from feedback.notify.escalation import load_ladder
+
+    load_ladder(directory / "escalation.yaml")
+
+
 # Files whose models live with the code that uses them; checked through their own loaders.
 CHECKERS = {
     "privacy.yaml": _check_privacy,
     "calendars.yaml + sla_policies.yaml": _check_sla,
     "taxonomy.yaml": _check_taxonomy,
+    "escalation.yaml": _check_escalation,
 }
 
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -161,6 +161,45 @@ def register_vips(engine) -> int:
     return stored
 
 
+def simulate_handlers(engine, up_to: datetime) -> int:
+    """Play the handling teams' CRM: feed status events for registered items, as docs/operating.md describes.
+
+    Deterministic per item (from its number): most items get a reply within a few hours, some wait
+    on the customer for a day, many are resolved within days; some are never touched, so the
+    monitor has warnings and breaches to report. Only events dated up to `up_to` are fed.
+    """
+    import hashlib
+
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        items = conn.execute(sa.text("SELECT id, feedback_no, received_at FROM feedback.feedback")).all()
+    rows = []
+    for item in items:
+        roll = int(hashlib.sha256(item.feedback_no.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        base = item.received_at
+        plan = []
+        if roll < 0.65:
+            plan.append(("responded", None, base + timedelta(hours=1 + 6 * roll)))
+        if 0.15 < roll < 0.30:
+            plan.append(("status_changed", "waiting_customer", base + timedelta(hours=3)))
+            plan.append(("status_changed", "in_progress", base + timedelta(hours=27)))
+        if roll < 0.45:
+            plan.append(("resolved", None, base + timedelta(days=1 + 4 * roll)))
+        for kind, status, at in plan:
+            if at <= up_to:
+                rows.append({"f": item.id, "k": kind, "s": status, "t": at,
+                             "d": f"demo-crm:{item.id}:{kind}:{status or ''}"})
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, to_status,"
+                        " dedup_key) VALUES (:f, :k, :t, 'demo-crm', :s, :d) ON CONFLICT (dedup_key) DO NOTHING"),
+                rows,
+            )
+    return len(rows)
+
+
 def planted_contacts_outside_vault(engine, sample) -> int:
     """How many of the sample's planted phones/e-mails/IDs appear anywhere but intake and the vault."""
     import sqlalchemy as sa
@@ -230,7 +269,9 @@ def run_demo(opts: DemoOptions) -> int:
         for when in dates:
             placed = deliver(sample, when)
             delivered += placed
-            _step(f"{when:%Y-%m-%d %H:%M %Z}: delivered {placed} new submission file(s)")
+            fed = simulate_handlers(engine, when)
+            _step(f"{when:%Y-%m-%d %H:%M %Z}: delivered {placed} new submission file(s); "
+                  f"handlers' CRM has fed {fed} status event(s) so far")
             for dag_id in order:
                 state, seconds, log = run_dag(bag.dags[dag_id], when, log_dir)
                 mark = "ok" if state == "success" else "FAILED"

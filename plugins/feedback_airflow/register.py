@@ -30,3 +30,17 @@ def register_engine():
     from feedback.db.engine import get_engine
 
     return get_engine(feedback_db_uri())
+
+
+def smtp_uri() -> str | None:
+    """The feedback_smtp connection's URI: the environment variable, or Airflow's stored connection."""
+    value = os.environ.get("AIRFLOW_CONN_FEEDBACK_SMTP")
+    if value:
+        return value
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection("feedback_smtp").get_uri()
+    except AirflowNotFoundException:
+        return None

@@ -25,3 +25,7 @@ INSERT INTO sla_monitor_state (id) VALUES (1);
 
 -- Escalations already notified, so a re-run does not notify again.
 ALTER TABLE sla_breach ADD COLUMN notified_level integer NOT NULL DEFAULT -1;
+
+-- A run reads only breaches still to notify or to escalate.
+CREATE INDEX sla_breach_to_notify_idx ON sla_breach (id) WHERE notified_level < escalation_level OR notified_level < 0;
+CREATE INDEX sla_breach_escalation_idx ON sla_breach (escalation_level, detected_at) WHERE kind = 'breach';

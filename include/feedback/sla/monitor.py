@@ -145,34 +145,38 @@ def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
             reopens.append(e)
     if met:
         _mark_met(conn, met)
-    for feedback_id, at in pauses:
-        conn.execute(
-            sa.text("""UPDATE feedback.feedback_deadline d SET paused_at = :t FROM feedback.feedback f
-                       WHERE d.feedback_id = :f AND f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
-                         AND d.met_at IS NULL AND d.paused_at IS NULL"""),
-            {"f": feedback_id, "t": at},
+    if pauses:
+        _stage(conn, "sla_pause", "feedback_id bigint, at timestamptz", pauses)
+        conn.exec_driver_sql(
+            """UPDATE feedback.feedback_deadline d SET paused_at = p.at
+               FROM (SELECT feedback_id, min(at) AS at FROM sla_pause GROUP BY 1) p, feedback.feedback f
+               WHERE d.feedback_id = p.feedback_id AND f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
+                 AND d.met_at IS NULL AND d.paused_at IS NULL"""
         )
-    for feedback_id, at in resumes:
-        _resume(conn, setup, feedback_id, at)
+    if resumes:
+        _resume(conn, setup, resumes)
     for e in reopens:
         _reopen(conn, setup, e)
-    for feedback_id, (status, at) in statuses.items():
-        conn.execute(
-            sa.text("""UPDATE feedback.feedback SET status = :s, updated_at = greatest(updated_at, :t),
-                              resolved_at = CASE WHEN :s = 'resolved' THEN :t ELSE resolved_at END,
-                              closed_at = CASE WHEN :s = 'closed' THEN :t ELSE closed_at END
-                       WHERE id = :f"""),
-            {"s": status, "t": at, "f": feedback_id},
+    if statuses:
+        _stage(conn, "sla_status", "feedback_id bigint, status text, at timestamptz",
+               [(fid, status, at) for fid, (status, at) in statuses.items()])
+        conn.exec_driver_sql(
+            """UPDATE feedback.feedback f SET status = s.status, updated_at = greatest(f.updated_at, s.at),
+                      resolved_at = CASE WHEN s.status = 'resolved' THEN s.at ELSE f.resolved_at END,
+                      closed_at = CASE WHEN s.status = 'closed' THEN s.at ELSE f.closed_at END
+               FROM sla_status s WHERE f.id = s.feedback_id"""
         )
+
+
+def _stage(conn: sa.Connection, name: str, columns: str, rows: list[tuple]) -> None:
+    """A fresh temporary table holding `rows`, for one set-based UPDATE."""
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DROP")
+    conn.exec_driver_sql(f"TRUNCATE {name}")
+    copy_into(conn, name, [c.split()[0] for c in columns.split(", ")], rows)
 
 
 def _mark_met(conn: sa.Connection, met: list[tuple[int, int, str, datetime]]) -> None:
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS sla_met (feedback_id bigint, handling_cycle int, stage text, "
-        "met_at timestamptz) ON COMMIT DROP"
-    )
-    conn.exec_driver_sql("TRUNCATE sla_met")
-    copy_into(conn, "sla_met", ("feedback_id", "handling_cycle", "stage", "met_at"), met)
+    _stage(conn, "sla_met", "feedback_id bigint, handling_cycle int, stage text, met_at timestamptz", met)
     conn.exec_driver_sql(
         """UPDATE feedback.feedback_deadline d SET met_at = m.met_at, paused_at = NULL
            FROM (SELECT feedback_id, handling_cycle, stage, min(met_at) AS met_at FROM sla_met
@@ -182,24 +186,32 @@ def _mark_met(conn: sa.Connection, met: list[tuple[int, int, str, datetime]]) ->
     )
 
 
-def _resume(conn: sa.Connection, setup: SlaSetup, feedback_id: int, at: datetime) -> None:
-    """Push open deadlines back by the business time the clock stood still."""
+def _resume(conn: sa.Connection, setup: SlaSetup, resumes: list[tuple[int, datetime]]) -> None:
+    """Push open deadlines back by the business time the clock stood still (calendar math per row)."""
+    resumed_at = dict(resumes)
     rows = conn.execute(
-        sa.text("SELECT id, calendar, paused_at, due_at, warn_at FROM feedback.feedback_deadline "
-                "WHERE feedback_id = :f AND paused_at IS NOT NULL AND met_at IS NULL"),
-        {"f": feedback_id},
+        sa.text("SELECT id, feedback_id, calendar, paused_at, due_at, warn_at FROM feedback.feedback_deadline "
+                "WHERE feedback_id = ANY(:f) AND paused_at IS NOT NULL AND met_at IS NULL"),
+        {"f": sorted(resumed_at)},
     ).all()
+    updates = []
     for r in rows:
+        at = resumed_at[r.feedback_id]
+        if at <= r.paused_at:
+            continue
         cal = setup.calendars[r.calendar]
         paused = cal.between(r.paused_at, at)
         due = cal.add(at, cal.between(r.paused_at, r.due_at)) if r.due_at > r.paused_at else r.due_at
         warn = r.warn_at
         if warn is not None and warn > r.paused_at:
             warn = cal.add(at, cal.between(r.paused_at, warn))
-        conn.execute(
-            sa.text("""UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, paused_at = NULL,
-                              paused_total = paused_total + :p WHERE id = :i"""),
-            {"d": due, "w": warn, "p": paused, "i": r.id},
+        updates.append((r.id, due, warn, paused))
+    if updates:
+        _stage(conn, "sla_resume", "id bigint, due_at timestamptz, warn_at timestamptz, paused interval", updates)
+        conn.exec_driver_sql(
+            """UPDATE feedback.feedback_deadline d SET due_at = r.due_at, warn_at = r.warn_at, paused_at = NULL,
+                      paused_total = d.paused_total + r.paused
+               FROM sla_resume r WHERE d.id = r.id"""
         )
 
 
@@ -354,10 +366,10 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
         summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time)
         ladder_steps = getattr(notify, "escalation_after", None) or [timedelta(hours=4)]
         summary.escalations = escalate(conn, run_time, list(ladder_steps))
-        alerts = pending_alerts(conn)
-        if notify is not None and alerts:
+        alerts = pending_alerts(conn) if notify is not None else []
+        if alerts:
             summary.notifications = notify(conn, run_time, alerts)
-        if notify is not None and alerts:
+        if alerts:
             conn.execute(
                 sa.text("UPDATE feedback.sla_breach SET notified_level = greatest(escalation_level, 0) "
                         "WHERE id = ANY(:i)"),

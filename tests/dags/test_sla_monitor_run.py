@@ -1,0 +1,73 @@
+"""feedback_sla_monitor through Airflow (dag.test): breaches recorded once, digests delivered once by SMTP."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import scalar
+
+from feedback.local import smtp_sink
+from feedback.triage import run as triage
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = "13712345678"
+
+
+@pytest.fixture
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "feedback_sla_monitor.py"))
+    assert bag.import_errors == {}
+    return bag.dags["feedback_sla_monitor"]
+
+
+@pytest.fixture
+def sink(tmp_path, monkeypatch):
+    server = smtp_sink.start(tmp_path / "outbox")
+    monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_SMTP",
+                       f"smtp://127.0.0.1:{server.port}?disable_tls=true&disable_ssl=true&from_email=sla%40example.com")
+    yield server
+    server.stop()
+
+
+def test_monitor_dag_records_breaches_and_mails_one_digest_per_recipient(dag, register, sink, capfd):
+    with register.begin() as conn:
+        for n, text in enumerate(["支付失败，扣了钱订单没成功", "app频繁闪退", "希望增加夜间模式"]):
+            conn.execute(
+                sa.text("INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, "
+                        "content_sha256) VALUES ('webform', 'contact_zh', :e, :t, CAST(:p AS jsonb), :h)"),
+                {"e": f"wf-mon{n:06d}", "t": datetime(2026, 10, 14, 2, 0, tzinfo=UTC),
+                 "p": json.dumps({"body": f"{text}，电话{PHONE}"}, ensure_ascii=False), "h": "0" * 64},
+            )
+    triage.triage_pending(register, datetime(2026, 10, 14, 2, 5, tzinfo=UTC), triage.load_context())
+
+    # Two days later every first-response deadline has passed.
+    run = dag.test(logical_date=datetime(2026, 10, 16, 2, 0, tzinfo=UTC))
+    assert run.state == "success"
+    breaches = scalar(register, "SELECT count(*) FROM feedback.sla_breach WHERE kind = 'breach'")
+    assert breaches >= 3
+    mails = sorted(sink.folder.glob("*.eml"))
+    assert mails, "no digest was delivered"
+    sent = scalar(register, "SELECT count(*) FROM feedback.outbox WHERE sent_at IS NOT NULL")
+    assert len(mails) == sent
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    assert "[SLA]" in message["Subject"]
+    assert message["Message-ID"] in {r for (r,) in register.connect().execute(
+        sa.text("SELECT message_id FROM feedback.outbox"))}
+
+    again = dag.test(logical_date=datetime(2026, 10, 16, 2, 5, tzinfo=UTC))
+    assert again.state == "success"
+    assert scalar(register, "SELECT count(*) FROM feedback.sla_breach WHERE kind = 'breach'") == breaches
+    assert len(sorted(sink.folder.glob("*.eml"))) == len(mails), "a digest was sent twice"
+
+    logs = "".join(capfd.readouterr())
+    assert "watch_deadlines" in logs and PHONE not in logs
+    for mail in mails:
+        assert PHONE not in mail.read_text(errors="replace")
