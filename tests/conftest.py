@@ -129,3 +129,12 @@ def empty_db(server_url):
 def scalar(engine: sa.engine.Engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.execute(sa.text(sql), params).scalar()
+
+
+def load_dag(file_name: str, dag_id: str):
+    """One DAG parsed from dags/ the way the scheduler does, with no import errors allowed."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / file_name))
+    assert bag.import_errors == {}
+    return bag.dags[dag_id]

@@ -189,6 +189,19 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sla(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback.db.engine import get_engine
+    from feedback.sla.monitor import load_setup
+    from feedback.sla.recompute import describe, recompute_open_items
+
+    counts = recompute_open_items(get_engine(), load_setup(), datetime.now(UTC), reason=args.reason,
+                                  progress=lambda m: _say(f"  {m}"))
+    _say(f"deadlines recomputed: {describe(counts)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     reclass.add_argument("--actor", default=os.environ.get("USER", "operator"))
     add("retrain", cmd_retrain, "train the learned classifier on corrections; kept only if it beats the rules"
         ).add_argument("--preset", choices=["A"], default=None)
+    sla = add("sla", cmd_sla, "SLA maintenance: recompute open items' deadlines after a calendar/policy change")
+    sla.add_argument("action", choices=["recompute"])
+    sla.add_argument("--reason", default="configuration changed", help="recorded on each changed item")
     add("vault", cmd_vault, "contact vault maintenance").add_argument("action", choices=["rotate-keys"])
     vip = add("vip", cmd_vip, "mark customers as VIP (or back to normal) by phone/e-mail; only keyed hashes are kept")
     vip.add_argument("action", choices=["add", "remove"])

@@ -36,6 +36,15 @@ def _require_unique(names: list[str], what: str) -> None:
         seen.add(name)
 
 
+def known_zone(value: str) -> str:
+    """Validator for time-zone settings: an IANA name, or a message saying what is expected."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
 # --- settings.yaml -----------------------------------------------------------------------------
 
 
@@ -52,11 +61,7 @@ class Settings(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
-        return value
+        return known_zone(value)
 
 
 # --- channels.yaml -----------------------------------------------------------------------------

@@ -29,3 +29,5 @@ ALTER TABLE sla_breach ADD COLUMN notified_level integer NOT NULL DEFAULT -1;
 -- A run reads only breaches still to notify or to escalate.
 CREATE INDEX sla_breach_to_notify_idx ON sla_breach (id) WHERE notified_level < escalation_level OR notified_level < 0;
 CREATE INDEX sla_breach_escalation_idx ON sla_breach (escalation_level, detected_at) WHERE kind = 'breach';
+-- Deadlines still without a warning instant (written before this migration): normally none.
+CREATE INDEX feedback_deadline_no_warn_idx ON feedback_deadline (id) WHERE warn_at IS NULL AND met_at IS NULL;

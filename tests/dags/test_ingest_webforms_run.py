@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import scalar
+from conftest import load_dag, scalar
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE, EMAIL, NAME = "13912345678", "li.si.private@example.cn", "李四"
@@ -27,11 +27,7 @@ def _submission(n: int) -> bytes:
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "feedback_ingest_webforms.py"))
-    assert bag.import_errors == {}
-    return bag.dags["feedback_ingest_webforms"]
+    return load_dag("feedback_ingest_webforms.py", "feedback_ingest_webforms")
 
 
 @pytest.fixture

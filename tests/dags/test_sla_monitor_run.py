@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import scalar
+from conftest import load_dag, scalar
 
 from feedback.local import smtp_sink
 from feedback.triage import run as triage
@@ -21,11 +21,7 @@ PHONE = "13712345678"
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "feedback_sla_monitor.py"))
-    assert bag.import_errors == {}
-    return bag.dags["feedback_sla_monitor"]
+    return load_dag("feedback_sla_monitor.py", "feedback_sla_monitor")
 
 
 @pytest.fixture

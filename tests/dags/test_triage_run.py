@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import scalar
+from conftest import load_dag, scalar
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE, EMAIL, NAME = "13987654321", "wang.private@163.com", "王小明"
@@ -16,11 +16,7 @@ PHONE, EMAIL, NAME = "13987654321", "wang.private@163.com", "王小明"
 
 @pytest.fixture
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "feedback_triage.py"))
-    assert bag.import_errors == {}
-    return bag.dags["feedback_triage"]
+    return load_dag("feedback_triage.py", "feedback_triage")
 
 
 def test_triage_dag_registers_items_and_logs_no_contacts(dag, register, capfd):

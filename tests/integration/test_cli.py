@@ -144,3 +144,9 @@ def test_vault_rotate_keys_reports_counts(register):
     out = feedback("vault", "rotate-keys")
     assert out.returncode == 0, out.stderr
     assert "'contact_vault': 0" in out.stderr
+
+
+def test_sla_recompute_reports_counts(register):
+    out = feedback("sla", "recompute", "--reason", "2027 holidays added")
+    assert out.returncode == 0, out.stderr
+    assert "deadlines recomputed: 0 open item(s) checked" in out.stderr

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, PlainValidator, field_validator, model_validator
 
-from feedback.config import Strict, _display, load_file
+from feedback.config import Strict, _display, known_zone, load_file
 from feedback.errors import ConfigError
 from feedback.paths import config_dir
 
@@ -144,11 +144,7 @@ class EscalationFile(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("message_id_domain")
     @classmethod

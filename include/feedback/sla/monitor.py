@@ -255,7 +255,7 @@ def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000) 
     rows = conn.execute(
         sa.text("""SELECT d.id, d.calendar, d.starts_at, d.due_at, d.allowance, f.sla_preset
                    FROM feedback.feedback_deadline d JOIN feedback.feedback f ON f.id = d.feedback_id
-                   WHERE d.warn_at IS NULL AND d.met_at IS NULL LIMIT :n"""),
+                   WHERE d.warn_at IS NULL AND d.met_at IS NULL ORDER BY d.id LIMIT :n"""),
         {"n": limit},
     ).all()
     from feedback.sla.deadlines import warn_instant
