@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 MONITOR_LOCK = 0x736C615F6D6F6E  # "sla_mon"
 FINAL_STATUSES = ("closed", "unsolvable")
 EVENT_BATCH = 50_000
+# After a run that flags this many deadlines (a first run over a backlog), refresh the planner's
+# statistics, so the next run's partial-index scans are planned for the few rows they now find.
+ANALYZE_AFTER = 20_000
 STATUS_OF_EVENT = {"resolved": "resolved", "closed": "closed", "reopened": "reopened"}
 
 
@@ -375,5 +378,7 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
                         "WHERE id = ANY(:i)"),
                 {"i": [a.id for a in alerts]},
             )
+        if summary.warnings + summary.breaches + summary.items_changed >= ANALYZE_AFTER:
+            conn.exec_driver_sql("ANALYZE feedback.feedback_deadline, feedback.sla_breach, feedback.feedback")
     log.info("sla monitor at %s: %s", run_time.isoformat(), summary.as_dict())
     return summary
