@@ -115,6 +115,11 @@ def measure(fresh, items: int, say) -> dict:
     setup = monitor.load_setup()
     first_s, first = first_run(engine, setup)
     say(f"  first run: {first_s:.1f}s ({first.breaches:,} breaches, {first.warnings:,} warnings recorded)")
+    # The first run rewrote most deadline rows; autovacuum would now clear the dead index entries.
+    started = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE feedback.feedback_deadline, feedback.sla_breach, feedback.feedback")
+    vacuum_s = time.perf_counter() - started
     quiet_s, _ = steady_run(engine, setup, NOW + timedelta(minutes=5))
     say(f"  next run, nothing changed: {quiet_s:.2f}s")
     later = NOW + timedelta(minutes=10)
@@ -124,7 +129,7 @@ def measure(fresh, items: int, say) -> dict:
     naive_s, naive_w, naive_b = naive_loop(engine, setup, later)
     say(f"  naive per-item loop: {naive_s:.1f}s")
     engine.dispose()
-    return {"items": items, "first_s": first_s, "first": first.as_dict(), "quiet_s": quiet_s, "changed": changed,
+    return {"items": items, "first_s": first_s, "vacuum_s": vacuum_s, "first": first.as_dict(), "quiet_s": quiet_s, "changed": changed,
             "changed_s": changed_s, "changed_summary": changed_summary.as_dict(), "naive_s": naive_s,
             "naive_warnings": naive_w, "naive_breaches": naive_b}
 
@@ -140,6 +145,7 @@ def markdown(r: dict) -> str:
         "|---|---:|",
         f"| first monitor run (records every warning and breach already due: {r['first']['breaches']:,} breaches, "
         f"{r['first']['warnings']:,} warnings) | {r['first_s']:.1f} |",
+        f"| (VACUUM ANALYZE after that backlog, as autovacuum would do: {r['vacuum_s']:.1f} s) | |",
         f"| next run, nothing changed | {r['quiet_s']:.2f} |",
         f"| run after {r['changed']:,} events on 1% of the items (replies, pauses, resumes) | {r['changed_s']:.2f} |",
         f"| baseline: naive per-item Python loop computing used business time for every open deadline | "

@@ -273,11 +273,18 @@ def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000) 
 
 # --- detection -------------------------------------------------------------------------------------
 
+# Step 1 reads the crossed deadlines through a partial index (few rows per run); step 2 flags them and
+# records them. Two statements, because the planner cannot know from column statistics how few rows
+# the partial index yields and would otherwise hash-join every open item.
+CROSSED = """
+SELECT d.id FROM feedback.feedback_deadline d
+WHERE d.met_at IS NULL AND d.paused_at IS NULL AND d.breached_at IS NULL {condition}
+"""
 DETECT = """
 WITH crossed AS (
     UPDATE feedback.feedback_deadline d SET {marker} = :now{extra}
     FROM feedback.feedback f
-    WHERE f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
+    WHERE d.id = ANY(:ids) AND f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
       AND d.met_at IS NULL AND d.paused_at IS NULL AND d.breached_at IS NULL {condition}
       AND f.status NOT IN ('closed', 'unsolvable')
     RETURNING d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.starts_at, d.allowance, d.paused_total
@@ -302,10 +309,21 @@ WARNING_SQL = DETECT.format(
 )
 
 
+BREACH_IDS = CROSSED.format(condition="AND d.due_at <= :now")
+WARNING_IDS = CROSSED.format(condition="AND d.warned_at IS NULL AND d.warn_at <= :now AND d.due_at > :now")
+
+
+def _record(conn: sa.Connection, ids_sql: str, record_sql: str, run_time: datetime) -> list[Any]:
+    ids = conn.execute(sa.text(ids_sql), {"now": run_time}).scalars().all()
+    if not ids:
+        return []
+    return conn.execute(sa.text(record_sql), {"now": run_time, "ids": ids}).all()
+
+
 def detect(conn: sa.Connection, run_time: datetime) -> tuple[int, int, dict[str, int]]:
     """Record deadlines that newly passed their due time, then those that passed their warning instant."""
-    breaches = conn.execute(sa.text(BREACH_SQL), {"now": run_time}).all()
-    warnings = conn.execute(sa.text(WARNING_SQL), {"now": run_time}).all()
+    breaches = _record(conn, BREACH_IDS, BREACH_SQL, run_time)
+    warnings = _record(conn, WARNING_IDS, WARNING_SQL, run_time)
     by_stage: dict[str, int] = defaultdict(int)
     for row in breaches:
         by_stage[f"breach:{row.stage}"] += 1
