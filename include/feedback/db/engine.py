@@ -8,16 +8,15 @@ never build URLs themselves, so a deployment changes one setting.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from feedback.errors import ConfigError, RegisterUnreachable
+from feedback import connections
+from feedback.errors import RegisterUnreachable
 
 CONN_ENV = "AIRFLOW_CONN_FEEDBACK_DB"
 
@@ -34,48 +33,20 @@ class RegisterTarget:
         return f"{self.url.host}:{self.url.port or 5432} (database {self.url.database})"
 
 
-def _from_uri(uri: str, source: str) -> RegisterTarget:
-    parts = urlsplit(uri)
-    if parts.scheme not in {"postgres", "postgresql", "postgresql+psycopg2"}:
-        raise ConfigError(
-            f"{source}: expected a postgres:// or postgresql:// URI, got scheme {parts.scheme!r}"
-        )
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{source}: the port is not a number ({exc})") from None
-    query = {k: v for k, v in parse_qsl(parts.query) if not k.startswith("__extra__")}
-    url = URL.create(
-        "postgresql+psycopg2",
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        host=parts.hostname or "localhost",
-        port=port,
-        database=unquote(parts.path.lstrip("/")) or "postgres",
-        query=query,
-    )
-    return RegisterTarget(url, source)
+POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg2"}
+SSL_KEYS = {"sslmode", "sslrootcert", "sslcert", "sslkey"}
 
 
-def _from_json(text: str, source: str) -> RegisterTarget:
-    try:
-        conn = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{source}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(conn, dict):
-        raise ConfigError(f"{source}: expected a JSON object with host, login, password, port, schema")
-    extra = conn.get("extra") or {}
-    if isinstance(extra, str):
-        extra = json.loads(extra) if extra.strip() else {}
-    query = {k: str(v) for k, v in extra.items() if k in {"sslmode", "sslrootcert", "sslcert", "sslkey"}}
+def _target(value: str, source: str) -> RegisterTarget:
+    conn = connections.parse(value, source, POSTGRES_SCHEMES, "a postgres:// or postgresql:// URI")
     url = URL.create(
         "postgresql+psycopg2",
-        username=conn.get("login"),
-        password=conn.get("password"),
-        host=conn.get("host") or "localhost",
-        port=int(conn["port"]) if conn.get("port") else None,
-        database=conn.get("schema") or "postgres",
-        query=query,
+        username=conn.login,
+        password=conn.password,
+        host=conn.host or "localhost",
+        port=conn.port,
+        database=conn.schema or "postgres",
+        query={k: str(v) for k, v in conn.extra.items() if k in SSL_KEYS},
     )
     return RegisterTarget(url, source)
 
@@ -83,16 +54,14 @@ def _from_json(text: str, source: str) -> RegisterTarget:
 def resolve_target(conn_uri: str | None = None) -> RegisterTarget:
     """The configured register, or the embedded one (started on demand)."""
     if conn_uri:
-        return _from_uri(conn_uri, "the feedback_db Airflow connection")
+        return _target(conn_uri, "the feedback_db Airflow connection")
     value = os.environ.get(CONN_ENV, "").strip()
     if value:
-        if value.startswith("{"):
-            return _from_json(value, CONN_ENV)
-        return _from_uri(value, CONN_ENV)
+        return _target(value, CONN_ENV)
     from feedback.local import postgres
 
     server = postgres.ensure_running()
-    return _from_uri(server.url, "the embedded register (.local/pgdata)")
+    return _target(server.url, "the embedded register (.local/pgdata)")
 
 
 @lru_cache(maxsize=8)

@@ -31,11 +31,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
 
+from feedback import connections
 from feedback.errors import FeedbackError
 from feedback.notify.outbox import message_id_for
 from feedback.privacy.vault import outbox_recipient
@@ -127,49 +128,17 @@ class SmtpSettings:
 
     @classmethod
     def from_uri(cls, uri: str, source: str = "the feedback_smtp connection") -> SmtpSettings:
-        """Parse an Airflow connection URI: `smtp://user:pass@host:port?disable_ssl=true&from_email=…`."""
-        parts = urlsplit(uri.strip())
-        if parts.scheme not in {"smtp", "smtps", "email"}:
-            raise FeedbackError(f"{source}: expected an smtp:// URI such as {EXAMPLE_URI}, "
-                                f"got scheme {parts.scheme!r}")
-        try:
-            port = parts.port
-        except ValueError:
-            raise FeedbackError(f"{source}: the port is not a number") from None
-        extra: dict[str, Any] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key == "__extra__":
-                try:
-                    extra.update(json.loads(value))
-                except (json.JSONDecodeError, TypeError):
-                    raise FeedbackError(f"{source}: __extra__ is not a JSON object") from None
-            else:
-                extra[key] = value
-        if parts.scheme == "smtps":
+        """Parse the connection value: a URI `smtp://user:pass@host:port?disable_ssl=true&from_email=…` or JSON."""
+        conn = connections.parse(uri, source, {"smtp", "smtps", "email"}, f"an smtp:// URI such as {EXAMPLE_URI}")
+        extra = dict(conn.extra)
+        if conn.scheme == "smtps":
             extra.setdefault("disable_ssl", False)
-        return cls.from_parts(
-            unquote(parts.hostname) if parts.hostname else None, port,
-            unquote(parts.username) if parts.username else None,
-            unquote(parts.password) if parts.password else None, extra, source,
-        )
+        return cls.from_parts(conn.host, conn.port, conn.login, conn.password, extra, source)
 
     @classmethod
     def from_json(cls, text: str, source: str = CONN_ENV) -> SmtpSettings:
-        """Parse Airflow's JSON connection form: `{"host": …, "port": …, "login": …, "extra": {…}}`."""
-        try:
-            conn = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FeedbackError(f"{source}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(conn, dict):
-            raise FeedbackError(f"{source}: expected a JSON object with host, port, login, password, extra")
-        extra = conn.get("extra") or {}
-        if isinstance(extra, str):
-            try:
-                extra = json.loads(extra) if extra.strip() else {}
-            except json.JSONDecodeError:
-                raise FeedbackError(f"{source}: extra is not valid JSON") from None
-        return cls.from_parts(conn.get("host"), conn.get("port"), conn.get("login"), conn.get("password"),
-                              extra, source)
+        """Airflow's JSON connection form: `{"host": …, "port": …, "login": …, "extra": {…}}`."""
+        return cls.from_uri(text, source)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings:
@@ -184,8 +153,6 @@ class SmtpSettings:
                 f"the feedback_smtp connection is not configured: set {CONN_ENV}, e.g. {EXAMPLE_URI} "
                 "(or add the connection feedback_smtp in Airflow)"
             )
-        if value.startswith("{"):
-            return cls.from_json(value, CONN_ENV)
         return cls.from_uri(value, CONN_ENV)
 
 
