@@ -191,3 +191,19 @@ def test_recompute_follows_a_new_company_day_off(register, ctx, setup, tmp_path)
                             "AND event_type = 'sla_recomputed'", f=fid) == "day off 2026-10-15"
     again = recompute_open_items(register, changed, local(2026, 10, 14, 18, 0))
     assert again["items_changed"] == 0
+
+
+def test_pause_resume_and_pause_again_within_one_run(register, ctx, setup):
+    fid = item(register, ctx, local(2026, 10, 14, 10, 0))
+    event(register, fid, "status_changed", local(2026, 10, 14, 10, 30), "waiting_customer")
+    event(register, fid, "status_changed", local(2026, 10, 14, 11, 0), "in_progress")
+    event(register, fid, "status_changed", local(2026, 10, 14, 11, 30), "waiting_customer")
+    run_at(register, setup, local(2026, 10, 14, 11, 45))
+    with register.connect() as conn:
+        row = conn.execute(sa.text("SELECT due_at, paused_at, paused_total FROM feedback.feedback_deadline "
+                                   "WHERE feedback_id = :f AND stage = 'first_response'"), {"f": fid}).one()
+    # The first pause lasted 30 business minutes (due 15:30 → 16:00); the second is still running.
+    assert row.due_at == local(2026, 10, 14, 16, 0)
+    assert row.paused_at == local(2026, 10, 14, 11, 30)
+    assert row.paused_total == timedelta(minutes=30)
+    assert run_at(register, setup, local(2026, 10, 16, 18, 0)).breaches == 0  # still waiting: no breach

@@ -311,3 +311,22 @@ def test_backoff_doubles_and_is_capped():
     base, cap = timedelta(minutes=1), timedelta(minutes=10)
     assert [backoff_delay(n, base, cap) for n in (1, 2, 3, 4, 5, 9)] == [
         timedelta(minutes=m) for m in (1, 2, 4, 8, 10, 10)]
+
+
+def test_a_huge_digest_lists_a_bounded_number_of_rows_and_counts_the_rest():
+    from datetime import UTC, datetime, timedelta
+
+    from feedback.notify.digest import MAX_ROWS_PER_GROUP, AlertEntry, render_digest
+
+    now = datetime(2026, 10, 20, 6, 0, tzinfo=UTC)
+    entries = [
+        AlertEntry(feedback_id=i, feedback_no=f"20261020-{i:04d}", priority="medium", department="finance",
+                   handler_group="fin-billing", stage="first_response", kind="breach", due_at=now - timedelta(hours=1),
+                   detected_at=now, used_share=1.2, escalation_level=0, subject="账单疑问")
+        for i in range(MAX_ROWS_PER_GROUP + 37)
+    ]
+    for locale, phrase in (("en", "and 37 more"), ("zh-CN", "另有 37 项未列出")):
+        digest = render_digest(entries, now, locale=locale)
+        assert phrase in digest.text and phrase in digest.html
+        assert digest.text.count("20261020-") == MAX_ROWS_PER_GROUP
+        assert f"({MAX_ROWS_PER_GROUP + 37}" in digest.text or f"（{MAX_ROWS_PER_GROUP + 37}" in digest.text

@@ -178,13 +178,19 @@ def rows(entries: Iterable[AlertEntry], locale: str = "zh-CN", zone: ZoneInfo = 
     return out
 
 
+# A digest lists at most this many rows per group (breaches, warnings) and counts the rest, so a
+# first run over a large backlog sends a readable mail rather than one with thousands of rows.
+MAX_ROWS_PER_GROUP = 200
+
+
 def _groups(table: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
     labels = LABELS[locale]["kind"]
     groups = []
     for kind in KIND_ORDER:
         members = [r for r in table if r["kind_code"] == kind]
         if members:
-            groups.append({"kind": kind, "label": labels[kind], "rows": members})
+            groups.append({"kind": kind, "label": labels[kind], "rows": members[:MAX_ROWS_PER_GROUP],
+                           "total": len(members), "more": max(0, len(members) - MAX_ROWS_PER_GROUP)})
     return groups
 
 

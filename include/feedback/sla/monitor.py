@@ -121,8 +121,7 @@ def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime) -> tu
 def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
     met: list[tuple[int, int, str, datetime]] = []
     statuses: dict[int, tuple[str, datetime]] = {}
-    pauses: list[tuple[int, datetime]] = []
-    resumes: list[tuple[int, datetime]] = []
+    transitions: dict[int, list[tuple[str, datetime]]] = defaultdict(list)  # ("pause"|"resume", at), in order
     reopens: list[Any] = []
     cycle: dict[int, int] = {}
     paused_now: dict[int, bool] = {}
@@ -139,25 +138,29 @@ def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
             pausing = status in policy.pause_statuses
             was = paused_now.get(e.feedback_id, e.status in policy.pause_statuses)
             if pausing and not was:
-                pauses.append((e.feedback_id, e.occurred_at))
+                transitions[e.feedback_id].append(("pause", e.occurred_at))
             elif was and not pausing:
-                resumes.append((e.feedback_id, e.occurred_at))
+                transitions[e.feedback_id].append(("resume", e.occurred_at))
             paused_now[e.feedback_id] = pausing
         if e.event_type == "reopened":
             cycle[e.feedback_id] = item_cycle + 1
             reopens.append(e)
     if met:
         _mark_met(conn, met)
-    if pauses:
-        _stage(conn, "sla_pause", "feedback_id bigint, at timestamptz", pauses)
+    # An item whose first transition is a pause was running: stop its open deadlines' clocks.
+    first_pauses = [(fid, steps[0][1]) for fid, steps in transitions.items() if steps[0][0] == "pause"]
+    if first_pauses:
+        _stage(conn, "sla_pause", "feedback_id bigint, at timestamptz", first_pauses)
         conn.exec_driver_sql(
             """UPDATE feedback.feedback_deadline d SET paused_at = p.at
-               FROM (SELECT feedback_id, min(at) AS at FROM sla_pause GROUP BY 1) p, feedback.feedback f
+               FROM sla_pause p, feedback.feedback f
                WHERE d.feedback_id = p.feedback_id AND f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
                  AND d.met_at IS NULL AND d.paused_at IS NULL"""
         )
-    if resumes:
-        _resume(conn, setup, resumes)
+    # Every item with a resume replays its pause/resume steps in order (calendar math per row).
+    replays = {fid: steps for fid, steps in transitions.items() if any(kind == "resume" for kind, _ in steps)}
+    if replays:
+        _resume(conn, setup, replays)
     for e in reopens:
         _reopen(conn, setup, e)
     if statuses:
@@ -189,30 +192,32 @@ def _mark_met(conn: sa.Connection, met: list[tuple[int, int, str, datetime]]) ->
     )
 
 
-def _resume(conn: sa.Connection, setup: SlaSetup, resumes: list[tuple[int, datetime]]) -> None:
-    """Push open deadlines back by the business time the clock stood still (calendar math per row)."""
-    resumed_at = dict(resumes)
+def _resume(conn: sa.Connection, setup: SlaSetup, replays: dict[int, list[tuple[str, datetime]]]) -> None:
+    """Push open deadlines back by the business time each pause lasted, replaying the steps in order."""
     rows = conn.execute(
         sa.text("SELECT id, feedback_id, calendar, paused_at, due_at, warn_at FROM feedback.feedback_deadline "
                 "WHERE feedback_id = ANY(:f) AND paused_at IS NOT NULL AND met_at IS NULL"),
-        {"f": sorted(resumed_at)},
+        {"f": sorted(replays)},
     ).all()
     updates = []
     for r in rows:
-        at = resumed_at[r.feedback_id]
-        if at <= r.paused_at:
-            continue
         cal = setup.calendars[r.calendar]
-        paused = cal.between(r.paused_at, at)
-        due = cal.add(at, cal.between(r.paused_at, r.due_at)) if r.due_at > r.paused_at else r.due_at
-        warn = r.warn_at
-        if warn is not None and warn > r.paused_at:
-            warn = cal.add(at, cal.between(r.paused_at, warn))
-        updates.append((r.id, due, warn, paused))
+        paused_at, due, warn, total = r.paused_at, r.due_at, r.warn_at, timedelta(0)
+        for kind, at in replays[r.feedback_id]:
+            if kind == "pause":
+                paused_at = paused_at or at
+            elif paused_at is not None and at > paused_at:
+                total += cal.between(paused_at, at)
+                due = cal.add(at, cal.between(paused_at, due)) if due > paused_at else due
+                if warn is not None and warn > paused_at:
+                    warn = cal.add(at, cal.between(paused_at, warn))
+                paused_at = None
+        updates.append((r.id, due, warn, total, paused_at))
     if updates:
-        _stage(conn, "sla_resume", "id bigint, due_at timestamptz, warn_at timestamptz, paused interval", updates)
+        _stage(conn, "sla_resume", "id bigint, due_at timestamptz, warn_at timestamptz, paused interval, "
+               "paused_at timestamptz", updates)
         conn.exec_driver_sql(
-            """UPDATE feedback.feedback_deadline d SET due_at = r.due_at, warn_at = r.warn_at, paused_at = NULL,
+            """UPDATE feedback.feedback_deadline d SET due_at = r.due_at, warn_at = r.warn_at, paused_at = r.paused_at,
                       paused_total = d.paused_total + r.paused
                FROM sla_resume r WHERE d.id = r.id"""
         )
