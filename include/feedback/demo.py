@@ -219,7 +219,7 @@ def planted_contacts_outside_vault(engine, sample) -> int:
     return found
 
 
-def _accounting(engine, delivered: int) -> tuple[int, int]:
+def _accounting(engine) -> tuple[int, int]:
     import sqlalchemy as sa
 
     with engine.connect() as conn:
@@ -287,7 +287,7 @@ def run_demo(opts: DemoOptions) -> int:
         sink.stop()
 
     expected = sum(1 for _ in sample.webforms)
-    stored, parked = _accounting(engine, expected)
+    stored, parked = _accounting(engine)
     print()
     print(f"register: {display_url(engine)}")
     print(status.render(status.collect(engine)))

@@ -35,6 +35,15 @@ def register_items(engine, texts: list[str]) -> list[str]:
         return conn.execute(sa.text("SELECT feedback_no FROM feedback.feedback ORDER BY intake_id")).scalars().all()
 
 
+def correct_and_retrain(engine, classifier, texts: list[str], labels: list[str]) -> dict:
+    """Register the texts, record an operator's correction for each, and retrain."""
+    numbers = register_items(engine, texts)
+    with engine.begin() as conn:
+        for number, label in zip(numbers, labels, strict=True):
+            reclassify(conn, number, label, classifier=classifier, actor="sup", at=RUN)
+    return retrain(engine, classifier, RUN)
+
+
 def test_reclassify_moves_the_item_and_records_the_correction(register, classifier):
     (number,) = register_items(register, ["希望增加夜间模式"])
     with register.begin() as conn:
@@ -67,11 +76,7 @@ def test_a_model_that_beats_the_rules_is_used_by_triage(register, classifier):
     # In-house jargon the rules cannot know: operators keep correcting it the same way.
     jargon = [f"zorblat 模块 {i} 号 quux" for i in range(24)] + [f"flimflam 柜台 {i} 号 snark" for i in range(24)]
     labels = ["function_problem"] * 24 + ["service_complaint"] * 24
-    numbers = register_items(register, jargon)
-    with register.begin() as conn:
-        for number, label in zip(numbers, labels, strict=True):
-            reclassify(conn, number, label, classifier=classifier, actor="sup", at=RUN)
-    result = retrain(register, classifier, RUN)
+    result = correct_and_retrain(register, classifier, jargon, labels)
     assert result["trained"] and result["chosen"], result
     assert result["learned_macro_f1"] > result["rules_macro_f1"]
     assert retrain(register, classifier, RUN)["reason"] == "no new corrections since the last training"
@@ -85,10 +90,6 @@ def test_a_model_that_beats_the_rules_is_used_by_triage(register, classifier):
 def test_a_model_no_better_than_the_rules_is_not_used(register, classifier):
     texts = [f"支付失败{i}次，扣了钱" for i in range(20)] + [f"客服态度太差{i}，投诉" for i in range(20)]
     labels = ["function_problem"] * 20 + ["service_complaint"] * 20
-    numbers = register_items(register, texts)
-    with register.begin() as conn:
-        for number, label in zip(numbers, labels, strict=True):
-            reclassify(conn, number, label, classifier=classifier, actor="sup", at=RUN)
-    result = retrain(register, classifier, RUN)
+    result = correct_and_retrain(register, classifier, texts, labels)
     assert result["trained"] and not result["chosen"], result
     assert current_model(register, "A") is None

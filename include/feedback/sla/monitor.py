@@ -34,7 +34,8 @@ EVENT_BATCH = 50_000
 # After a run that flags this many deadlines (a first run over a backlog), refresh the planner's
 # statistics, so the next run's partial-index scans are planned for the few rows they now find.
 ANALYZE_AFTER = 20_000
-STATUS_OF_EVENT = {"resolved": "resolved", "closed": "closed", "reopened": "reopened"}
+# Events that are themselves a status of the item.
+STATUS_EVENTS = {"resolved", "closed", "reopened"}
 
 
 @dataclass
@@ -132,7 +133,10 @@ def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
         for stage, satisfied_by in policy.satisfied_by.items():
             if any(n in satisfied_by for n in names):
                 met.append((e.feedback_id, item_cycle, stage, e.occurred_at))
-        status = e.to_status if e.event_type == "status_changed" else STATUS_OF_EVENT.get(e.event_type)
+        if e.event_type == "status_changed":
+            status = e.to_status
+        else:
+            status = e.event_type if e.event_type in STATUS_EVENTS else None
         if status:
             statuses[e.feedback_id] = (status, e.occurred_at)
             pausing = status in policy.pause_statuses
@@ -341,26 +345,25 @@ def escalate(conn: sa.Connection, run_time: datetime, after: list[timedelta]) ->
     """Raise the escalation level of breaches still unmet after each step of the ladder."""
     raised = 0
     for level, wait in enumerate(after, start=1):
-        rows = conn.execute(
+        # One statement per level: raise the level and record an `escalated` event for each breach.
+        raised += conn.execute(
             sa.text(
-                """UPDATE feedback.sla_breach b SET escalation_level = :lvl
-                   FROM feedback.feedback_deadline d, feedback.feedback f
-                   WHERE b.kind = 'breach' AND b.escalation_level < :lvl AND b.detected_at <= :cutoff
-                     AND d.feedback_id = b.feedback_id AND d.stage = b.stage AND d.handling_cycle = b.handling_cycle
-                     AND d.met_at IS NULL AND f.id = b.feedback_id AND f.status NOT IN ('closed', 'unsolvable')
-                   RETURNING b.id, b.feedback_id"""
+                """WITH raised AS (
+                       UPDATE feedback.sla_breach b SET escalation_level = :lvl
+                       FROM feedback.feedback_deadline d, feedback.feedback f
+                       WHERE b.kind = 'breach' AND b.escalation_level < :lvl AND b.detected_at <= :cutoff
+                         AND d.feedback_id = b.feedback_id AND d.stage = b.stage
+                         AND d.handling_cycle = b.handling_cycle AND d.met_at IS NULL
+                         AND f.id = b.feedback_id AND f.status NOT IN ('closed', 'unsolvable')
+                       RETURNING b.id, b.feedback_id)
+                   INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, details, dedup_key)
+                   SELECT feedback_id, 'escalated', :now, 'sla_monitor',
+                          jsonb_build_object('level', :lvl, 'breach_id', id), 'escalated:' || id || ':' || :lvl
+                   FROM raised
+                   ON CONFLICT (dedup_key) DO NOTHING"""
             ),
-            {"lvl": level, "cutoff": run_time - wait},
-        ).all()
-        for row in rows:
-            conn.execute(
-                sa.text("""INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, details,
-                           dedup_key) VALUES (:f, 'escalated', :t, 'sla_monitor', CAST(:d AS jsonb), :k)
-                           ON CONFLICT (dedup_key) DO NOTHING"""),
-                {"f": row.feedback_id, "t": run_time, "d": f'{{"level": {level}, "breach_id": {row.id}}}',
-                 "k": f"escalated:{row.id}:{level}"},
-            )
-        raised += len(rows)
+            {"lvl": level, "cutoff": run_time - wait, "now": run_time},
+        ).rowcount
     return raised
 
 
