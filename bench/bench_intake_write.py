@@ -62,7 +62,7 @@ def sample_items(volume: int, seed: int = 7) -> list[IntakeItem]:
 
 BARE_TABLE = (
     "CREATE TABLE public.bench_bare (channel text, source text, external_id text, received_at timestamptz, "
-    "payload jsonb, content_sha256 text, raw_ref text)"
+    "payload jsonb, content_sha256 text, raw_ref text, status text, status_reason text)"
 )
 
 

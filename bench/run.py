@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -152,32 +153,41 @@ def main() -> int:
 
     chosen = args.only or list(SECTIONS)
     scratch = Scratch()
-    parts = []
+    fresh: dict[str, str] = {}
+    where = machine()
     try:
         for name in chosen:
             started = time.monotonic()
-            parts.append(SECTIONS[name](args, scratch))
+            body = SECTIONS[name](args, scratch).rstrip()
+            fresh[name] = f"{body}\n\n_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {where}._"
             say(f"{name}: done in {time.monotonic() - started:.0f}s")
     finally:
         scratch.close()
 
-    header = [
-        "# Benchmarks",
-        "",
-        "Produced by `make bench` (`python bench/run.py`); every figure is compared with a baseline",
-        "measured in the same run, on the same machine. Re-run it to refresh this file.",
-        "",
-        f"Last run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; sections: {', '.join(chosen)}.",
-        "",
-        "",
-    ]
-    text = "\n".join(header) + "\n".join(parts)
     out = Path(args.out)
+    text = merge(out.read_text() if out.exists() else "", fresh)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    say(f"wrote {out}")
+    say(f"wrote {out} (sections refreshed: {', '.join(chosen)})")
     print(text)
     return 0
+
+
+HEADER = """# Benchmarks
+
+Produced by `make bench` (`python bench/run.py`; `--only SECTION` refreshes one section and keeps the
+others); every figure is compared with a baseline measured in the same run, on the same machine, and each
+section says when and where it was measured.
+"""
+_SECTION = re.compile(r"<!-- bench:(\w+) -->\n(.*?)\n<!-- /bench:\1 -->", re.S)
+
+
+def merge(existing: str, fresh: dict[str, str]) -> str:
+    """The results file with `fresh` sections replaced or added, the others kept, in SECTIONS order."""
+    sections = dict(_SECTION.findall(existing))
+    sections.update(fresh)
+    order = [n for n in SECTIONS if n in sections] + sorted(n for n in sections if n not in SECTIONS)
+    return HEADER + "".join(f"\n<!-- bench:{n} -->\n{sections[n].strip()}\n<!-- /bench:{n} -->\n" for n in order)
 
 
 if __name__ == "__main__":

@@ -63,12 +63,10 @@ def feedback_sla_monitor():
     @task(retries=3)
     def send_notifications(**context) -> dict:
         """Counts only: sent, failed (will retry), gave up."""
-        from feedback.notify.sender import SmtpSettings, send_pending
-        from feedback_airflow.register import register_engine, smtp_uri
+        from feedback.notify.sender import send_pending
+        from feedback_airflow.register import register_engine, smtp_settings
 
-        uri = smtp_uri()
-        smtp = SmtpSettings.from_uri(uri, "the feedback_smtp connection") if uri else None
-        return send_pending(register_engine(), smtp=smtp, now=run_instant(context))
+        return send_pending(register_engine(), smtp=smtp_settings(), now=run_instant(context))
 
     recompute_deadlines() >> watch_deadlines() >> send_notifications()
 

@@ -8,7 +8,11 @@ contact only encrypted in `contact_vault`, looks up the customer tier by keyed h
 of `include/config/taxonomy.yaml` (category, department, handler group, priority, confidence, the rules that
 fired; low confidence → `needs_review`), numbers it (`20261122-001`, gap-free per day), and sets a deadline per
 SLA stage from `include/config/sla_policies.yaml` on the business calendar. A reply to an existing item becomes
-a `customer_replied` event on it instead of a new item.
+a `customer_replied` event on it instead of a new item; our own reply read from a mailbox's Sent folder becomes
+its `responded` event (the first response the SLA monitor looks for).
+
+* **Acknowledgements**: each new item from e-mail gets a receipt mail with its number (`ack` rows in the outbox,
+  at most `mail.ack_per_sender_per_hour` per sender), delivered by `send_acknowledgements` through `feedback_smtp`.
 
 * **Triggered** by the `feedback://register/intake` asset (any ingest DAG storing rows), with a 10-minute
   schedule as a safety net.
@@ -66,7 +70,17 @@ def feedback_triage():
             return {"trained": False, "reason": "multi-label preset"}
         return retrain(register_engine(), classifier, run_instant(context))
 
-    triage_new_intake() >> retrain_learned_classifier()
+    @task(retries=3)
+    def send_acknowledgements(**context) -> dict:
+        """Delivers the receipt mails this triage wrote (and any still pending); counts only."""
+        from feedback.notify.sender import send_pending
+        from feedback_airflow.register import register_engine, smtp_settings
+
+        return send_pending(register_engine(), smtp=smtp_settings(), now=run_instant(context), kinds=["ack"])
+
+    triaged = triage_new_intake()
+    triaged >> send_acknowledgements()
+    triaged >> retrain_learned_classifier()
 
 
 feedback_triage()

@@ -202,6 +202,33 @@ def cmd_sla(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback.channels import quarantine
+    from feedback.db.engine import get_engine
+
+    engine = get_engine()
+    if args.action == "list":
+        rows = quarantine.list_parked(engine, channel=args.channel, reason=args.reason, status=args.status,
+                                      limit=args.limit)
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+            return 0
+        for r in rows:
+            print(f"{r['id']:>6}  {r['parked_at']:%Y-%m-%d %H:%M}  {r['channel']:<8} {r['source']:<22} "
+                  f"{r['reason']:<16} retries {r['retry_count']}  {r['external_ref'] or ''}  {r['detail']}")
+        _say(f"{len(rows)} {args.status} item(s)" + (" (limit reached; use --limit)" if len(rows) == args.limit else ""))
+        return 0
+    if not args.ids and not args.all:
+        raise FeedbackError("say which items to retry: ids (from `feedback quarantine list`) or --all")
+    result = quarantine.retry(engine, datetime.now(UTC), ids=args.ids or None, channel=args.channel)
+    _say(f"retried: {result.resolved} now in intake, {result.still_parked} still parked (reason updated), "
+         f"{result.not_retryable} not retryable here (oversize mail: raise mail.max_message_bytes; the mail "
+         "is still on the server)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -237,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     sla = add("sla", cmd_sla, "SLA maintenance: recompute open items' deadlines after a calendar/policy change")
     sla.add_argument("action", choices=["recompute"])
     sla.add_argument("--reason", default="configuration changed", help="recorded on each changed item")
+    quar = add("quarantine", cmd_quarantine, "list parked items, or re-run them through the current parsers")
+    quar.add_argument("action", choices=["list", "retry"])
+    quar.add_argument("ids", nargs="*", type=int, help="retry: quarantine ids")
+    quar.add_argument("--all", action="store_true", help="retry: every parked item (of --channel)")
+    quar.add_argument("--channel", choices=["email", "webform", "platform"])
+    quar.add_argument("--reason", help="list: only this reason code")
+    quar.add_argument("--status", default="parked", choices=["parked", "resolved"], help="list: which items")
+    quar.add_argument("--limit", type=int, default=100)
+    quar.add_argument("--json", action="store_true")
     add("vault", cmd_vault, "contact vault maintenance").add_argument("action", choices=["rotate-keys"])
     vip = add("vip", cmd_vip, "mark customers as VIP (or back to normal) by phone/e-mail; only keyed hashes are kept")
     vip.add_argument("action", choices=["add", "remove"])

@@ -53,10 +53,23 @@ class IntakeSettings(Strict):
     max_payload_bytes: int = Field(1_000_000, ge=1024)
 
 
+class MailSettings(Strict):
+    """Limits of the e-mail intake: how much one run takes on, and what is too big to store."""
+
+    max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    attachments_dir: str = "attachments"
+    max_messages_per_run: int = Field(10_000, ge=1)
+    max_run_seconds: int = Field(240, ge=10)
+    ack_per_sender_per_hour: int = Field(3, ge=0)
+    message_id_domain: str = "feedback.local"
+
+
 class Settings(Strict):
     timezone: str = "Asia/Shanghai"
     locale: Literal["zh-CN", "en"] = "zh-CN"
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -68,15 +81,44 @@ class Settings(Strict):
 
 
 class Mailbox(Strict):
+    """A support mailbox: read over IMAP (connection feedback_imap_<name>) or from a drop folder."""
+
     name: Name
     connection: str | None = None
     folders: list[str] = ["INBOX"]
     sent_folder: str | None = None
+    addresses: list[str] = []
+    drop_path: str | None = None
+    after_commit: Literal["keep", "delete", "move"] = "keep"
+    move_to: str | None = None
+    acknowledge: bool = True
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _move_target(self) -> Mailbox:
+        if self.after_commit == "move" and not self.move_to:
+            raise ValueError("after_commit: move needs move_to (the folder to move ingested mail into)")
+        if self.sent_folder and self.sent_folder in self.folders:
+            raise ValueError(f"sent_folder {self.sent_folder!r} is also listed in folders")
+        return self
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+$", address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return [a.lower() for a in value]
 
     @property
     def connection_id(self) -> str:
         return self.connection or f"feedback_imap_{self.name}"
+
+    def resolved_drop(self, base: Path) -> Path | None:
+        if not self.drop_path:
+            return None
+        path = Path(self.drop_path)
+        return path if path.is_absolute() else base / path
 
 
 class WebForm(Strict):

@@ -32,15 +32,28 @@ def register_engine():
     return get_engine(feedback_db_uri())
 
 
-def smtp_uri() -> str | None:
-    """The feedback_smtp connection's URI: the environment variable, or Airflow's stored connection."""
-    value = os.environ.get("AIRFLOW_CONN_FEEDBACK_SMTP")
+def connection_uri(conn_id: str) -> str | None:
+    """A connection's URI: its AIRFLOW_CONN_<ID> variable, or Airflow's stored connection; None if neither."""
+    value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if value:
         return value
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        return BaseHook.get_connection("feedback_smtp").get_uri()
+        return BaseHook.get_connection(conn_id).get_uri()
     except AirflowNotFoundException:
         return None
+
+
+def smtp_uri() -> str | None:
+    """The feedback_smtp connection's URI (outgoing mail)."""
+    return connection_uri("feedback_smtp")
+
+
+def smtp_settings():
+    """The outgoing mail server from feedback_smtp, or None (the sender then reads its own defaults)."""
+    from feedback.notify.sender import SmtpSettings
+
+    uri = smtp_uri()
+    return SmtpSettings.from_uri(uri, "the feedback_smtp connection") if uri else None

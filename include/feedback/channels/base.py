@@ -25,10 +25,15 @@ class IntakeItem:
     received_at: datetime
     payload: dict[str, Any]
     raw_ref: str | None = None
+    # Recorded but not for triage (a bounce, an auto-reply): status "skipped" with the reason.
+    status: str = "new"
+    status_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
             raise ValueError(f"unknown channel {self.channel!r}")
+        if self.status not in ("new", "skipped"):
+            raise ValueError(f"an ingested item is new or skipped, not {self.status!r}")
         if self.received_at.tzinfo is None:
             raise ValueError("received_at must be timezone-aware")
         if not self.external_id:

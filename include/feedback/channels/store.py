@@ -9,7 +9,7 @@ the same items again and the upsert makes that harmless.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,9 @@ from feedback.channels.base import IntakeItem, Rejected
 from feedback.db.bulk import upsert
 from feedback.privacy import keys
 
-INTAKE_COLUMNS = ("channel", "source", "external_id", "received_at", "payload", "content_sha256", "raw_ref")
+INTAKE_COLUMNS = (
+    "channel", "source", "external_id", "received_at", "payload", "content_sha256", "raw_ref", "status", "status_reason",
+)
 QUARANTINE_COLUMNS = (
     "channel", "source", "external_ref", "reason", "detail", "raw_encrypted", "raw_sha256", "parked_at",
 )
@@ -48,7 +50,9 @@ def read_cursor(engine: Engine, channel: str, source: str) -> dict[str, Any] | N
 
 def intake_rows(items: Sequence[IntakeItem]) -> list[tuple]:
     return [
-        (i.channel, i.source, i.external_id, i.received_at, i.payload, i.content_sha256, i.raw_ref) for i in items
+        (i.channel, i.source, i.external_id, i.received_at, i.payload, i.content_sha256, i.raw_ref, i.status,
+         i.status_reason)
+        for i in items
     ]
 
 
@@ -60,10 +64,17 @@ def store_batch(
     rejected: Sequence[Rejected],
     position: dict[str, Any],
     parked_at: datetime,
+    resolve: Callable[[sa.Connection, Sequence[IntakeItem]], Sequence[IntakeItem]] | None = None,
 ) -> StoreResult:
-    """Write items (once per key), park rejects, and move the cursor, atomically."""
+    """Write items (once per key), park rejects, and move the cursor, atomically.
+
+    `resolve` may rewrite the items inside the transaction before they are written (the
+    e-mail channel gives a reused Message-ID a content-hash identity there).
+    """
     fernet = keys.cipher() if rejected else None
     with engine.begin() as conn:
+        if resolve is not None:
+            items = resolve(conn, items)
         inserted = upsert(conn, "feedback.intake", INTAKE_COLUMNS, intake_rows(items), ("channel", "external_id"))
         parked = upsert(
             conn,

@@ -195,7 +195,7 @@ def _groups(table: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
 
 
 @lru_cache(maxsize=1)
-def _env() -> Environment:
+def template_env() -> Environment:
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
@@ -223,7 +223,7 @@ def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str
         "counts": counts(entries),
         "groups": _groups(table, locale),
     }
-    env = _env()
+    env = template_env()
     html = env.get_template(f"{locale}/sla_digest.html").render(**context)
     text = env.get_template(f"{locale}/sla_digest.txt").render(**context)
     return Digest(locale, context["subject"], html, text, context["counts"])

@@ -49,6 +49,8 @@ class OutboxRow:
     not_before: datetime | None = None
     recipient_vault_id: int | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    caused_at: datetime | None = None     # business instant behind the row (rate limits count by it)
+    feedback_id: int | None = None        # the item it is about (threads the customer's answer)
 
 
 def message_id_for(dedup_key: str, domain: str = "feedback.local", prefix: str = "sla") -> str:
@@ -105,9 +107,9 @@ def digest_rows(run_time: datetime, entries: Sequence[AlertEntry], ladder: Ladde
 
 _INSERT = sa.text(
     """INSERT INTO feedback.outbox (kind, dedup_key, recipient, recipient_vault_id, subject, body, payload,
-                                    attachments, message_id, created_at, not_before)
+                                    attachments, message_id, created_at, not_before, caused_at, feedback_id)
        VALUES (:kind, :dedup_key, :recipient, :recipient_vault_id, :subject, :body, CAST(:payload AS jsonb),
-               CAST(:attachments AS jsonb), :message_id, :created_at, :not_before)
+               CAST(:attachments AS jsonb), :message_id, :created_at, :not_before, :caused_at, :feedback_id)
        ON CONFLICT (dedup_key) DO NOTHING
        RETURNING id"""
 )
@@ -131,6 +133,8 @@ def write_rows(conn: sa.Connection, rows: Iterable[OutboxRow]) -> int:
             "message_id": row.message_id,
             "created_at": row.created_at,
             "not_before": row.not_before,
+            "caused_at": row.caused_at,
+            "feedback_id": row.feedback_id,
         })
         written += len(result.all())
     return written

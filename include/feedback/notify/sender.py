@@ -281,6 +281,9 @@ def build_message(row: Any, to_address: str, from_email: str, now: datetime) -> 
     headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
     if not any(k.lower() == "auto-submitted" for k in headers):
         msg["Auto-Submitted"] = "auto-generated"
+    if not any(k.lower() == "x-feedback-outbox" for k in headers):
+        # Marks our own mail, so the e-mail intake never takes it (or a bounce of it) for feedback.
+        msg["X-Feedback-Outbox"] = row.kind
     for name, value in headers.items():
         if name.lower() not in ALLOWED_HEADERS and not name.lower().startswith("x-"):
             raise ValueError(f"header {name!r} is not allowed in an outbox row")

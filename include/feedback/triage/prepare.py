@@ -39,6 +39,8 @@ class Prepared:
     feedback_refs: list[str] = field(default_factory=list)      # feedback numbers mentioned
     intake_refs: list[tuple[str, str]] = field(default_factory=list)  # (channel, external_id) it answers
     findings: int = 0
+    outbound: bool = False          # our own reply, read from a Sent folder: a response, not feedback
+    message_id: str | None = None   # the mail's Message-ID (the acknowledgement answers it)
 
 
 def _text(value: Any) -> str | None:
@@ -142,4 +144,6 @@ def prepare(row: Any, masker: Masker) -> Prepared:
         feedback_refs=FEEDBACK_NO.findall(text_for_refs),
         intake_refs=intake_refs,
         findings=len(body.findings) + (len(subject.findings) if subject else 0),
+        outbound=payload.get("direction") == "outbound",
+        message_id=_text(payload.get("message_id")),
     )

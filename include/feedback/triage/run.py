@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.db.bulk import text_array, upsert
+from feedback.notify.outbox import write_rows
 from feedback.privacy import leak_gate, vault
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
@@ -58,6 +59,9 @@ class TriageContext:
     sla_preset: str
     gate: bool = True
     learned: Any = None      # a learned model chosen over the rules (feedback.triage.corrections)
+    ack_sources: frozenset[str] = frozenset()   # mailboxes whose new items get a receipt mail
+    ack_per_hour: int = 3
+    message_id_domain: str = "feedback.local"
 
 
 def load_context(
@@ -83,6 +87,9 @@ def load_context(
         sla_preset=policy.name,
         gate=gate,
         learned=_learned_model(engine, classifier),
+        ack_sources=frozenset(m.name for m in config.channels().mailboxes if m.acknowledge),
+        ack_per_hour=config.settings().mail.ack_per_sender_per_hour,
+        message_id_domain=config.settings().mail.message_id_domain,
     )
 
 
@@ -99,6 +106,9 @@ class TriageSummary:
     batches: int = 0
     registered: int = 0
     replies: int = 0
+    responses: int = 0
+    acknowledgements: int = 0
+    acks_held: int = 0
     needs_review: int = 0
     by_priority: Counter = field(default_factory=Counter)
     by_category: Counter = field(default_factory=Counter)
@@ -107,6 +117,9 @@ class TriageSummary:
         self.batches += other.batches
         self.registered += other.registered
         self.replies += other.replies
+        self.responses += other.responses
+        self.acknowledgements += other.acknowledgements
+        self.acks_held += other.acks_held
         self.needs_review += other.needs_review
         self.by_priority.update(other.by_priority)
         self.by_category.update(other.by_category)
@@ -116,6 +129,9 @@ class TriageSummary:
             "batches": self.batches,
             "registered": self.registered,
             "replies": self.replies,
+            "responses": self.responses,
+            "acknowledgements": self.acknowledgements,
+            "acks_held": self.acks_held,
             "needs_review": self.needs_review,
             "by_priority": dict(self.by_priority),
             "by_category": dict(self.by_category),
@@ -123,7 +139,13 @@ class TriageSummary:
 
 
 def _reply_targets(conn: sa.Connection, items: list[Prepared]) -> dict[int, int | str]:
-    """intake_id -> feedback id it answers (or the intake external id of an item in this batch)."""
+    """intake_id -> feedback id it answers (or "channel:external_id" of an item registered in this batch).
+
+    A mail answers an item when it names its number, or when its In-Reply-To/References
+    point at the item's own mail, at a mail already threaded onto it, or at one of our
+    mails about it (the acknowledgement). Chains inside one batch (the customer's reply
+    and our answer to it, read in the same run) are followed to the registered item.
+    """
     numbers = sorted({n for p in items for n in p.feedback_refs})
     refs = sorted({r for p in items for r in p.intake_refs})
     by_number = dict(
@@ -135,28 +157,50 @@ def _reply_targets(conn: sa.Connection, items: list[Prepared]) -> dict[int, int 
     if refs:
         for channel, external_id, feedback_id in conn.execute(
             sa.text(
-                """SELECT i.channel, i.external_id, f.id FROM feedback.intake i
-                   JOIN feedback.feedback f ON f.intake_id = i.id
-                   WHERE (i.channel, i.external_id) IN (SELECT * FROM unnest(CAST(:c AS text[]), CAST(:e AS text[])))"""
+                """SELECT i.channel, i.external_id, coalesce(f.id, (
+                          SELECT e.feedback_id FROM feedback.feedback_event e
+                          WHERE e.dedup_key IN ('reply:' || i.id, 'responded:' || i.id) LIMIT 1))
+                   FROM feedback.intake i LEFT JOIN feedback.feedback f ON f.intake_id = i.id
+                   WHERE (i.channel, i.external_id) IN (SELECT * FROM unnest(CAST(:c AS text[]), CAST(:e AS text[])))
+                     AND i.status = 'triaged'"""
             ),
             {"c": [c for c, _ in refs], "e": [e for _, e in refs]},
         ):
-            by_intake[(channel, external_id)] = feedback_id
-    in_batch = {(p.channel, p.external_id) for p in items}
-    targets: dict[int, int | str] = {}
+            if feedback_id is not None:
+                by_intake[(channel, external_id)] = feedback_id
+        mail_refs = sorted({e for c, e in refs if c == "email"})
+        for message_id, feedback_id in conn.execute(
+            sa.text("""SELECT message_id, feedback_id FROM feedback.outbox
+                       WHERE feedback_id IS NOT NULL AND message_id = ANY(:m)"""),
+            {"m": mail_refs},
+        ):
+            by_intake.setdefault(("email", message_id), feedback_id)
+    in_batch = {f"{p.channel}:{p.external_id}": p for p in items}
+    direct: dict[int, int | str] = {}
     for p in items:
         target: int | str | None = next((by_number[n] for n in p.feedback_refs if n in by_number), None)
         if target is None:
             target = next((by_intake[r] for r in p.intake_refs if r in by_intake), None)
         if target is None:
-            target = next((f"{r[0]}:{r[1]}" for r in p.intake_refs if r in in_batch), None)
+            target = next((f"{r[0]}:{r[1]}" for r in p.intake_refs
+                           if f"{r[0]}:{r[1]}" in in_batch and r != (p.channel, p.external_id)), None)
+        if target is not None:
+            direct[p.intake_id] = target
+    targets: dict[int, int | str] = {}
+    for p in items:
+        target = direct.get(p.intake_id)
+        seen = {p.intake_id}
+        while isinstance(target, str):
+            answered = in_batch[target]
+            if answered.intake_id in seen or (answered.outbound and answered.intake_id not in direct):
+                target = None      # a loop, or our mail that answers nothing registered
+            elif answered.intake_id in direct:
+                seen.add(answered.intake_id)
+                target = direct[answered.intake_id]
+            else:
+                break              # answers an item registered in this batch
         if target is not None:
             targets[p.intake_id] = target
-    # An item answering another reply in this batch, or itself a target, is registered normally.
-    batch_targets = {t for t in targets.values() if isinstance(t, str)}
-    for p in items:
-        if f"{p.channel}:{p.external_id}" in batch_targets:
-            targets.pop(p.intake_id, None)
     return targets
 
 
@@ -187,7 +231,8 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
             return summary
         items = [prepare(row, ctx.masker) for row in rows]
         targets = _reply_targets(conn, items)
-        new = [p for p in items if p.intake_id not in targets]
+        new = [p for p in items if p.intake_id not in targets and not p.outbound]
+        unanswered = [p.intake_id for p in items if p.outbound and p.intake_id not in targets]
         tiers = _tiers(conn, new)
 
         contact_pairs = [(kind, value) for p in new for kind, value in p.contacts.items()]
@@ -242,6 +287,13 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
             if p.intake_id in targets:
                 target = targets[p.intake_id]
                 fid = by_external.get(target) if isinstance(target, str) else target
+                if p.outbound:
+                    # Our reply from the mailbox's Sent folder: the first response, at the time it was sent.
+                    events.append((fid, "responded", p.received_at, f"mailbox:{p.source}", None,
+                                   {"intake_id": p.intake_id, "channel": p.channel, "via": "sent folder"},
+                                   f"responded:{p.intake_id}"))
+                    summary.responses += 1
+                    continue
                 excerpt = p.description[:200]
                 events.append((fid, "customer_replied", max(p.received_at, run_time), "customer", None,
                                {"intake_id": p.intake_id, "channel": p.channel, "excerpt": excerpt},
@@ -250,13 +302,19 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
         upsert(conn, "feedback.feedback_event", EVENT_COLUMNS, events, ("dedup_key",))
         upsert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_values,
                ("feedback_id", "stage", "handling_cycle"))
+        acks, summary.acks_held = _acknowledgements(conn, ctx, new, refs, ids, numbers, run_time)
+        summary.acknowledgements = write_rows(conn, acks)
         conn.execute(
             sa.text(
-                """UPDATE feedback.intake SET status = 'triaged', triaged_at = :t,
-                          status_reason = CASE WHEN id = ANY(:r) THEN 'reply to an existing item' END
+                """UPDATE feedback.intake SET triaged_at = :t,
+                          status = CASE WHEN id = ANY(:u) THEN 'skipped' ELSE 'triaged' END,
+                          status_reason = CASE WHEN id = ANY(:u) THEN 'our own mail, not answering a registered item'
+                                               WHEN id = ANY(:o) THEN 'our reply to an existing item'
+                                               WHEN id = ANY(:r) THEN 'reply to an existing item' END
                    WHERE id = ANY(:i)"""
             ),
-            {"t": run_time, "i": [p.intake_id for p in items], "r": list(targets)},
+            {"t": run_time, "i": [p.intake_id for p in items], "r": list(targets), "u": unanswered,
+             "o": [p.intake_id for p in items if p.outbound]},
         )
         if ctx.gate:
             _gate(conn, [ids[p.intake_id] for p in new] + [
@@ -267,12 +325,27 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
     return summary
 
 
+def _acknowledgements(conn: sa.Connection, ctx: TriageContext, new: list[Prepared], refs: list[dict[str, int]],
+                      ids: dict[int, int], numbers: list[str], run_time: datetime) -> tuple[list, int]:
+    """Receipt mails for the new e-mail items of mailboxes that acknowledge (see notify.acknowledge)."""
+    from feedback.notify.acknowledge import AckCandidate, ack_rows
+
+    candidates = [
+        AckCandidate(ids[p.intake_id], number, ref["email"], p.received_at, p.language, p.subject, p.message_id)
+        for p, ref, number in zip(new, refs, numbers, strict=True)
+        if p.channel == "email" and p.source in ctx.ack_sources and "email" in ref
+    ]
+    if not candidates:
+        return [], 0
+    return ack_rows(conn, candidates, per_hour=ctx.ack_per_hour, created_at=run_time, domain=ctx.message_id_domain)
+
+
 def _gate(conn: sa.Connection, feedback_ids: list[int], intake_ids: list[int]) -> None:
     feedback_rows = [dict(r._mapping) for r in conn.execute(
         sa.text("SELECT * FROM feedback.feedback WHERE id = ANY(:i)"), {"i": feedback_ids})]
     event_rows = [dict(r._mapping) for r in conn.execute(
         sa.text("SELECT * FROM feedback.feedback_event WHERE dedup_key = ANY(:k)"),
-        {"k": [f"{kind}:{i}" for i in intake_ids for kind in ("created", "assigned", "reply")]})]
+        {"k": [f"{kind}:{i}" for i in intake_ids for kind in ("created", "assigned", "reply", "responded")]})]
     leak_gate.enforce({"feedback": feedback_rows, "feedback_event": event_rows})
 
 

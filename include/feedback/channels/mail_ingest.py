@@ -1,0 +1,152 @@
+"""Reading a mailbox into intake: bounded batches, each committed with its folder position.
+
+The guarantees the support team relies on live here:
+- **Nothing lost, nothing twice.** A batch's items, its quarantined mails and the
+  folder's new position are one transaction (`store_batch`). A crash or a dropped
+  connection before the commit leaves the old position; the re-run reads the same
+  mails and their identities (Message-ID, or content hash) make that harmless.
+- **Nothing stalls.** A mail that cannot be parsed is parked with its reason and
+  the batch goes on; an oversize mail is parked with its headers.
+- **A backlog is caught up, not swallowed.** One run takes at most
+  `mail.max_messages_per_run` messages or `mail.max_run_seconds`, committing every
+  `intake.batch_size`; the next run resumes from the stored position.
+- **Mail is only moved or deleted when configured, and only after its commit.**
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from feedback.channels.base import IntakeItem, Rejected
+from feedback.channels.mail_items import CHANNEL, MailRules, judge, resolve_reused_ids
+from feedback.channels.mail_sources import MailSource, folder_sources
+from feedback.channels.store import read_cursor, store_batch
+from feedback.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Budget:
+    """How much one run may still take on, so a task never outlives its schedule."""
+
+    messages: int
+    deadline: float
+
+    @classmethod
+    def start(cls, messages: int, seconds: float) -> Budget:
+        return cls(messages, time.monotonic() + seconds)
+
+    def exhausted(self) -> bool:
+        return self.messages <= 0 or time.monotonic() >= self.deadline
+
+
+@dataclass
+class FolderSummary:
+    folder: str
+    outbound: bool
+    fetched: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    position: dict[str, Any] | None = None
+    resynced: bool = False
+    backlog: bool = False        # stopped by the budget with mail left for the next run
+
+
+def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbound: bool, run_time: datetime,
+                  batch_size: int, budget: Budget, progress: Callable[[str], None] | None = None) -> FolderSummary:
+    """Read one folder from its stored position until it is empty or the budget is spent."""
+    summary = FolderSummary(folder=source.key, outbound=outbound)
+    source.start(read_cursor(engine, CHANNEL, source.key))
+    summary.resynced = bool(getattr(source, "resynced", False))
+    while True:
+        if budget.exhausted():
+            summary.backlog = True
+            break
+        batch = source.next_batch(min(batch_size, budget.messages))
+        if batch is None:
+            break
+        judged = [
+            judge(m.raw, rules, folder_source=source.key, source_ref=m.ref, raw_ref=m.raw_ref, outbound=outbound,
+                  arrived_at=m.arrived_at or run_time, size=m.size, headers_only=m.headers_only)
+            for m in batch.mails
+        ]
+        items = [j for j in judged if isinstance(j, IntakeItem)]
+        rejected = [j for j in judged if isinstance(j, Rejected)]
+        result = store_batch(engine, CHANNEL, source.key, items, rejected, batch.position, run_time,
+                             resolve=resolve_reused_ids)
+        source.after_commit(batch)
+        budget.messages -= len(batch.mails)
+        summary.fetched += len(batch.mails)
+        summary.inserted += result.inserted
+        summary.duplicates += result.duplicates
+        summary.quarantined += result.quarantined
+        summary.skipped += sum(1 for i in items if i.status == "skipped")
+        summary.batches += 1
+        summary.position = batch.position
+        message = (f"{source.key}: batch {summary.batches}: {len(batch.mails)} mail(s), {result.inserted} new, "
+                   f"{result.duplicates} already stored, {len(rejected)} parked; position {batch.position}")
+        log.info(message)
+        if progress:
+            progress(message)
+    return summary
+
+
+def mailbox_config(name: str) -> Any:
+    from feedback import config
+
+    for mailbox in config.channels().mailboxes:
+        if mailbox.name == name:
+            return mailbox
+    raise ConfigError(f"channels.yaml: no mailbox named {name!r} under mailboxes")
+
+
+def ingest_mailbox(engine: Engine, name: str, imap_uri: str | None, run_time: datetime,
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every folder of one configured mailbox; counts per folder (no personal data) for XCom.
+
+    Reads over IMAP when the mailbox's connection is given, else from its drop folder.
+    """
+    from feedback import config
+    from feedback.paths import local_dir
+
+    mailbox = mailbox_config(name)
+    settings = config.settings()
+    rules = MailRules.for_mailbox(mailbox, settings, local_dir())
+    budget = Budget.start(settings.mail.max_messages_per_run, settings.mail.max_run_seconds)
+    batch_size = settings.intake.batch_size
+
+    def read_all(sources: list[tuple[MailSource, bool]]) -> list[FolderSummary]:
+        return [ingest_folder(engine, source, rules, outbound=outbound, run_time=run_time, batch_size=batch_size,
+                              budget=budget, progress=progress) for source, outbound in sources]
+
+    if imap_uri:
+        from feedback.channels.imap_client import ImapReader, ImapSettings
+
+        with ImapReader(ImapSettings.from_uri(imap_uri, mailbox.connection_id)) as reader:
+            summaries = read_all(folder_sources(mailbox, reader=reader, run_time=run_time,
+                                                max_message_bytes=rules.max_message_bytes))
+        via = "imap"
+    else:
+        drop = mailbox.resolved_drop(local_dir())
+        if drop is None:
+            env = "AIRFLOW_CONN_" + mailbox.connection_id.upper()
+            raise ConfigError(
+                f"mailbox {name}: no connection {mailbox.connection_id} and no drop_path; set {env} "
+                "(e.g. imaps://user:password@imap.example.com:993) or drop_path in channels.yaml"
+            )
+        summaries = read_all(folder_sources(mailbox, drop_root=drop, run_time=run_time,
+                                            max_message_bytes=rules.max_message_bytes))
+        via = "drop"
+    return {"mailbox": name, "via": via, "backlog": any(s.backlog for s in summaries),
+            "folders": [asdict(s) for s in summaries]}

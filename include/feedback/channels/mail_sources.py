@@ -1,0 +1,171 @@
+"""Where mail is read from: an IMAP folder, a Maildir, or a folder of `.eml` files.
+
+Each source knows only how to list what comes after its stored position, read it,
+say what the position is after a batch, and what to do once a batch is committed.
+The position of an IMAP folder is its UIDVALIDITY and last UID, never the \\Seen flag
+(any mail client can set that); a Maildir's position is which files are still in
+`new/` (committed files move to `cur/`, which is what "delivered to the reader"
+means in Maildir); a plain `.eml` folder's is the last file name, for writers that
+name files in arrival order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawMail:
+    ref: str                 # how to find it again in its folder: "uid:123" or a file name
+    raw: bytes = field(repr=False)
+    raw_ref: str             # where the whole message lives (quoted in quarantine and intake rows)
+    size: int
+    headers_only: bool = False
+    arrived_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    mails: list[RawMail]
+    position: dict[str, Any]       # the cursor once this batch is stored
+    handles: list[Any]             # what after_commit needs (UIDs, paths)
+
+
+class MailSource(Protocol):
+    key: str                       # channel_cursor.source, e.g. "support/INBOX"
+
+    def start(self, stored: dict[str, Any] | None) -> None: ...
+    def next_batch(self, limit: int) -> Batch | None: ...
+    def after_commit(self, batch: Batch) -> None: ...
+
+
+class ImapFolder:
+    """One IMAP folder read by UID after the stored (UIDVALIDITY, last UID)."""
+
+    def __init__(self, reader: Any, mailbox: str, folder: str, max_message_bytes: int,
+                 after_commit: str = "keep", move_to: str | None = None) -> None:
+        self.reader = reader
+        self.mailbox = mailbox
+        self.folder = folder
+        self.max_message_bytes = max_message_bytes
+        self.cleanup = after_commit
+        self.move_to = move_to
+        self.key = f"{mailbox}/{folder}"
+        self.uidvalidity = 0
+        self.last_uid = 0
+        self.resynced = False
+
+    def start(self, stored: dict[str, Any] | None) -> None:
+        state = self.reader.select(self.folder)
+        self.uidvalidity = state.uidvalidity
+        stored = stored or {}
+        if stored.get("uidvalidity") == state.uidvalidity:
+            self.last_uid = int(stored.get("last_uid", 0))
+        else:
+            self.last_uid = 0
+            if stored:
+                # The server renumbered the folder: read it again; identities stop duplicates.
+                self.resynced = True
+                log.warning("%s: UIDVALIDITY changed from %s to %s; rereading the folder (Message-ID and content "
+                            "hash recognise what is already stored)", self.key, stored.get("uidvalidity"),
+                            state.uidvalidity)
+
+    def _raw_ref(self, uid: int) -> str:
+        return f"imap://{self.mailbox}/{self.folder};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
+
+    def next_batch(self, limit: int) -> Batch | None:
+        uids = self.reader.uids_after(self.last_uid, limit)
+        if not uids:
+            return None
+        fetched = self.reader.fetch(uids, self.max_message_bytes)
+        mails = [RawMail(f"uid:{m.uid}", m.raw, self._raw_ref(m.uid), m.size, m.headers_only) for m in fetched]
+        # UIDs expunged between SEARCH and FETCH are simply gone: the position still moves past them.
+        self.last_uid = max(uids)
+        return Batch(mails, {"uidvalidity": self.uidvalidity, "last_uid": self.last_uid},
+                     [m.uid for m in fetched])
+
+    def after_commit(self, batch: Batch) -> None:
+        if self.cleanup == "keep" or not batch.handles:
+            return
+        self.reader.move_or_delete(self.folder, batch.handles, self.move_to if self.cleanup == "move" else None)
+
+
+def drop_folder_path(root: Path, folder: str) -> Path:
+    """Maildir++ layout: INBOX is the root, other folders are `.Name` beside it."""
+    return root if folder.upper() == "INBOX" else root / f".{folder}"
+
+
+class DropFolder:
+    """A Maildir (`new/` → `cur/` after commit) or a flat folder of `.eml` files (name cursor)."""
+
+    def __init__(self, mailbox: str, folder: str, path: Path, run_time: datetime) -> None:
+        self.mailbox = mailbox
+        self.folder = folder
+        self.path = path
+        self.maildir = (path / "new").is_dir()
+        self.key = f"{mailbox}/{folder}"
+        self.run_time = run_time
+        self.last_file: str | None = None
+        self.pending: list[Path] = []
+
+    def start(self, stored: dict[str, Any] | None) -> None:
+        self.last_file = None if self.maildir else (stored or {}).get("last_file")
+        if self.maildir:
+            names = (self.path / "new").iterdir()
+        elif self.path.is_dir():
+            names = (p for p in self.path.iterdir() if p.suffix == ".eml")
+        else:
+            names = iter(())
+        self.pending = sorted(
+            (p for p in names if p.is_file() and not p.name.startswith(".")
+             and (self.last_file is None or p.name > self.last_file)),
+            key=lambda p: p.name,
+        )
+
+    def next_batch(self, limit: int) -> Batch | None:
+        if not self.pending:
+            return None
+        paths, self.pending = self.pending[:limit], self.pending[limit:]
+        mails = []
+        for path in paths:
+            raw = path.read_bytes()
+            arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            mails.append(RawMail(path.name, raw, f"file://{path}", len(raw), arrived_at=min(arrived, self.run_time)))
+        self.last_file = paths[-1].name
+        return Batch(mails, {"kind": "maildir" if self.maildir else "eml", "last_file": self.last_file}, paths)
+
+    def after_commit(self, batch: Batch) -> None:
+        if not self.maildir:
+            return
+        cur = self.path / "cur"
+        cur.mkdir(exist_ok=True)
+        for path in batch.handles:
+            try:
+                path.rename(cur / f"{path.name}:2,")
+            except FileNotFoundError:  # another reader moved it after our commit: nothing lost
+                continue
+
+
+def folder_sources(mailbox: Any, *, reader: Any = None, drop_root: Path | None = None, run_time: datetime,
+                   max_message_bytes: int) -> list[tuple[MailSource, bool]]:
+    """The mailbox's folders in reading order, each with whether it holds our outgoing mail."""
+    names: Sequence[tuple[str, bool]] = [(f, False) for f in mailbox.folders]
+    if mailbox.sent_folder:
+        names = [*names, (mailbox.sent_folder, True)]
+    out: list[tuple[MailSource, bool]] = []
+    for folder, outbound in names:
+        if reader is not None:
+            cleanup = "keep" if outbound else mailbox.after_commit
+            out.append((ImapFolder(reader, mailbox.name, folder, max_message_bytes, cleanup, mailbox.move_to),
+                        outbound))
+        else:
+            assert drop_root is not None
+            out.append((DropFolder(mailbox.name, folder, drop_folder_path(drop_root, folder), run_time), outbound))
+    return out
