@@ -5,7 +5,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint eval up psql db-url bench clean distclean lock
+.PHONY: help venv system-deps demo test lint eval up psql db-url bench clean distclean lock
 
 help:
 	@echo "make demo      run every DAG over a simulated month on sample data (embedded register)"
@@ -21,6 +21,10 @@ help:
 venv:
 	@bash scripts/bootstrap.sh
 
+# Real servers the tests talk to (Dovecot for IMAP); apt-installed when missing and root.
+system-deps:
+	@bash scripts/system-deps.sh
+
 demo: venv
 	@$(BIN)/feedback demo
 
@@ -28,7 +32,7 @@ lint: venv
 	@echo "==> ruff (E, F, W, I, B, UP, AIR incl. AIR3xx)"
 	@$(BIN)/ruff check dags plugins include tests bench
 
-test: venv lint
+test: venv system-deps lint
 	@echo "==> pytest"
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -44,7 +48,7 @@ psql: venv
 db-url: venv
 	@$(BIN)/feedback db-url
 
-bench: venv
+bench: venv system-deps
 	@echo "==> installing the benchmark extras (requirements-bench.txt)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt -c constraints.txt
 	@$(BIN)/python bench/run.py

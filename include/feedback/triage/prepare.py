@@ -17,6 +17,14 @@ FEEDBACK_NO = re.compile(r"(?<!\d)(20\d{6}-\d{3,})(?!\d)")
 SUBMISSION_REF = re.compile(r"(?<![\w-])(wf-[0-9A-Za-z]{6,})(?![\w-])")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 MAX_DESCRIPTION = 20_000
+# A sign-off line ("谢谢！", "盼复。", "Best regards,") and a name signed under it.
+SIGN_OFF = re.compile(
+    r"^(?:.{0,8}(?:谢谢|多谢|感谢|盼复|此致|敬礼|祝好|顺祝商祺)|thanks|thank you|regards|best|best regards|kind regards|"
+    r"cheers|sincerely)[\s!！。.,，~]*$",
+    re.IGNORECASE,
+)
+SIGNED_NAME = re.compile(r"^(?:[\u4e00-\u9fff]{2,4}|[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})$")
+QUOTE_HEADER = re.compile(r"^(?:在.{4,60}写道[:：]|On .{4,120} wrote:|-{2,} ?(?:Original Message|原始邮件) ?-{2,})$")
 
 
 @dataclass
@@ -72,6 +80,25 @@ def _expected(value: Any) -> date | None:
         return None
 
 
+def signed_name(body: str) -> str | None:
+    """The name a customer signed with, when no contact field gives it ("…谢谢！\n张三丰").
+
+    Mail often has no display name in From, yet the customer signs the text; that
+    name is personal data all the same. Only the customer's own part counts: quoted
+    earlier mail is cut off first.
+    """
+    lines: list[str] = []
+    for raw in body.splitlines():
+        line = raw.strip()
+        if line.startswith(">") or QUOTE_HEADER.match(line):
+            break
+        if line:
+            lines.append(line)
+    if len(lines) < 2 or not SIGNED_NAME.match(lines[-1]) or SIGN_OFF.match(lines[-1]):
+        return None
+    return lines[-1] if SIGN_OFF.match(lines[-2]) else None
+
+
 def _mask_known(text: str, value: str, replacement: str) -> str:
     """Replace a known personal value, case-insensitively for Latin names."""
     return re.sub(re.escape(value), replacement, text, flags=re.IGNORECASE)
@@ -103,6 +130,8 @@ def prepare(row: Any, masker: Masker) -> Prepared:
     name = _text(contact.get("name"))
     if name:
         contacts["name"] = name
+    else:
+        name = signed_name(raw_body)
     masked_contact = None
     if phone:
         masked_contact = masker.mask_contact("phone", raw_phone or phone)

@@ -1,0 +1,569 @@
+"""One raw RFC 822 message to a normalised ParsedMail: pure, no database, no network.
+
+The parser is forgiving on purpose. A support mailbox receives whatever customers'
+clients produce: GBK labelled gb2312, raw 8-bit headers, multiparts without a
+boundary or cut off mid-attachment, no blank line after the headers. Refusing such
+a mail would lose a customer's message, so everything that still has a subject, some
+text or an attachment is parsed, and what had to be repaired is recorded as short
+codes in ``defects`` (and charset guesses in ``charset_note``) for the operator.
+``InvalidItem`` is raised only when the bytes are not a mail at all (``not_a_mail``),
+when nothing in it is readable (``no_content``), or, as a safety net, when the parser
+itself fails (``parse_error``) so the mail is parked rather than the batch crashing.
+
+The structure is read with the ``email`` package in its compat32 mode, whose parser
+never raises and keeps header bytes intact; header values, parameters and charsets
+are then decoded here, because the package's own decoding replaces 8-bit names with
+"?" and trusts charset labels. Nothing the operator sees (``InvalidItem.detail``,
+``defects``, ``charset_note``, ``kind_reason``) contains message text or addresses.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.generator import BytesGenerator
+from email.message import Message
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from io import BytesIO
+
+from feedback.channels.base import InvalidItem
+from feedback.channels.mail_text import (
+    CONTROLS,
+    Notes,
+    as_bytes,
+    b64decode_lenient,
+    decode_words,
+    header_params,
+    html_to_text,
+    normalise_text,
+)
+
+KINDS = ("feedback", "bounce", "auto_reply", "own")
+_MAX_DEPTH = 40
+_KNOWN_HEADERS = frozenset({
+    "from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type",
+    "content-transfer-encoding", "received", "return-path", "delivered-to", "x-original-to", "reply-to",
+    "sender", "in-reply-to", "references", "x-mailer", "user-agent", "dkim-signature", "auto-submitted",
+    "x-feedback-outbox",
+})
+_HEADER_LINE = re.compile(
+    rb"(?im)^(?:from|subject|date|to|message-id|received|return-path|mime-version|content-type"
+    rb"|delivered-to)[ \t]*:")
+_DEFECT_CODES = {
+    "NoBoundaryInMultipartDefect": "missing_boundary",
+    "StartBoundaryNotFoundDefect": "boundary_not_found",
+    "CloseBoundaryNotFoundDefect": "unclosed_multipart",
+    "MissingHeaderBodySeparatorDefect": "no_header_body_separator",
+    "FirstHeaderLineIsContinuationDefect": "header_starts_with_continuation",
+    "MisplacedEnvelopeHeaderDefect": "misplaced_envelope_header",
+    "MultipartInvariantViolationDefect": None,  # always accompanies one of the above
+    "InvalidMultipartContentTransferEncodingDefect": "bad_multipart_transfer_encoding",
+}
+_ADDR = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
+_MSG_ID = re.compile(r"<([^<>]*)>")
+_CTYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+_DELIMITER = re.compile(rb"(?m)^--(\S[^\r\n]{0,200}?)[ \t]*\r?$")
+_META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.+-]{1,40})", re.I)
+
+_BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery status notification|returned mail|delivery failure|mail delivery failed"
+    r"|failure notice|退信|投递失败|无法投递|未能送达", re.I)
+_AUTO_SUBMITTED = frozenset({"auto-generated", "auto-replied", "auto-notified"})
+_PRECEDENCE = frozenset({"bulk", "auto_reply", "junk", "list"})
+_AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoreply-from", "x-mail-autoreply")
+_AUTO_SUBJECT = re.compile(
+    r"^[\s\[【(（]*(?:"
+    r"(?:auto(?:matic)?[\s_-]*(?:reply|response|responder|answer)?|out\s+of\s+(?:the\s+)?office"
+    r"(?:\s*auto[\s_-]?reply)?|automatische\s+antwort|abwesenheitsnotiz|réponse\s+automatique"
+    r"|respuesta\s+automática)\s*(?:[:：\]】)]|$)"
+    r"|(?:自动回复|自動回覆|自动答复|自动应答|休假)\s*(?:[:：\]】)]|\s|$)"
+    r"|休假中|休假通知"
+    r")", re.I)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the customer sent; equal by content, so the same screenshot twice is one file."""
+
+    filename: str | None
+    content_type: str
+    size: int
+    sha256: str
+    data: bytes = field(repr=False, compare=False)
+
+    def meta(self) -> dict:
+        """What may be stored next to the intake row; the bytes go to blob storage, if anywhere."""
+        return {"filename": self.filename, "content_type": self.content_type, "size": self.size,
+                "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What intake needs from one mail, already decoded, so nothing downstream touches MIME.
+
+    ``body_source`` is "none" when no text part had any text; ``kind`` is "feedback",
+    "bounce", "auto_reply" or "own", and ``kind_reason`` says which signal decided.
+    """
+
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str | None
+    from_name: str | None
+    from_address: str | None
+    to_addresses: tuple[str, ...]
+    date: datetime | None
+    text: str
+    body_source: str
+    charset_note: str | None
+    attachments: tuple[Attachment, ...]
+    kind: str
+    kind_reason: str | None
+    defects: tuple[str, ...]
+
+    def content_hash(self) -> str:
+        """Identity of what the customer wrote, not of the delivery.
+
+        The same mail fetched twice or found in two folders differs in Received,
+        Delivered-To, X-* headers and line endings; none of those are hashed, so
+        the intake can recognise the copy.
+        """
+        canonical = json.dumps(
+            ["mail-content-v1", self.from_address, self.date.isoformat() if self.date else None,
+             self.subject, self.text, sorted(a.sha256 for a in self.attachments)],
+            ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def payload(self) -> dict:
+        """The JSON-able intake payload: content and thread identity, never delivery-path details.
+
+        ``to`` lists the To and Cc recipients only. Delivered-To / X-Original-To say
+        which mailbox a copy landed in, so they stay out to keep the payload equal for
+        every copy of one message (they are in ``to_addresses`` for routing).
+        """
+        return {
+            "subject": self.subject,
+            "body": self.text,
+            "contact": {"name": self.from_name, "email": self.from_address},
+            "message_id": self.message_id,
+            "in_reply_to": self.in_reply_to,
+            "references": list(self.references),
+            "to": list(self._header_recipients),
+            "date": self.date.isoformat() if self.date else None,
+            "attachments": [a.meta() for a in self.attachments],
+            "body_source": self.body_source,
+            "charset_note": self.charset_note,
+            "defects": list(self.defects),
+        }
+
+    # To + Cc without Delivered-To / X-Original-To, for payload(); filled in by parse_mail.
+    _header_recipients: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+
+class _Notes(Notes):
+    """Notes plus what classification needs to know about the MIME tree."""
+
+    def __init__(self, max_chars: int) -> None:
+        super().__init__()
+        self.reports: set[str] = set()
+        self.max_chars = max_chars
+
+    def email_defects(self, part: Message) -> None:
+        for found in getattr(part, "defects", ()):
+            name = type(found).__name__
+            if name in _DEFECT_CODES:
+                self.defect(_DEFECT_CODES[name])
+            else:
+                self.defect(re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Defect")).lower())
+
+
+@dataclass
+class _Collected:
+    pieces: list[tuple[str, str]] = field(default_factory=list)   # (plain|html, text)
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+# --- headers -----------------------------------------------------------------------------------
+
+def _raw_headers(part: Message) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in part.raw_items():
+        if isinstance(value, str):
+            headers.setdefault(name.strip().lower(), []).append(re.sub(r"\r?\n(?=[ \t])|\r|\n", "", value))
+    return headers
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def _clean_address(addr: str) -> str | None:
+    addr = as_bytes(addr).decode("utf-8", "replace").strip().strip("<>").strip().lower()
+    return addr if _ADDR.fullmatch(addr) else None
+
+
+def _address_list(values: list[str], notes: _Notes) -> list[str]:
+    found: dict[str, None] = {}
+    for value in values:
+        pairs = getaddresses([value])
+        addrs = [_clean_address(addr) for _, addr in pairs]
+        if not any(addrs):  # e.g. the whole "name <addr>" was put in one encoded word
+            addrs = [a.lower() for a in _ADDR.findall(decode_words(value, notes))]
+        for addr in addrs:
+            if addr:
+                found.setdefault(addr)
+    return list(found)
+
+
+def _sender(value: str | None, notes: _Notes) -> tuple[str | None, str | None]:
+    if not value:
+        return None, None
+    name, addr = parseaddr(value)
+    address = _clean_address(addr)
+    if address is None:
+        decoded = decode_words(value, notes)
+        match = _ADDR.search(decoded)
+        if match is None:
+            return decoded.strip("\"' ") or None, None
+        return decoded[:match.start()].strip("\"' <>").strip() or None, match[0].lower()
+    display = decode_words(name, notes).strip("\"' <>").strip() if name else ""
+    return display or None, address
+
+
+def _msg_ids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    text = as_bytes(value).decode("utf-8", "replace")
+    ids = [re.sub(r"\s+", "", inner) for inner in _MSG_ID.findall(text)]
+    if not ids:  # clients that forget the angle brackets
+        ids = [token for token in re.split(r"[\s,]+", text) if "@" in token]
+    seen: dict[str, None] = {}
+    for inner in ids:
+        inner = CONTROLS.sub("", inner)[:995]
+        if inner:
+            seen.setdefault(f"<{inner}>")
+    return list(seen)
+
+
+def _date(value: str | None, notes: _Notes) -> datetime | None:
+    if not value:
+        return None
+    text = " ".join(as_bytes(value).decode("ascii", "replace").split())
+    try:
+        parsed = parsedate_to_datetime(text)
+    except Exception:  # the stdlib raises several types for garbage dates
+        parsed = None
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            parsed = None  # no zone given: guessing one would shift the time by hours
+    if parsed is None:
+        notes.defect("bad_date")
+        return None
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        notes.defect("bad_date")
+        return None
+
+
+# --- MIME parameters and parts -----------------------------------------------------------------
+
+def _content_type(part: Message, headers: dict[str, list[str]], notes: _Notes) -> tuple[str, dict]:
+    value = _first(headers, "content-type")
+    if value is None:
+        return part.get_default_type(), {}
+    ctype, params = header_params(value, notes)
+    return (ctype if _CTYPE.fullmatch(ctype) else "text/plain"), params
+
+
+def _filename(disposition: dict[str, str], ctype_params: dict[str, str]) -> str | None:
+    name = disposition.get("filename") or ctype_params.get("name")
+    if not name:
+        return None
+    name = re.split(r"[\\/]", CONTROLS.sub("", name))[-1].strip()
+    name = re.sub(r"^[A-Za-z]:", "", name).strip()
+    return name[:255] if name not in ("", ".", "..") else None
+
+
+def _raw_payload(part: Message) -> bytes:
+    """The body bytes exactly as received.
+
+    ``get_payload()`` would decode 8-bit bodies with the declared charset and "replace"
+    before we could pick a better codec, so the stored payload is read directly.
+    """
+    payload = getattr(part, "_payload", None)
+    return as_bytes(payload) if isinstance(payload, str) else b""
+
+
+def _payload_bytes(part: Message, headers: dict[str, list[str]], notes: _Notes) -> tuple[bytes, bool]:
+    """The part's decoded bytes, and whether line endings are transport artefacts (not base64)."""
+    raw = _raw_payload(part)
+    cte = (_first(headers, "content-transfer-encoding") or "").strip().lower().split(";")[0].strip()
+    if cte == "base64":
+        return b64decode_lenient(raw, notes), False
+    if cte in ("quoted-printable", "quoted_printable"):
+        return binascii.a2b_qp(raw), True
+    if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
+        decoded = part.get_payload(decode=True)
+        return (decoded if isinstance(decoded, bytes) else raw), False
+    if cte not in ("", "7bit", "8bit", "binary"):
+        notes.defect("unknown_transfer_encoding")
+    return raw, cte != "binary"
+
+
+def _message_bytes(part: Message) -> bytes:
+    """An attached message re-serialised (the parser has already split it), with LF line ends."""
+    chunks = []
+    for sub in part.get_payload():
+        if isinstance(sub, Message):
+            buf = BytesIO()
+            BytesGenerator(buf, mangle_from_=False, maxheaderlen=0).flatten(sub, linesep="\n")
+            chunks.append(buf.getvalue())
+    return b"\n".join(chunks).replace(b"\r\n", b"\n")
+
+
+def _attachment(filename: str | None, ctype: str, data: bytes) -> Attachment:
+    return Attachment(filename=filename, content_type=ctype, size=len(data),
+                      sha256=hashlib.sha256(data).hexdigest(), data=data)
+
+
+def _repair_multipart(part: Message, ctype: str, notes: _Notes) -> Message | None:
+    """A multipart whose boundary is missing or wrong: find the delimiter lines it really uses."""
+    body = _raw_payload(part)
+    match = _DELIMITER.search(body)
+    if match is None or match[1].endswith(b"--"):
+        return None
+    boundary = match[1].replace(b'"', b"")
+    rebuilt = email.message_from_bytes(
+        b"Content-Type: " + ctype.encode("ascii") + b'; boundary="' + boundary + b'"\n\n' + body)
+    if not isinstance(rebuilt.get_payload(), list):
+        return None
+    notes.defect("boundary_repaired")
+    return rebuilt
+
+
+def _walk(part: Message, notes: _Notes, out: _Collected, depth: int = 0, body_allowed: bool = True) -> None:
+    """Collect body pieces and attachments; a part that cannot be read is noted and skipped."""
+    notes.email_defects(part)
+    if depth > _MAX_DEPTH:
+        notes.defect("nesting_too_deep")
+        return
+    try:
+        headers = _raw_headers(part)
+        ctype, params = _content_type(part, headers, notes)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            _walk_container(part, headers, ctype, params, payload, notes, out, depth, body_allowed)
+            return
+        if ctype.startswith("multipart/"):
+            repaired = _repair_multipart(part, ctype, notes)
+            if repaired is not None:
+                _walk(repaired, notes, out, depth + 1, body_allowed)
+                return
+            if not _DELIMITER.sub(b"", _raw_payload(part)).strip():
+                notes.defect("empty_multipart")
+                return
+            ctype = "text/plain"  # no delimiters at all: the body is the text
+        _walk_leaf(part, headers, ctype, params, notes, out, body_allowed)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception:  # forgiving: one unreadable part must not cost the customer's whole mail
+        notes.defect("part_unreadable")
+
+
+def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, params: dict, payload: list,
+                    notes: _Notes, out: _Collected, depth: int, body_allowed: bool) -> None:
+    if ctype.startswith("message/") or not ctype.startswith("multipart/"):
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            notes.reports.add("message/delivery-status")
+        disposition = header_params(_first(headers, "content-disposition"), notes)[1]
+        out.attachments.append(_attachment(_filename(disposition, params), ctype, _message_bytes(part)))
+        return
+    children = [child for child in payload if isinstance(child, Message)]
+    if not children:
+        notes.defect("empty_multipart")
+        return
+    subtype = ctype.split("/", 1)[1]
+    if subtype == "report":
+        notes.reports.add("report:" + params.get("report-type", "").lower())
+    if subtype == "alternative":
+        results = []
+        for child in children:
+            result = _Collected()
+            _walk(child, notes, result, depth + 1, body_allowed)
+            results.append(result)
+            out.attachments.extend(result.attachments)  # e.g. images of the HTML branch
+        for wanted in ("plain", "html", None):
+            chosen = next((r for r in results if any((wanted is None or source == wanted) and text.strip()
+                                                     for source, text in r.pieces)), None)
+            if chosen is not None:
+                out.pieces.extend(chosen.pieces)
+                break
+        return
+    root = 0
+    if subtype == "related" and params.get("start"):
+        ids = [(_first(_raw_headers(child), "content-id") or "").strip() for child in children]
+        root = ids.index(params["start"].strip()) if params["start"].strip() in ids else 0
+    for index, child in enumerate(children):
+        allowed = body_allowed and (subtype != "related" or index == root)
+        _walk(child, notes, out, depth + 1, allowed)
+
+
+def _walk_leaf(part: Message, headers: dict[str, list[str]], ctype: str, params: dict, notes: _Notes,
+               out: _Collected, body_allowed: bool) -> None:
+    disposition, disp_params = header_params(_first(headers, "content-disposition"), notes)
+    filename = _filename(disp_params, params)
+    is_text = ctype in ("text/plain", "text/html")
+    if is_text and body_allowed and filename is None and disposition != "attachment":
+        data, _ = _payload_bytes(part, headers, notes)
+        charset = params.get("charset")
+        if ctype == "text/html" and not charset:
+            meta = _META_CHARSET.search(data[:4096])
+            charset = meta[1].decode("ascii") if meta else None
+        text = notes.decode(data, charset)
+        if ctype == "text/html":
+            out.pieces.append(("html", html_to_text(text, notes.max_chars)))
+        else:
+            out.pieces.append(("plain", normalise_text(text)))
+    elif filename is not None or disposition == "attachment" or not ctype.startswith("text/"):
+        data, textual = _payload_bytes(part, headers, notes)
+        if textual and ctype.startswith(("text/", "message/")):
+            data = data.replace(b"\r\n", b"\n")  # so CRLF and LF copies of a mail hash alike
+        out.attachments.append(_attachment(filename, ctype, data))
+    # else: a text part that is neither body nor attachment (CSS of an HTML body, report headers)
+
+
+# --- classification ----------------------------------------------------------------------------
+
+def _classify(headers: dict[str, list[str]], from_address: str | None, message_id: str | None,
+              subject: str | None, reports: set[str], own_addresses: frozenset[str],
+              own_domains: frozenset[str]) -> tuple[str, str | None]:
+    """Own mail, bounces and auto-replies must not become tickets; everything else is feedback.
+
+    X-Auto-Response-Suppress is deliberately not a signal: it asks the *recipient* not to
+    auto-reply and Outlook/Exchange put it on ordinary person-to-person mail (helpdesks that
+    filtered on it lost real customer mail), so alone it would drop feedback.
+    """
+    if from_address and from_address in {a.lower() for a in own_addresses}:
+        return "own", "From is our own address"
+    domain = message_id.rsplit("@", 1)[-1].rstrip(">").lower() if message_id and "@" in message_id else None
+    if domain and domain in {d.lower() for d in own_domains}:
+        return "own", "Message-ID domain is ours"
+    if "x-feedback-outbox" in headers:
+        return "own", "X-Feedback-Outbox header present"
+    if "report:delivery-status" in reports:
+        return "bounce", "multipart/report delivery-status"
+    if "message/delivery-status" in reports:
+        return "bounce", "message/delivery-status part"
+    local = from_address.split("@", 1)[0] if from_address else ""
+    if local in _BOUNCE_SENDERS and subject and _BOUNCE_SUBJECT.search(subject):
+        return "bounce", f"{local} sender with bounce subject"
+    auto = (_first(headers, "auto-submitted") or "").split(";")[0].strip().lower()
+    if "auto-submitted" in headers and auto != "no":
+        return "auto_reply", f"Auto-Submitted: {auto if auto in _AUTO_SUBMITTED else 'other'}"
+    for name in _AUTO_HEADERS:
+        value = (_first(headers, name) or "").strip().lower()
+        if name in headers and value not in ("no", "false", "0", "off"):
+            return "auto_reply", f"{name} present"
+    precedence = (_first(headers, "precedence") or "").strip().lower()
+    if precedence in _PRECEDENCE:
+        return "auto_reply", f"Precedence: {precedence}"
+    if "report:disposition-notification" in reports:
+        return "auto_reply", "multipart/report disposition-notification"
+    if subject and _AUTO_SUBJECT.match(subject):
+        return "auto_reply", "subject looks automatic"
+    return "feedback", None
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+def _is_mail(msg: Message) -> bool:
+    return any(name.strip().lower() in _KNOWN_HEADERS for name in msg.keys())
+
+
+def _read(raw: bytes, notes: _Notes) -> Message:
+    data = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    data = data.lstrip(b"\r\n\t ")
+    if not data:
+        raise InvalidItem("not_a_mail", f"empty input ({len(raw)} bytes)")
+    if len(data) != len(raw):
+        notes.defect("leading_whitespace")
+    msg = email.message_from_bytes(data)
+    if _is_mail(msg):
+        return msg
+    start = _HEADER_LINE.search(data, 0, 4096)
+    if start is not None and start.start() > 0:
+        msg = email.message_from_bytes(data[start.start():])
+        if _is_mail(msg):
+            notes.defect("leading_garbage")
+            return msg
+    raise InvalidItem("not_a_mail", f"no mail header block found in {len(raw)} bytes")
+
+
+def parse_mail(raw: bytes, *, own_addresses: frozenset[str] = frozenset(),
+               own_message_id_domains: frozenset[str] = frozenset(),
+               max_text_chars: int = 200_000) -> ParsedMail:
+    """Parse one message; raises InvalidItem only for not_a_mail, no_content or parse_error.
+
+    ``own_addresses`` / ``own_message_id_domains`` identify our own outgoing mail (loops
+    through the support mailbox), ``max_text_chars`` bounds what triage has to read.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise TypeError(f"parse_mail needs bytes, got {type(raw).__name__}")
+    raw = bytes(raw)
+    try:
+        return _parse(raw, own_addresses, own_message_id_domains, max_text_chars)
+    except InvalidItem:
+        raise
+    except Exception as exc:  # a parser bug parks the mail instead of failing the whole batch
+        raise InvalidItem("parse_error", f"{type(exc).__name__} while parsing {len(raw)} bytes") from exc
+
+
+def _parse(raw: bytes, own_addresses: frozenset[str], own_domains: frozenset[str],
+           max_text_chars: int) -> ParsedMail:
+    notes = _Notes(max_text_chars)
+    msg = _read(raw, notes)
+    headers = _raw_headers(msg)
+    subject = decode_words(_first(headers, "subject") or "", notes) or None
+    from_name, from_address = _sender(_first(headers, "from") or _first(headers, "sender"), notes)
+    recipients = _address_list(headers.get("to", []) + headers.get("cc", []), notes)
+    delivered = _address_list(headers.get("delivered-to", []) + headers.get("x-original-to", []), notes)
+    message_id = next(iter(_msg_ids(_first(headers, "message-id"))), None)
+    in_reply_to = next(iter(_msg_ids(_first(headers, "in-reply-to"))), None)
+    references = tuple(_msg_ids(" ".join(headers.get("references", []))))
+    date = _date(_first(headers, "date"), notes)
+
+    collected = _Collected()
+    _walk(msg, notes, collected)
+    # The first text part decides; later inline parts of the same kind are the rest of a body that
+    # the client split around inline images, while a later part of the other kind is a duplicate
+    # or a footer. (Inside multipart/alternative the plain branch was already preferred.)
+    pieces = [(s, t) for s, t in collected.pieces if t.strip()]
+    source = pieces[0][0] if pieces else "none"
+    text = "\n\n".join(t for s, t in pieces if s == source)
+    if len(text) > max_text_chars:
+        text = text[:max(max_text_chars, 0)].rstrip()
+        notes.defect("text_truncated")
+    if subject is None and not text and not collected.attachments:
+        raise InvalidItem("no_content", f"no subject, body text or attachment in {len(raw)} bytes")
+    kind, reason = _classify(headers, from_address, message_id, subject, notes.reports,
+                             own_addresses, own_domains)
+    return ParsedMail(
+        message_id=message_id, in_reply_to=in_reply_to, references=references, subject=subject,
+        from_name=from_name, from_address=from_address,
+        to_addresses=tuple(dict.fromkeys(recipients + delivered)), date=date, text=text,
+        body_source=source, charset_note="; ".join(notes.charsets) or None,
+        attachments=tuple(collected.attachments), kind=kind, kind_reason=reason,
+        defects=tuple(notes.defects), _header_recipients=tuple(recipients),
+    )

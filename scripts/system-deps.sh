@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# System packages the test suite and benchmarks talk to as real servers: Dovecot
+# (IMAP) for the e-mail intake. Installed with apt when missing and we are root;
+# otherwise one line says what to install (the IMAP tests then skip, or fail under CI).
+set -euo pipefail
+
+say() { printf '[system-deps] %s\n' "$*" >&2; }
+
+missing=()
+command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  say "missing ${missing[*]}; install it (e.g. sudo apt-get install -y ${missing[*]}) for the IMAP tests"
+  exit 0
+fi
+
+say "installing ${missing[*]} (apt)"
+# Never start the distribution's own service: tests run throwaway instances on free ports.
+created_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+log="$(mktemp)"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  apt-get update >>"$log" 2>&1 || true
+  apt-get install -y --no-install-recommends "${missing[@]}" >>"$log" 2>&1 || {
+    [ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d
+    say "apt-get install ${missing[*]} failed; last lines:"; tail -5 "$log" >&2; exit 1; }
+fi
+[ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d
+rm -f "$log"
+say "installed ${missing[*]}"
