@@ -137,7 +137,15 @@ def sla_section(args, scratch: Scratch) -> str:
     return bench_sla.markdown(bench_sla.measure(scratch.fresh, args.sla_items, say))
 
 
-SECTIONS = {"intake": intake_section, "triage": triage_section, "masking": masking_section, "sla": sla_section}
+def mail_section(args, scratch: Scratch) -> str:
+    from bench import bench_mail
+
+    say(f"e-mail intake: {args.mails:,} mails in Dovecot, then a {args.mail_backlog:,}-mail backlog")
+    return bench_mail.markdown(bench_mail.measure(scratch.fresh, args.mails, args.mail_backlog, say))
+
+
+SECTIONS = {"intake": intake_section, "mail": mail_section, "triage": triage_section, "masking": masking_section,
+            "sla": sla_section}
 
 
 def main() -> int:
@@ -145,6 +153,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20_000, help="sample items for the intake write benchmark")
     parser.add_argument("--triage-items", type=int, default=100_000, help="sample items for the triage benchmark")
     parser.add_argument("--sla-items", type=int, default=1_000_000, help="open items for the SLA monitor benchmark")
+    parser.add_argument("--mails", type=int, default=10_000, help="mails for the e-mail intake benchmark")
+    parser.add_argument("--mail-backlog", type=int, default=50_000, help="backlog size for the e-mail intake")
     parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")

@@ -1,0 +1,177 @@
+"""E-mail intake at volume: 10,000 mails in a real Dovecot, read into an empty register.
+
+Measured in one run on the same messages: (1) a bare IMAP FETCH of every message
+with imaplib (transport only: our floor), (2) parsing alone (MIME, charsets, HTML,
+classification) from memory, (3) the whole intake — fetch, parse, identities,
+attachments, quarantine, COPY-based upsert and the cursor, committed every batch.
+Then (4) a backlog of 50,000 messages taken over successive bounded runs, each run's
+wall time reported, as after a weekend of downtime.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from feedback.channels.mail_parse import parse_mail
+from feedback.local.dovecot import DovecotServer
+from feedback.sample import generate
+from feedback.sample.read import item_texts
+
+RUN = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+SHANGHAI = timezone(timedelta(hours=8))
+ATTACHMENT_SHARE = 0.05
+
+
+def build_mails(count: int, seed: int = 3, start: int = 0) -> list[bytes]:
+    """`count` customer mails: bodies of 1 to 30 paragraphs of sample text, 5% with a 20–500 KB attachment."""
+    rng = random.Random(seed)
+    sample = generate(seed=seed, volume=600, month="2026-10")
+    paragraphs = [p for item in sample.emails if not item.malformed and not item.not_feedback
+                  for text in item_texts(item)[1:] for p in text.split("\n\n") if p.strip()]
+    subjects = [item_texts(item)[0] for item in sample.emails if not item.malformed and not item.not_feedback]
+    mails = []
+    for n in range(start, start + count):
+        msg = EmailMessage()
+        msg["From"] = f"customer{n % 4000}@example.net"
+        msg["To"] = "support@example.com"
+        msg["Subject"] = rng.choice(subjects)
+        msg["Date"] = format_datetime(datetime(2026, 10, 1, 8, tzinfo=SHANGHAI) + timedelta(minutes=n))
+        msg["Message-ID"] = f"<bench{n}@example.net>"
+        msg.set_content("\n\n".join(rng.choice(paragraphs) for _ in range(rng.randint(1, 30))))
+        if rng.random() < ATTACHMENT_SHARE:
+            msg.add_attachment(rng.randbytes(rng.randint(20_000, 500_000)), maintype="image", subtype="jpeg",
+                               filename=f"photo{n}.jpg")
+        mails.append(bytes(msg))
+    return mails
+
+
+def bare_fetch(server: DovecotServer, batch: int) -> tuple[float, int]:
+    """Every message's bytes over one IMAP connection with imaplib, discarded: the transport floor."""
+    import imaplib
+
+    started = time.perf_counter()
+    client = imaplib.IMAP4("127.0.0.1", server.port)
+    client.login(server.user, server.password)
+    client.select("INBOX", readonly=True)
+    _, data = client.uid("SEARCH", None, "ALL")
+    uids = [int(u) for u in data[0].split()]
+    total = 0
+    for i in range(0, len(uids), batch):
+        chunk = uids[i:i + batch]
+        _, parts = client.uid("FETCH", f"{chunk[0]}:{chunk[-1]}", "(BODY.PEEK[])")
+        total += sum(len(p[1]) for p in parts if isinstance(p, tuple))
+    client.logout()
+    return time.perf_counter() - started, total
+
+
+def parse_only(mails: list[bytes]) -> float:
+    started = time.perf_counter()
+    for raw in mails:
+        parse_mail(raw)
+    return time.perf_counter() - started
+
+
+def ingest_runs(engine: sa.Engine, server: DovecotServer, say) -> list[tuple[int, float, bool]]:
+    """Successive runs of the mailbox task until the folder is caught up: (messages, seconds, backlog left)."""
+    from feedback.channels.mail_ingest import ingest_mailbox
+
+    runs = []
+    while True:
+        started = time.perf_counter()
+        summary = ingest_mailbox(engine, "support", server.uri("plain"), RUN)
+        seconds = time.perf_counter() - started
+        fetched = sum(f["fetched"] for f in summary["folders"])
+        runs.append((fetched, seconds, summary["backlog"]))
+        say(f"    run {len(runs)}: {fetched:,} messages in {seconds:.1f}s")
+        if not summary["backlog"]:
+            return runs
+
+
+def measure(fresh: Callable[[], sa.Engine], count: int, backlog: int, say) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="feedback-bench-mail-"))
+    os.environ["FEEDBACK_LOCAL_DIR"] = str(workdir / "local")   # attachments land here, not in .local
+    server = DovecotServer.start(workdir / "dovecot")
+    try:
+        server.create_folder("Sent")
+        say(f"  building {count:,} mails")
+        mails = build_mails(count)
+        started = time.perf_counter()
+        server.append_many("INBOX", mails)
+        append_s = time.perf_counter() - started
+        size = sum(len(m) for m in mails)
+        say(f"  appended to Dovecot in {append_s:.1f}s ({size / 1e6:.0f} MB)")
+        fetch_s, fetched_bytes = bare_fetch(server, 500)
+        say(f"  bare IMAP FETCH: {fetch_s:.1f}s")
+        parse_s = parse_only(mails)
+        say(f"  parse only: {parse_s:.1f}s")
+        engine = fresh()
+        runs = ingest_runs(engine, server, say)
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT count(*) FROM feedback.intake")).scalar_one()
+        engine.dispose()
+
+        extra = backlog - count
+        say(f"  backlog: {extra:,} more mails ({backlog:,} in all), read from scratch over successive runs")
+        for start in range(count, backlog, count):
+            server.append_many("INBOX", build_mails(min(count, backlog - start), seed=start, start=start))
+        engine = fresh()
+        backlog_runs = ingest_runs(engine, server, say)
+        with engine.connect() as conn:
+            backlog_stored = conn.execute(sa.text("SELECT count(*) FROM feedback.intake")).scalar_one()
+        engine.dispose()
+    finally:
+        server.stop()
+    return {"count": count, "bytes": size, "append_s": append_s, "fetch_s": fetch_s, "fetched_bytes": fetched_bytes,
+            "parse_s": parse_s, "runs": runs, "stored": stored, "backlog": backlog, "backlog_runs": backlog_runs,
+            "backlog_stored": backlog_stored}
+
+
+def markdown(r: dict) -> str:
+    from feedback import config
+
+    settings = config.settings()
+    ingest_s = sum(s for _, s, _ in r["runs"])
+    n = r["count"]
+    lines = [
+        "## E-mail intake (IMAP, Dovecot)",
+        "",
+        f"{n:,} generated customer mails ({r['bytes'] / 1e6:.0f} MB; bodies of 1–30 paragraphs of sample text, "
+        f"{ATTACHMENT_SHARE:.0%} with a 20–500 KB attachment) appended to a throwaway Dovecot on loopback, "
+        "then read into an empty register with the default settings "
+        f"(batches of {settings.intake.batch_size}, committed each).",
+        "",
+        "| step | seconds | messages/s | vs bare FETCH |",
+        "|---|---:|---:|---:|",
+        f"| bare IMAP FETCH, imaplib, 500 UIDs per command (floor) | {r['fetch_s']:.1f} | {n / r['fetch_s']:,.0f} | "
+        "1.00× |",
+        f"| parsing only (MIME, charsets, HTML, classification), from memory | {r['parse_s']:.1f} | "
+        f"{n / r['parse_s']:,.0f} | — |",
+        f"| whole intake: fetch, parse, identities, attachments, upsert + cursor | {ingest_s:.1f} | "
+        f"{n / ingest_s:,.0f} | {r['fetch_s'] / ingest_s:.2f}× |",
+        "",
+        f"{r['stored']:,} rows stored (every message once). Appending the mails to Dovecot took "
+        f"{r['append_s']:.1f}s (setup, not measured against anything).",
+        "",
+        f"**Backlog**: {r['backlog']:,} messages waiting (as after downtime), read by successive runs of the "
+        f"mailbox task with the defaults (at most {settings.mail.max_messages_per_run:,} messages or "
+        f"{settings.mail.max_run_seconds} s per run, the task's timeout being 10 minutes):",
+        "",
+        "| run | messages | seconds |",
+        "|---:|---:|---:|",
+        *[f"| {i} | {m:,} | {s:.1f} |" for i, (m, s, _) in enumerate(r["backlog_runs"], start=1)],
+        "",
+        f"{r['backlog_stored']:,} rows stored after {len(r['backlog_runs'])} runs; none of them came near the "
+        "task's timeout. For reference, Zammad fetches at most 5,000 mails per run by default and osTicket 30.",
+        "",
+    ]
+    return "\n".join(lines)
