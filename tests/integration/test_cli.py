@@ -150,3 +150,32 @@ def test_sla_recompute_reports_counts(register):
     out = feedback("sla", "recompute", "--reason", "2027 holidays added")
     assert out.returncode == 0, out.stderr
     assert "deadlines recomputed: 0 open item(s) checked" in out.stderr
+
+
+def test_quarantine_list_and_retry(register):
+    from datetime import UTC, datetime
+
+    from feedback.channels.base import Rejected
+    from feedback.channels.store import store_batch
+
+    good = (b"From: a@example.net\nSubject: refund\nMessage-ID: <cli1@example.net>\n\n"
+            b"Refund not received, call 13812345678\n")
+    store_batch(register, "email", "support/INBOX", [], [
+        Rejected("email", "support/INBOX", "uid:1", "parse_error", "ValueError while parsing 90 bytes", good),
+        Rejected("email", "support/INBOX", "uid:2", "not_a_mail", "no header block", b"\x00\x01junk"),
+    ], {"uidvalidity": 1, "last_uid": 2}, datetime(2026, 10, 1, tzinfo=UTC))
+    listed = feedback("quarantine", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "uid:1" in listed.stdout and "not_a_mail" in listed.stdout
+    assert "13812345678" not in listed.stdout
+    assert "2 parked item(s)" in listed.stderr
+    as_json = json.loads(feedback("quarantine", "list", "--reason", "not_a_mail", "--json").stdout)
+    assert [r["external_ref"] for r in as_json] == ["uid:2"]
+    refused = feedback("quarantine", "retry")
+    assert refused.returncode == 2 and "--all" in refused.stderr
+    retried = feedback("quarantine", "retry", "--all", "--channel", "email")
+    assert retried.returncode == 0, retried.stderr
+    assert "1 now in intake, 1 still parked" in retried.stderr
+    with register.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT external_id FROM feedback.intake").scalars().all()
+    assert stored == ["<cli1@example.net>"]
