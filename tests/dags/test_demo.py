@@ -33,6 +33,12 @@ def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
     assert found, first.stdout
     sample, stored, parked = map(int, found.groups())
     assert sample > 0 and stored > 0 and stored + parked == sample
+    mails = re.search(r"mails: (\d+) in the sample, (\d+) stored in intake, (\d+) quarantined", first.stdout)
+    assert mails, first.stdout
+    sample, stored, parked = map(int, mails.groups())
+    assert sample > 0 and stored > 0 and stored + parked == sample
+    assert "feedback_ingest_email" in first.stderr
+    assert "ack (sent)" in first.stdout, "each new item from e-mail gets a receipt through the outbox"
     assert (tmp_path / "airflow" / "airflow.db").exists(), "Airflow metadata must live under the local dir"
     assert (tmp_path / "outbox").is_dir()
     assert "planted contacts found outside intake and the vault: 0" in first.stdout

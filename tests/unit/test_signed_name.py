@@ -2,7 +2,7 @@
 
 import pytest
 
-from feedback.triage.prepare import signed_name
+from feedback.triage.prepare import signed_name, signed_names
 
 
 @pytest.mark.parametrize(("body", "name"), [
@@ -28,3 +28,13 @@ def test_a_name_under_a_sign_off_is_found(body, name):
 ])
 def test_no_name_without_a_clear_signature(body):
     assert signed_name(body) is None
+
+
+def test_names_signed_in_quoted_mail_are_found_too():
+    body = ("补充一句：麻烦转达感谢。\n\n麻烦了，谢谢。\n\n在 2026年10月1日 17:58，liuyong@*** 写道：\n"
+            "> 尊敬的客服：\n> 之前的问题已经解决了。\n> 谢谢！\n> 李桂英")
+    assert signed_names(body) == ["李桂英"]
+    assert signed_names("好的\n\n谢谢！\n王五\n\nOn Mon, Oct 5, 2026 at 10:00, a wrote:\n> Thanks,\n> Carol Lopez") == [
+        "王五", "Carol Lopez"]
+    assert signed_names("> > 谢谢！\n> > 赵六") == ["赵六"]
+    assert signed_names("没有签名的一句话") == []

@@ -7,6 +7,7 @@ the pipeline "sent" can be opened and checked in `.local/outbox/`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,13 @@ class SmtpSink:
 
 
 def start(folder: Path | None = None, port: int | None = None) -> SmtpSink:
-    """Start the capture server in a background thread on 127.0.0.1."""
+    """Start the capture server in a background thread on 127.0.0.1.
+
+    aiosmtpd logs every envelope recipient at INFO (`mail.log`); in the demo the server
+    runs inside the process whose output is the task log, and customers' addresses
+    must never reach a log, so its logger is held at WARNING.
+    """
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     folder = folder or outbox_dir()
     folder.mkdir(parents=True, exist_ok=True)
     controller = Controller(_StoreHandler(folder), hostname="127.0.0.1", port=port or _free_port())

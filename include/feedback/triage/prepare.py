@@ -80,23 +80,51 @@ def _expected(value: Any) -> date | None:
         return None
 
 
-def signed_name(body: str) -> str | None:
-    """The name a customer signed with, when no contact field gives it ("…谢谢！\n张三丰").
+def _signature(lines: list[str]) -> str | None:
+    if len(lines) < 2 or not SIGNED_NAME.match(lines[-1]) or SIGN_OFF.match(lines[-1]):
+        return None
+    return lines[-1] if SIGN_OFF.match(lines[-2]) else None
 
-    Mail often has no display name in From, yet the customer signs the text; that
-    name is personal data all the same. Only the customer's own part counts: quoted
-    earlier mail is cut off first.
+
+def signed_names(body: str) -> list[str]:
+    """Names signed under a sign-off ("…谢谢！\n张三丰"): the writer's own, then those in quoted mail.
+
+    Mail often has no display name in From, yet people sign the text; a reply quotes
+    the earlier mail with its signature. Each is personal data all the same.
     """
-    lines: list[str] = []
+    own: list[str] = []
+    quoted: list[list[str]] = []
+    in_quote = False
+    for raw in body.splitlines():
+        line = raw.strip()
+        if QUOTE_HEADER.match(line):
+            in_quote = True
+            quoted.append([])
+            continue
+        if line.startswith(">"):
+            if not in_quote or not quoted:
+                quoted.append([])
+            in_quote = True
+            line = line.lstrip("> ").strip()
+            if line:
+                quoted[-1].append(line)
+            continue
+        if line and not in_quote:
+            own.append(line)
+    names = [_signature(part) for part in (own, *quoted)]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def signed_name(body: str) -> str | None:
+    """The writer's own signed name, when no contact field gives it (quoted mail excluded)."""
+    own = []
     for raw in body.splitlines():
         line = raw.strip()
         if line.startswith(">") or QUOTE_HEADER.match(line):
             break
         if line:
-            lines.append(line)
-    if len(lines) < 2 or not SIGNED_NAME.match(lines[-1]) or SIGN_OFF.match(lines[-1]):
-        return None
-    return lines[-1] if SIGN_OFF.match(lines[-2]) else None
+            own.append(line)
+    return _signature(own)
 
 
 def _mask_known(text: str, value: str, replacement: str) -> str:
@@ -142,9 +170,11 @@ def prepare(row: Any, masker: Masker) -> Prepared:
     # masked wherever it appears: the contact fields tell us exactly what to look for.
     masked_name = masker.mask_contact("name", name) if name else None
     description, masked_subject = body.text, subject.text if subject else None
-    if name and len(name) >= 2:
-        description = _mask_known(description, name, masked_name)
-        masked_subject = _mask_known(masked_subject, name, masked_name) if masked_subject else None
+    for known in dict.fromkeys([name, *signed_names(raw_body)]):
+        if known and len(known) >= 2:
+            replacement = masker.mask_contact("name", known)
+            description = _mask_known(description, known, replacement)
+            masked_subject = _mask_known(masked_subject, known, replacement) if masked_subject else None
 
     text_for_refs = f"{raw_subject or ''}\n{raw_body}"
     intake_refs = [("email", ref) for ref in payload.get("references", []) or [] if isinstance(ref, str)]
