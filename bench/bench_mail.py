@@ -159,8 +159,13 @@ def markdown(r: dict) -> str:
         f"| whole intake: fetch, parse, identities, attachments, upsert + cursor | {ingest_s:.1f} | "
         f"{n / ingest_s:,.0f} | {r['fetch_s'] / ingest_s:.2f}× |",
         "",
-        f"{r['stored']:,} rows stored (every message once). Appending the mails to Dovecot took "
-        f"{r['append_s']:.1f}s (setup, not measured against anything).",
+        f"{r['stored']:,} rows stored (every message once). Where the time goes: parsing is "
+        f"{r['parse_s'] / ingest_s:.0%} of it, most of that in the standard library's `email` feed parser, which "
+        "reads a message line by line; the transport is "
+        f"{r['fetch_s'] / ingest_s:.0%}; the rest is writing attachments and the COPY-based upsert of "
+        f"{r['bytes'] / 1e6:.0f} MB of mail as JSON rows, batch by batch. Appending the mails to Dovecot took "
+        f"{r['append_s']:.1f}s (setup, not measured against anything). At {n / ingest_s:,.0f} messages/s one "
+        "mailbox task takes in a busy support mailbox's month in under a minute.",
         "",
         f"**Backlog**: {r['backlog']:,} messages waiting (as after downtime), read by successive runs of the "
         f"mailbox task with the defaults (at most {settings.mail.max_messages_per_run:,} messages or "
@@ -168,10 +173,10 @@ def markdown(r: dict) -> str:
         "",
         "| run | messages | seconds |",
         "|---:|---:|---:|",
-        *[f"| {i} | {m:,} | {s:.1f} |" for i, (m, s, _) in enumerate(r["backlog_runs"], start=1)],
+        *[f"| {i} | {m:,} | {s:.1f} |" for i, (m, s, _) in enumerate(r["backlog_runs"], start=1) if m],
         "",
-        f"{r['backlog_stored']:,} rows stored after {len(r['backlog_runs'])} runs; none of them came near the "
-        "task's timeout. For reference, Zammad fetches at most 5,000 mails per run by default and osTicket 30.",
+        f"{r['backlog_stored']:,} rows stored; none of the runs came near the task's timeout (a run that ends "
+        "exactly at the per-run limit is followed by one that finds nothing left). For reference, Zammad fetches at most 5,000 mails per run by default and osTicket 30.",
         "",
     ]
     return "\n".join(lines)
