@@ -320,3 +320,32 @@ def test_a_mailbox_with_neither_connection_nor_drop_folder_says_how_to_fix(regis
     monkeypatch.setenv("FEEDBACK_CONFIG_DIR", str(conf))
     with pytest.raises(Exception, match="AIRFLOW_CONN_FEEDBACK_IMAP_SALES"):
         ingest_mailbox(register, "sales", None, RUN)
+
+
+def test_a_folder_being_read_elsewhere_is_skipped_not_read_twice(register, local):
+    box = maildir(local)
+    deliver(box, "a1", mail(1))
+    with register.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+        other.execute(sa.text("SELECT pg_advisory_lock(hashtext('email:support/INBOX'))"))
+        busy = ingest_mailbox(register, "support", None, RUN)["folders"][0]
+        assert (busy["busy"], busy["fetched"]) == (True, 0)
+        other.execute(sa.text("SELECT pg_advisory_unlock(hashtext('email:support/INBOX'))"))
+    assert ingest_mailbox(register, "support", None, RUN)["folders"][0]["inserted"] == 1
+
+
+def test_an_oversize_file_in_a_drop_folder_is_parked_without_reading_it_whole(register, local):
+    folder = local / "eml"
+    folder.mkdir()
+    (folder / "001.eml").write_bytes(mail(1, body="大附件" * 20_000))
+    rules = MailRules.for_mailbox(config.channels().mailboxes[0], config.settings(), local)
+    rules = MailRules(**{**rules.__dict__, "max_message_bytes": 10_000})
+    source = DropFolder("support", "INBOX", folder, RUN, max_message_bytes=10_000)
+    ingest_folder(register, source, rules, outbound=False, run_time=RUN, batch_size=10, budget=Budget.start(10, 60))
+    with register.connect() as conn:
+        reason, ref = conn.execute(sa.text("SELECT reason, external_ref FROM feedback.quarantine")).one()
+    assert (reason, ref) == ("oversize", "001.eml")
+    assert scalar(register, "SELECT count(*) FROM feedback.intake") == 0
+    from feedback.privacy import keys
+
+    kept = keys.decrypt(scalar(register, "SELECT raw_encrypted FROM feedback.quarantine"))
+    assert kept.startswith(b"From:") and b"Message-ID: <m1.test@example.net>" in kept and len(kept) < 1000

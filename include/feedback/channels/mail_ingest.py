@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, Rejected
@@ -61,12 +62,31 @@ class FolderSummary:
     position: dict[str, Any] | None = None
     resynced: bool = False
     backlog: bool = False        # stopped by the budget with mail left for the next run
+    busy: bool = False           # another reader held the folder; nothing read this run
 
 
 def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbound: bool, run_time: datetime,
                   batch_size: int, budget: Budget, progress: Callable[[str], None] | None = None) -> FolderSummary:
     """Read one folder from its stored position until it is empty or the budget is spent."""
     summary = FolderSummary(folder=source.key, outbound=outbound)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
+        # One reader per folder at a time (a manual run beside the schedule, the CLI): the other skips it.
+        if not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtext(:k))"),
+                                 {"k": f"{CHANNEL}:{source.key}"}).scalar():
+            summary.busy = True
+            log.warning("%s: another reader holds this folder; skipped this run", source.key)
+            return summary
+        try:
+            _read_batches(engine, source, rules, summary, outbound=outbound, run_time=run_time,
+                          batch_size=batch_size, budget=budget, progress=progress)
+        finally:
+            lock_conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": f"{CHANNEL}:{source.key}"})
+    return summary
+
+
+def _read_batches(engine: Engine, source: MailSource, rules: MailRules, summary: FolderSummary, *, outbound: bool,
+                  run_time: datetime, batch_size: int, budget: Budget,
+                  progress: Callable[[str], None] | None) -> None:
     source.start(read_cursor(engine, CHANNEL, source.key))
     summary.resynced = bool(getattr(source, "resynced", False))
     while True:
@@ -99,7 +119,6 @@ def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbo
         log.info(message)
         if progress:
             progress(message)
-    return summary
 
 
 def mailbox_config(name: str) -> Any:

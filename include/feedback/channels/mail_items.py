@@ -132,7 +132,8 @@ def judge(raw: bytes, rules: MailRules, *, folder_source: str, source_ref: str, 
     except InvalidItem as bad:
         return Rejected(CHANNEL, folder_source, source_ref, bad.reason, bad.detail, raw)
     except Exception as exc:  # a parser bug must not stall the mailbox: park the mail, say what broke
-        log.exception("mail %s could not be parsed", source_ref)
+        # No traceback: exception texts can quote the message's bytes.
+        log.error("mail %s could not be parsed (%s); parked", source_ref, type(exc).__name__)
         return Rejected(CHANNEL, folder_source, source_ref, "parser_error", f"{type(exc).__name__} in the parser", raw)
 
 

@@ -97,6 +97,16 @@ class ImapFolder:
         self.reader.move_or_delete(self.folder, batch.handles, self.move_to if self.cleanup == "move" else None)
 
 
+def _header_block(path: Path, limit: int = 256 * 1024) -> bytes:
+    with path.open("rb") as handle:
+        head = handle.read(limit)
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = head.find(separator)
+        if end >= 0:
+            return head[:end + len(separator)]
+    return head
+
+
 def drop_folder_path(root: Path, folder: str) -> Path:
     """Maildir++ layout: INBOX is the root, other folders are `.Name` beside it."""
     return root if folder.upper() == "INBOX" else root / f".{folder}"
@@ -105,7 +115,9 @@ def drop_folder_path(root: Path, folder: str) -> Path:
 class DropFolder:
     """A Maildir (`new/` → `cur/` after commit) or a flat folder of `.eml` files (name cursor)."""
 
-    def __init__(self, mailbox: str, folder: str, path: Path, run_time: datetime) -> None:
+    def __init__(self, mailbox: str, folder: str, path: Path, run_time: datetime,
+                 max_message_bytes: int | None = None) -> None:
+        self.max_message_bytes = max_message_bytes
         self.mailbox = mailbox
         self.folder = folder
         self.path = path
@@ -135,9 +147,15 @@ class DropFolder:
         paths, self.pending = self.pending[:limit], self.pending[limit:]
         mails = []
         for path in paths:
+            stat = path.stat()
+            arrived = min(datetime.fromtimestamp(stat.st_mtime, UTC), self.run_time)
+            if self.max_message_bytes is not None and stat.st_size > self.max_message_bytes:
+                # Too big to take in: keep its header block for the quarantine entry, not the whole file.
+                mails.append(RawMail(path.name, _header_block(path), f"file://{path}", stat.st_size,
+                                     headers_only=True, arrived_at=arrived))
+                continue
             raw = path.read_bytes()
-            arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            mails.append(RawMail(path.name, raw, f"file://{path}", len(raw), arrived_at=min(arrived, self.run_time)))
+            mails.append(RawMail(path.name, raw, f"file://{path}", len(raw), arrived_at=arrived))
         self.last_file = paths[-1].name
         return Batch(mails, {"kind": "maildir" if self.maildir else "eml", "last_file": self.last_file}, paths)
 
@@ -167,5 +185,6 @@ def folder_sources(mailbox: Any, *, reader: Any = None, drop_root: Path | None =
                         outbound))
         else:
             assert drop_root is not None
-            out.append((DropFolder(mailbox.name, folder, drop_folder_path(drop_root, folder), run_time), outbound))
+            out.append((DropFolder(mailbox.name, folder, drop_folder_path(drop_root, folder), run_time,
+                                   max_message_bytes), outbound))
     return out
