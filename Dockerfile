@@ -4,6 +4,12 @@
 # Built by `docker compose build` (docker-compose.yaml: `build: .`).
 FROM apache/airflow:3.3.2-python3.11
 
+# A CJK TrueType font, embedded into the PDF reports so Chinese renders in any viewer.
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+
 USER airflow
 WORKDIR /opt/airflow
 

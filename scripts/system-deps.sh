@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# System packages the test suite and benchmarks talk to as real servers: Dovecot
-# (IMAP) for the e-mail intake. Installed with apt when missing and we are root;
-# otherwise one line says what to install (the IMAP tests then skip, or fail under CI).
+# System packages the test suite and benchmarks use: Dovecot (a real IMAP server for
+# the e-mail intake), a CJK TrueType font embedded in the PDF reports, and poppler's
+# pdftotext/pdftoppm to check those PDFs. Installed with apt when missing and we are
+# root; otherwise one line says what to install (those tests then skip, or fail under CI).
 set -euo pipefail
 
 say() { printf '[system-deps] %s\n' "$*" >&2; }
 
 missing=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  say "missing ${missing[*]}; install it (e.g. sudo apt-get install -y ${missing[*]}) for the IMAP tests"
+  say "missing ${missing[*]}; install (e.g. sudo apt-get install -y ${missing[*]}) for the IMAP and report tests"
   exit 0
 fi
 

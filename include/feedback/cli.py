@@ -229,6 +229,37 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback import config
+    from feedback.db.engine import get_engine
+    from feedback.reports.produce import period_for_run, produce
+
+    period_text = args.month if args.kind == "monthly" else args.week
+    if not period_text:
+        raise FeedbackError("give the period: --month 2026-10 (monthly) or --week 2026-W43 (weekly)")
+    try:
+        period = period_for_run(args.kind, None, None, period_text, config.settings().timezone)
+    except ValueError:
+        raise FeedbackError(f"not a period: {period_text!r} (expected 2026-10 or 2026-W43)") from None
+    result = produce(get_engine(), args.kind, period, generated_at=datetime.now(UTC), locale=args.locale,
+                     resend=args.resend, progress=lambda m: _say(f"  {m}"))
+    print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback.db.engine import get_engine
+    from feedback.privacy.retention import run_retention
+
+    result = run_retention(get_engine(), datetime.now(UTC), dry_run=args.dry_run)
+    print(json.dumps(result.as_dict(), ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -273,6 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     quar.add_argument("--status", default="parked", choices=["parked", "resolved"], help="list: which items")
     quar.add_argument("--limit", type=int, default=100)
     quar.add_argument("--json", action="store_true")
+    report = add("report", cmd_report, "render, archive and queue the mail of a monthly or weekly report")
+    report.add_argument("kind", choices=["monthly", "weekly"])
+    report.add_argument("--month", help="monthly: YYYY-MM")
+    report.add_argument("--week", help="weekly: YYYY-Www (ISO week)")
+    report.add_argument("--locale", choices=["zh-CN", "en"], default=None)
+    report.add_argument("--resend", action="store_true", help="mail the current version again")
+    add("retention", cmd_retention, "purge expired personal data and export old closed items").add_argument(
+        "--dry-run", action="store_true", help="say what would be done, change nothing")
     add("vault", cmd_vault, "contact vault maintenance").add_argument("action", choices=["rotate-keys"])
     vip = add("vip", cmd_vip, "mark customers as VIP (or back to normal) by phone/e-mail; only keyed hashes are kept")
     vip.add_argument("action", choices=["add", "remove"])

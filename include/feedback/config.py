@@ -65,11 +65,39 @@ class MailSettings(Strict):
     message_id_domain: str = "feedback.local"
 
 
+class ReportSettings(Strict):
+    """Where report files go, who gets them, and the thresholds the monthly report flags."""
+
+    archive: str = "archive"
+    recipients: list[str] = ["management@example.com"]
+    locale: Literal["zh-CN", "en"] | None = None
+    attach_max_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    high_frequency_share: float = Field(0.10, gt=0, le=1)
+    repeat_window_days: int = Field(30, ge=1)
+
+    def archive_url(self, base: Path) -> str:
+        """The archive as an fsspec URL: a URL as given (s3://…, gs://…), a relative folder under `base`."""
+        if "://" in self.archive:
+            return self.archive
+        path = Path(self.archive)
+        return str(path if path.is_absolute() else base / path)
+
+
+class RetentionSettings(Strict):
+    """How long personal data is kept (feedback_retention)."""
+
+    raw_payload_days: int = Field(90, ge=1)
+    contact_days_after_close: int = Field(365, ge=1)
+    archive_closed_after_months: int = Field(12, ge=1)
+
+
 class Settings(Strict):
     timezone: str = "Asia/Shanghai"
     locale: Literal["zh-CN", "en"] = "zh-CN"
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("timezone")
     @classmethod

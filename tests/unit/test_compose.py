@@ -50,6 +50,9 @@ NOT_NEEDED_IN_COMPOSE = {
     # Port of the embedded PostgreSQL (include/feedback/local/postgres.py). That server is
     # started only when AIRFLOW_CONN_FEEDBACK_DB is unset; compose always sets it.
     "FEEDBACK_PG_PORT",
+    # Optional path of a CJK font for the PDF reports (include/feedback/reports/fonts.py); the image
+    # installs fonts-wqy-microhei, which is found without it.
+    "FEEDBACK_REPORT_FONT",
 }
 # Variables that are satisfied when another one is set in compose.
 ALTERNATIVES = {
@@ -599,3 +602,10 @@ def test_docker_compose_config_accepts_the_file():
         check=False,
     )
     assert refused.returncode != 0 and VAULT_KEYS_MESSAGE in refused.stderr, refused.stderr
+
+
+def test_the_image_has_a_cjk_font_for_the_pdf_reports():
+    """Chinese in the PDF reports needs an embeddable TrueType CJK font in the image (reports/fonts.py)."""
+    text = DOCKERFILE.read_text()
+    assert re.search(r"apt-get install[^\n]*\\?\s*(?:\n[^\n]*)?fonts-wqy-microhei", text), \
+        "the Dockerfile must install fonts-wqy-microhei"

@@ -1,0 +1,219 @@
+"""One report, end to end: figures, quality checks, files, archive, mail — each exactly once per version.
+
+The steps run in one transaction on the register (the archive rows and the outbox
+rows commit together), so a crash leaves either nothing or a complete version
+with its mail queued; a re-run for the same period with the same figures finds
+the version archived and queues nothing unless `resend` is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
+from feedback.reports.archive import ArchiveResult, archive, period_label
+from feedback.reports.model import Label, QualityCheck, Report
+
+log = logging.getLogger(__name__)
+REPORT_KIND = "report"
+TITLES = {
+    "monthly": Label("客户反馈月度报告", "Customer feedback monthly report"),
+    "weekly": Label("响应时效监控周报", "Weekly response-time and satisfaction report"),
+}
+
+
+@dataclass(frozen=True)
+class Produced:
+    kind: str
+    period: str
+    version: int
+    new_version: bool
+    files: dict[str, int]          # file name -> bytes
+    mails_queued: int
+    quality_passed: bool
+    items: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_names(kind: str, label: str) -> tuple[str, str]:
+    stem = f"feedback-report-{label}" if kind == "monthly" else f"feedback-weekly-{label}"
+    return f"{stem}.xlsx", f"{stem}.pdf"
+
+
+def content_hash(report: Report) -> str:
+    """A hash of the figures and checks, not of the stamp: equal figures, equal hash."""
+    doc = {"headline": [(h.label.en, h.value) for h in report.headline],
+           "sections": [(s.key, s.rows) for s in report.sections],
+           "quality": [(q.name.en, q.passed, q.detail) for q in report.quality],
+           "locale": report.locale}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+def _figure(value: Any, kind: str) -> str:
+    if kind == "pct" and isinstance(value, int | float):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "—" if value is None else str(value)
+
+
+def mail_text(report: Report, result: ArchiveResult, links: dict[str, str]) -> str:
+    """The body managers read first: headline figures and, never hidden, the data-quality result."""
+    zh = report.locale == "zh-CN"
+    period = f"{report.period_start:%Y-%m-%d} – {report.period_end:%Y-%m-%d}"
+    lines = [f"{report.title(report.locale)} {period}（第 {result.version} 版）" if zh
+             else f"{report.title(report.locale)} {period} (version {result.version})", ""]
+    lines += [f"- {h.label(report.locale)}: {_figure(h.value, h.kind)}" for h in report.headline]
+    lines.append("")
+    failed = [q for q in report.quality if not q.passed]
+    if failed:
+        lines.append("⚠ 数据质量检查未通过：" if zh else "⚠ Data-quality checks FAILED:")
+        lines += [f"  - {q.name(report.locale)}: {q.detail}" for q in failed]
+        lines.append("以下数字可能不准确。" if zh else "The figures below may be wrong.")
+    else:
+        lines.append(f"数据质量检查：{len(report.quality)} 项全部通过。" if zh
+                     else f"Data-quality checks: all {len(report.quality)} passed.")
+    lines.append("")
+    if links:
+        lines.append("以下文件较大，请从归档位置下载：" if zh else "These files are large; download them from the archive:")
+        lines += [f"  - {name}: {where}" for name, where in sorted(links.items())]
+    lines.append("附件为完整报表（Excel）与摘要（PDF）。" if zh
+                 else "Attached: the full workbook (Excel) and the summary (PDF).")
+    return "\n".join(lines) + "\n"
+
+
+def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged: dict[str, Path], *,
+              recipients: list[str], attach_max_bytes: int, created_at: datetime, resend: bool,
+              domain: str) -> list[OutboxRow]:
+    """One mail per recipient for this version; a resend is a new, numbered row (never the same one twice)."""
+    label = period_label(report.kind, report.period_start)
+    attachments, links = [], {}
+    for f in result.files:
+        if f.size_bytes <= attach_max_bytes and f.file_name in staged:
+            kind = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                    if f.file_name.endswith(".xlsx") else "application/pdf")
+            attachments.append({"path": str(staged[f.file_name]), "filename": f.file_name, "content_type": kind})
+        else:
+            links[f.file_name] = f.location
+    text = mail_text(report, result, links)
+    subject = f"{report.title(report.locale)} {label}" + (f"（v{result.version}）" if report.locale == "zh-CN"
+                                                          else f" (v{result.version})")
+    if not report.quality_passed:
+        subject += "【数据质量未通过】" if report.locale == "zh-CN" else " [data-quality checks failed]"
+    rows = []
+    for recipient in recipients:
+        base = f"report:{report.kind}:{label}:v{result.version}:{recipient}"
+        dedup = base
+        if resend:
+            sent_before = conn.execute(sa.text("SELECT count(*) FROM feedback.outbox WHERE dedup_key = :b "
+                                               "OR dedup_key LIKE :p"), {"b": base, "p": base + ":resend%"}).scalar()
+            dedup = f"{base}:resend{sent_before}" if sent_before else base
+        rows.append(OutboxRow(kind=REPORT_KIND, dedup_key=dedup, recipient=recipient, created_at=created_at,
+                              subject=subject, body=text,
+                              payload={"channel": "email", "locale": report.locale, "text": text,
+                                       "report": {"kind": report.kind, "period": label, "version": result.version,
+                                                  "quality_passed": report.quality_passed}},
+                              message_id=message_id_for(dedup, domain=domain, prefix="report"),
+                              attachments=attachments, caused_at=created_at))
+    return rows
+
+
+def stage(files: dict[str, bytes], folder: Path) -> dict[str, Path]:
+    """Local copies the mail sender attaches (the archive may be an object store)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, data in files.items():
+        path = folder / name
+        if not path.exists() or path.read_bytes() != data:
+            tmp = path.with_suffix(path.suffix + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        out[name] = path
+    return out
+
+
+def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, locale: str | None = None,
+            resend: bool = False, progress=None) -> Produced:
+    """Compute, check, render, archive and queue the mail of one report; counts for XCom and the CLI."""
+    from feedback import config
+    from feedback.paths import local_dir
+    from feedback.reports import pdf, quality, sections, xlsx
+
+    settings = config.settings()
+    locale = locale or settings.reports.locale or settings.locale
+    say = progress or (lambda _m: None)
+    start, end = period.bounds()
+    with engine.connect() as conn:
+        if kind == "monthly":
+            headline, parts = sections.monthly_sections(
+                conn, period, high_frequency_share=settings.reports.high_frequency_share,
+                repeat_window_days=settings.reports.repeat_window_days)
+        else:
+            headline, parts = sections.weekly_sections(conn, period)
+    say(f"{kind} {period.start}..{period.end}: {len(parts)} sections computed")
+    checks: tuple[QualityCheck, ...] = quality.check_period(engine, start, end)
+    items = quality.register_rows(engine, start, end)
+    say(f"data quality: {sum(c.passed for c in checks)}/{len(checks)} checks passed on {items:,} items")
+    report = Report(kind=kind, period_start=period.start, period_end=period.end, locale=locale,
+                    generated_at=generated_at, headline=headline, sections=parts, quality=checks,
+                    title=TITLES[kind])
+    label = period_label(kind, period.start)
+    xlsx_name, pdf_name = file_names(kind, label)
+    files = {xlsx_name: xlsx.render_xlsx(report), pdf_name: pdf.render_pdf(report)}
+    say(f"rendered {xlsx_name} ({len(files[xlsx_name]):,} bytes), {pdf_name} ({len(files[pdf_name]):,} bytes)")
+    with engine.begin() as conn:
+        result = archive(conn, settings.reports.archive_url(local_dir()), kind=kind, start=period.start,
+                         end=period.end, files=files, content_hash=content_hash(report), created_at=generated_at)
+        queued = 0
+        if result.new or resend:
+            staged = stage(files, local_dir() / "reports" / kind / label / f"v{result.version}") if result.new \
+                else {f.file_name: local_dir() / "reports" / kind / label / f"v{result.version}" / f.file_name
+                      for f in result.files}
+            staged = {name: path for name, path in staged.items() if path.exists()}
+            queued = write_rows(conn, mail_rows(conn, report, result, staged,
+                                                recipients=settings.reports.recipients,
+                                                attach_max_bytes=settings.reports.attach_max_bytes,
+                                                created_at=generated_at, resend=resend,
+                                                domain=settings.mail.message_id_domain))
+    say(f"archived version {result.version}" + (" (new)" if result.new else " (same figures as before)")
+        + f"; {queued} mail(s) queued")
+    return Produced(kind, label, result.version, result.new, {f.file_name: f.size_bytes for f in result.files},
+                    queued, report.quality_passed, items)
+
+
+def period_for_run(kind: str, interval_start: datetime | None, interval_end: datetime | None, override: str | None,
+                   zone: str) -> Any:
+    """The period a scheduled run reports on: the month (or Mon–Sun week) its data interval covers.
+
+    Taken from the data interval, never the trigger time, so a backfilled or late run
+    reports the right period; `override` ("2026-10" / "2026-W43") is for manual runs.
+    """
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from feedback.reports.sections import Period
+
+    if override:
+        if kind == "monthly":
+            return Period.month(override, zone=zone)
+        year, week = override.split("-W")
+        monday = date.fromisocalendar(int(year), int(week), 1)
+        return Period.week_before(date.fromordinal(monday.toordinal() + 7), zone=zone)
+    if interval_start is None or interval_end is None:
+        raise ValueError("a report run needs a data interval, or a period given as a parameter")
+    if kind == "monthly":
+        return Period.month(f"{interval_start.astimezone(ZoneInfo(zone)):%Y-%m}", zone=zone)
+    return Period.week_before(interval_end.astimezone(ZoneInfo(zone)).date(), zone=zone)

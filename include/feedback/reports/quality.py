@@ -1,0 +1,123 @@
+"""The data-quality gate before a report is rendered: a Great Expectations suite on the period's register.
+
+Management must be able to trust a report's figures, so the register they come
+from is checked first, in the database itself (GX's SQL execution: no month of
+rows is pulled into memory): every item has its number, time, priority and text;
+every deadline is after its item's receipt; no number is used twice; no text
+holds a phone number or an e-mail address. A failed check does not stop the
+report: it is stated on its first page and in the mail, with counts (never values).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.reports.model import Label, QualityCheck
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+log = logging.getLogger(__name__)
+
+# PostgreSQL regular expressions (ARE): the leak gate's patterns, in the database's dialect.
+PG_PHONE = r"(^|[^0-9*])1[3-9][0-9]{9}([^0-9]|$)"
+PG_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+
+ITEMS = """SELECT f.id, f.feedback_no, f.received_at, f.priority, f.description, f.subject, f.customer_name,
+                  f.contact_masked
+           FROM feedback.feedback f WHERE f.received_at >= '{start}' AND f.received_at < '{end}'"""
+DEADLINES = """SELECT d.feedback_id, d.stage, d.due_at, f.received_at FROM feedback.feedback_deadline d
+               JOIN feedback.feedback f ON f.id = d.feedback_id
+               WHERE f.received_at >= '{start}' AND f.received_at < '{end}'"""
+
+# (what the check says, the asset it reads, the expectation)
+CHECKS: tuple[tuple[Label, str, str, dict[str, Any]], ...] = (
+    (Label("反馈编号齐全", "every item has its number"), "items", "ExpectColumnValuesToNotBeNull",
+     {"column": "feedback_no"}),
+    (Label("受理时间齐全", "every item has its receipt time"), "items", "ExpectColumnValuesToNotBeNull",
+     {"column": "received_at"}),
+    (Label("优先级齐全", "every item has a priority"), "items", "ExpectColumnValuesToNotBeNull",
+     {"column": "priority"}),
+    (Label("反馈内容齐全", "every item has its text"), "items", "ExpectColumnValuesToNotBeNull",
+     {"column": "description"}),
+    (Label("一项一个编号", "one number per item"), "items", "ExpectColumnValuesToBeUnique",
+     {"column": "feedback_no"}),
+    (Label("时限晚于受理时间", "every deadline is after receipt"), "deadlines",
+     "ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "due_at", "column_B": "received_at"}),
+    *(
+        (Label(f"{zh}无未脱敏手机号", f"no unmasked phone number in {en}"), "items",
+         "ExpectColumnValuesToNotMatchRegex", {"column": column, "regex": PG_PHONE})
+        for column, zh, en in (("description", "内容", "texts"), ("subject", "主题", "subjects"))
+    ),
+    *(
+        (Label(f"{zh}无未脱敏邮箱", f"no unmasked e-mail address in {en}"), "items",
+         "ExpectColumnValuesToNotMatchRegex", {"column": column, "regex": PG_EMAIL})
+        for column, zh, en in (("description", "内容", "texts"), ("subject", "主题", "subjects"),
+                               ("contact_masked", "联系方式", "contact fields"))
+    ),
+)
+
+_LOCK = threading.Lock()
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def check_period(engine: Engine, start: datetime, end: datetime) -> tuple[QualityCheck, ...]:
+    """Run the suite on items received in [start, end); one QualityCheck per expectation."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    bounds = {"start": start.isoformat(), "end": end.isoformat()}
+    with _LOCK:   # GX contexts are not meant to be shared across threads
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_postgres("register", connection_string=_url(engine))
+        assets = {
+            "items": source.add_query_asset("items", query=ITEMS.format(**bounds)),
+            "deadlines": source.add_query_asset("deadlines", query=DEADLINES.format(**bounds)),
+        }
+        suites = {}
+        for name, asset in assets.items():
+            suite = context.suites.add(gx.ExpectationSuite(name=f"report_{name}"))
+            for _, asset_name, kind, kwargs in CHECKS:
+                if asset_name == name:
+                    suite.add_expectation(getattr(gx.expectations, kind)(**kwargs))
+            batch = asset.add_batch_definition_whole_table("all").get_batch()
+            # SUMMARY with no partial list: counts only; the unexpected values may be personal data.
+            suites[name] = batch.validate(suite, result_format={"result_format": "SUMMARY",
+                                                                 "partial_unexpected_count": 0})
+    out = []
+    for label, asset_name, kind, kwargs in CHECKS:
+        result = next(r for r in suites[asset_name].results
+                      if r.expectation_config.type == _snake(kind) and _same(r.expectation_config.kwargs, kwargs))
+        unexpected = int((result.result or {}).get("unexpected_count") or 0)
+        detail = "" if result.success else f"{unexpected} row(s) fail"
+        out.append(QualityCheck(label, bool(result.success), detail))
+    failed = [c for c in out if not c.passed]
+    if failed:
+        log.warning("report data quality: %d of %d checks failed", len(failed), len(out))
+    return tuple(out)
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return "expect_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name.removeprefix("Expect")).lower()
+
+
+def _same(actual: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(actual.get(k) == v for k, v in wanted.items())
+
+
+def register_rows(engine: Engine, start: datetime, end: datetime) -> int:
+    """Items received in [start, end) (the report says how many the checks covered)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM feedback.feedback WHERE received_at >= :s AND "
+                                    "received_at < :e"), {"s": start, "e": end}).scalar_one()
