@@ -1,0 +1,548 @@
+"""A `Report` as a short PDF summary (A4, at most `max_pages` pages); the full tables are in the workbook.
+
+Contents, in order: title and period; the data-quality status (a failed check stated in a
+red box with its detail, before any figure); the headline figures as tiles; two or three
+charts (`reportlab.graphics`: a vertical bar chart, a line chart for a daily trend, a pie)
+taken from the sections that have a `Chart`; the first rows of the "top" sections
+(high-frequency problems, causes of dissatisfaction, overdue items), each cut with
+"… N more rows (see the workbook)"; and a pointer to the workbook's sheets.
+
+The page limit is kept by building with fewer rows per table, then fewer charts, then
+fewer tables, until the document fits (a build takes about 0.1 s).
+
+Chinese text uses an embedded TrueType CJK font (`fonts.cjk_font()`); the output is
+deterministic (reportlab's invariant mode, creation date = `report.generated_at`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.graphics.charts.barcharts import VerticalBarChart
+from reportlab.graphics.charts.legends import Legend
+from reportlab.graphics.charts.linecharts import HorizontalLineChart
+from reportlab.graphics.charts.piecharts import Pie
+from reportlab.graphics.shapes import Drawing, String
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_LEFT, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from feedback.reports.fonts import cjk_fonts
+from feedback.reports.model import Label, Report, Section
+from feedback.reports.xlsx import L as XL
+from feedback.reports.xlsx import format_value
+
+log = logging.getLogger(__name__)
+
+# Sections whose first rows the summary shows, in this order, when the caller names none.
+DEFAULT_HIGHLIGHTS: tuple[str, ...] = ("top_issues", "dissatisfaction_causes", "overdue_items")
+MAX_CHARTS = 3
+MAX_CELL_CHARS = 60
+
+PAGE_W, PAGE_H = A4
+MARGIN = 16 * mm
+FRAME_W = PAGE_W - 2 * MARGIN
+
+NAVY = colors.HexColor("#1F4E79")
+GREY = colors.HexColor("#595959")
+LIGHT = colors.HexColor("#F2F5F9")
+RULE = colors.HexColor("#BFBFBF")
+RED = colors.HexColor("#9C0006")
+RED_BG = colors.HexColor("#FFC7CE")
+GREEN = colors.HexColor("#006100")
+GREEN_BG = colors.HexColor("#C6EFCE")
+PALETTE = [colors.HexColor(c) for c in ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B",
+                                         "#E377C2", "#7F7F7F")]
+
+T = {
+    "period": Label("统计周期", "Period"),
+    "generated": Label("生成于", "generated"),
+    "quality_failed": Label("数据质量：{n} 项检查未通过，相关数字可能不完整，请谨慎解读。",
+                            "Data quality: {n} check(s) FAILED. Affected figures may be incomplete."),
+    "quality_passed": Label("数据质量：全部 {n} 项检查通过。", "Data quality: all {n} checks passed."),
+    "quality_none": Label("数据质量：未运行检查。", "Data quality: no checks were run."),
+    "failed": Label("未通过", "FAILED"),
+    "passed_list": Label("已通过：{names}", "Passed: {names}"),
+    "headline": Label("主要指标", "Headline figures"),
+    "charts": Label("图表", "Charts"),
+    "top": Label("重点问题", "Key issues"),
+    "more_rows": Label("… 另有 {n} 行（见 Excel 工作簿）", "… {n} more rows (see the workbook)"),
+    "no_rows": Label("本期无数据。", "No data this period."),
+    "workbook": Label("完整数据表见 Excel 工作簿（每部分一张工作表）：{names}。",
+                      "Full tables are in the Excel workbook, one sheet per section: {names}."),
+    "page": Label("第 {n} 页", "Page {n}"),
+    "sep": Label("、", ", "),
+    "hours_unit": Label(" 小时", " h"),
+}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    rows: int          # rows shown per highlight table
+    charts: int        # charts shown
+    tables: int        # highlight tables shown
+
+
+def _plans(n_charts: int, n_tables: int) -> list[_Plan]:
+    """Layouts from fullest to shortest: fewer rows per table, then fewer charts, then fewer tables."""
+    plans = [_Plan(rows, n_charts, n_tables) for rows in (10, 8, 6, 5, 4, 3)]
+    plans += [_Plan(3, c, n_tables) for c in range(n_charts - 1, -1, -1)]
+    plans += [_Plan(3, 0, t) for t in range(n_tables - 1, -1, -1)]
+    return plans
+
+
+def render_pdf(report: Report, *, max_pages: int = 4, highlights: Sequence[str] | None = None) -> bytes:
+    """The PDF's bytes: at most `max_pages` A4 pages; the same Report always gives the same bytes.
+
+    `highlights`: keys of the sections whose first rows are shown (default: those of
+    `DEFAULT_HIGHLIGHTS` the report has, else its first sections without a chart).
+    """
+    if max_pages < 1:
+        raise ValueError("max_pages must be at least 1")
+    keys = _highlight_keys(report, highlights)
+    charts = _pick_charts(report)
+    pdf, pages = b"", 0
+    for plan in _plans(len(charts), len(keys)):
+        pdf, pages = _build(report, plan, charts[: plan.charts], keys[: plan.tables])
+        if pages <= max_pages:
+            return pdf
+    log.warning("report summary needs %d pages even at its shortest (limit %d)", pages, max_pages)
+    return pdf
+
+
+# --- choosing what to show -------------------------------------------------------------------------
+
+
+def _highlight_keys(report: Report, highlights: Sequence[str] | None) -> list[str]:
+    present = [s.key for s in report.sections]
+    if highlights is not None:
+        missing = [k for k in highlights if k not in present]
+        if missing:
+            raise ValueError(f"report has no section(s) {', '.join(missing)}")
+        return list(highlights)
+    keys = [k for k in DEFAULT_HIGHLIGHTS if k in present]
+    return keys or [s.key for s in report.sections if s.chart is None][:3]
+
+
+def _pick_charts(report: Report) -> list[Section]:
+    """Up to MAX_CHARTS chart sections: the first of each kind (bar, line, pie), then others, in report order."""
+    candidates = [s for s in report.sections if s.chart is not None and s.rows]
+    chosen: list[Section] = []
+    for kind in ("bar", "line", "pie"):
+        first = next((s for s in candidates if s.chart.kind == kind), None)
+        if first is not None:
+            chosen.append(first)
+    chosen += [s for s in candidates if s not in chosen][: max(0, MAX_CHARTS - len(chosen))]
+    chosen = chosen[:MAX_CHARTS]
+    return [s for s in candidates if s in chosen]
+
+
+# --- building --------------------------------------------------------------------------------------
+
+
+class _Styles:
+    def __init__(self, locale: str):
+        regular, bold = cjk_fonts()
+        self.font, self.bold = regular, bold
+        wrap = "CJK" if locale == "zh-CN" else None
+        base = ParagraphStyle("base", fontName=regular, fontSize=9, leading=12.5, wordWrap=wrap)
+        self.body = base
+        self.title = ParagraphStyle("title", base, fontName=bold, fontSize=20, leading=26, textColor=NAVY)
+        self.subtitle = ParagraphStyle("subtitle", base, fontSize=10, leading=14, textColor=GREY)
+        self.h2 = ParagraphStyle("h2", base, fontName=bold, fontSize=13, leading=18, textColor=NAVY,
+                                 spaceBefore=8, spaceAfter=4)
+        self.h3 = ParagraphStyle("h3", base, fontName=bold, fontSize=10.5, leading=14, textColor=NAVY,
+                                 spaceBefore=6, spaceAfter=3)
+        self.note = ParagraphStyle("note", base, fontSize=8, leading=11, textColor=GREY)
+        self.cell = ParagraphStyle("cell", base, fontSize=8, leading=10.5)
+        self.cell_r = ParagraphStyle("cell_r", self.cell, alignment=TA_RIGHT)
+        self.head = ParagraphStyle("head", self.cell, fontName=bold, textColor=colors.white)
+        self.head_r = ParagraphStyle("head_r", self.head, alignment=TA_RIGHT)
+        self.tile_value = ParagraphStyle("tile_value", base, fontName=bold, fontSize=16, leading=20,
+                                         textColor=NAVY, alignment=TA_LEFT)
+        self.tile_label = ParagraphStyle("tile_label", base, fontSize=8, leading=10.5, textColor=GREY)
+        self.alert = ParagraphStyle("alert", base, fontName=bold, fontSize=11, leading=15, textColor=RED)
+        self.alert_body = ParagraphStyle("alert_body", base, textColor=RED)
+        self.ok = ParagraphStyle("ok", base, fontName=bold, fontSize=10, leading=14, textColor=GREEN)
+
+
+def _build(report: Report, plan: _Plan, charts: list[Section], highlights: list[str]) -> tuple[bytes, int]:
+    loc = report.locale
+    st = _Styles(loc)
+    story: list[Any] = [
+        Paragraph(escape(report.title(loc)), st.title),
+        Paragraph(escape(_subtitle(report)), st.subtitle),
+        Spacer(1, 4 * mm),
+        _quality_box(report, st),
+        Spacer(1, 2 * mm),
+        Paragraph(escape(T["headline"](loc)), st.h2),
+        _tiles(report, st),
+    ]
+    if charts:
+        story += [Paragraph(escape(T["charts"](loc)), st.h2), *_chart_grid(charts, loc, st)]
+    for i, key in enumerate(highlights):
+        block = _highlight(report.section(key), plan.rows, loc, st)
+        if i == 0:      # the heading stays with the first table
+            block = [KeepTogether([Paragraph(escape(T["top"](loc)), st.h2), *block])]
+        story += block
+    names = T["sep"](loc).join(s.title(loc) for s in report.sections)
+    story += [Spacer(1, 4 * mm), Paragraph(escape(T["workbook"](loc).format(names=names)), st.note)]
+
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=MARGIN + 4 * mm,
+        title=report.title(loc), author="feedback-pipeline", subject=_subtitle(report),
+        creator="feedback-pipeline", invariant=1, lang=loc,
+        initialFontName=st.font,     # else every page declares a (non-embedded) Helvetica
+    )
+    footer = f"{report.title(loc)} · {report.period_start:%Y-%m-%d} – {report.period_end:%Y-%m-%d}"
+
+    def on_page(canv: Canvas, doc_: SimpleDocTemplate) -> None:
+        canv.saveState()
+        canv.setFont(st.font, 7.5)
+        canv.setFillColor(GREY)
+        canv.drawString(MARGIN, MARGIN - 2 * mm, footer)
+        canv.drawRightString(PAGE_W - MARGIN, MARGIN - 2 * mm, T["page"](loc).format(n=doc_.page))
+        canv.restoreState()
+
+    stamp = _pdf_date(report.generated_at)
+
+    class _StampedCanvas(Canvas):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.setDateFormatter(lambda *_: stamp)
+
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=_StampedCanvas)
+    return buf.getvalue(), doc.page
+
+
+def _pdf_date(stamp: datetime) -> str:
+    """PDF date string (D:YYYYMMDDHHmmSS+HH'mm') for the report's stamp, in its own offset."""
+    text = stamp.strftime("D:%Y%m%d%H%M%S")
+    offset = stamp.utcoffset()
+    if offset is None:
+        return text
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{text}{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+
+
+def _subtitle(report: Report) -> str:
+    loc = report.locale
+    period = f"{T['period'](loc)}：" if loc == "zh-CN" else f"{T['period'](loc)}: "
+    period += f"{report.period_start:%Y-%m-%d} {XL['to'](loc)} {report.period_end:%Y-%m-%d}"
+    kind = XL[report.kind](loc) if report.kind in ("monthly", "weekly") else report.kind
+    return f"{period} · {kind} · {T['generated'](loc)} {report.generated_at:%Y-%m-%d %H:%M}"
+
+
+def _quality_box(report: Report, st: _Styles) -> Table:
+    loc = report.locale
+    failed = [q for q in report.quality if not q.passed]
+    if failed:
+        sep = "：" if loc == "zh-CN" else ": "
+        lines: list[Any] = [Paragraph(escape(T["quality_failed"](loc).format(n=len(failed))), st.alert)]
+        for q in failed:
+            detail = f"{sep}{q.detail}" if q.detail else ""
+            lines.append(Paragraph(f"<b>{escape(T['failed'](loc))}</b> · {escape(q.name(loc))}{escape(detail)}",
+                                   st.alert_body))
+        passed = [q.name(loc) for q in report.quality if q.passed]
+        if passed:
+            lines.append(Paragraph(escape(T["passed_list"](loc).format(names=T["sep"](loc).join(passed))), st.note))
+        fg, bg = RED, RED_BG
+    else:
+        text = (T["quality_passed"](loc).format(n=len(report.quality)) if report.quality
+                else T["quality_none"](loc))
+        lines = [Paragraph(escape(text), st.ok if report.quality else st.body)]
+        fg, bg = GREEN, GREEN_BG
+    box = Table([[lines]], colWidths=[FRAME_W])
+    box.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), st.font), ("BACKGROUND", (0, 0), (-1, -1), bg), ("BOX", (0, 0), (-1, -1), 1.2 if failed else 0.6, fg),
+        ("LEFTPADDING", (0, 0), (-1, -1), 8), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
+        ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+    ]))
+    return box
+
+
+def headline_text(value: Any, kind: str, locale: str) -> str:
+    """A headline figure as the summary shows it (hours carry their unit)."""
+    text = format_value(value, kind, locale)
+    return text + T["hours_unit"](locale) if kind == "hours" and text else text or "–"
+
+
+def _tiles(report: Report, st: _Styles) -> Table | Spacer:
+    loc = report.locale
+    if not report.headline:
+        return Spacer(1, 1)
+    per_row = 4
+    cells = [[Paragraph(escape(headline_text(h.value, h.kind, loc)), st.tile_value),
+              Paragraph(escape(h.label(loc)), st.tile_label)] for h in report.headline]
+    cells += [""] * (-len(cells) % per_row)
+    rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
+    gap = 3 * mm
+    table = Table(rows, colWidths=[FRAME_W / per_row] * per_row)
+    style = [("FONTNAME", (0, 0), (-1, -1), st.font), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 7),
+             ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]
+    for i in range(len(report.headline)):
+        r, c = divmod(i, per_row)
+        style += [("BACKGROUND", (c, r), (c, r), LIGHT), ("LINEBEFORE", (c, r), (c, r), 2.5, NAVY),
+                  ("LINEBELOW", (c, r), (c, r), gap, colors.white)]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+# --- charts ----------------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        return 0.0
+    if isinstance(value, int | float | Decimal) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
+def _category(value: Any, kind: str, loc: str, limit: int = 10) -> str:
+    if isinstance(value, datetime | date) and kind in ("date", "datetime"):
+        return f"{value:%m-%d}"
+    text = format_value(value, kind, loc)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chart_grid(charts: list[Section], loc: str, st: _Styles) -> list[Any]:
+    """Line charts full width; bar and pie charts two to a row."""
+    half = FRAME_W / 2
+    rows: list[list[Any]] = []
+    pending: list[Any] = []
+    for section in charts:
+        if section.chart.kind == "line":
+            rows.append([_line(section, loc, st, FRAME_W)])
+        else:
+            pending.append(_bar(section, loc, st, half) if section.chart.kind == "bar" else _pie(section, loc, st, half))
+            if len(pending) == 2:
+                rows.append(pending)
+                pending = []
+    if pending:
+        rows.append([*pending, Spacer(1, 1)])
+    out = []
+    for row in rows:
+        widths = [FRAME_W] if len(row) == 1 else [half, half]
+        t = Table([row], colWidths=widths)
+        t.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), st.font), ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                               ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        out.append(KeepTogether([t]))
+    return out
+
+
+def _columns(section: Section):
+    by_key = {c.key: c for c in section.columns}
+    spec = section.chart
+    missing = [k for k in (spec.category, *spec.values) if k not in by_key]
+    if missing:
+        raise ValueError(f"section {section.key!r}: chart refers to missing column(s) {', '.join(missing)}")
+    return by_key[spec.category], [by_key[k] for k in spec.values]
+
+
+def _titled(width: float, height: float, title: str, st: _Styles) -> Drawing:
+    d = Drawing(width, height)
+    d.initialFontName = st.font     # the renderer's starting font; else it declares Helvetica
+    d.add(String(4, height - 12, title, fontName=st.bold, fontSize=10, fillColor=NAVY))
+    return d
+
+
+def _legend(d: Drawing, names: list[str], st: _Styles, x: float, y: float, columns: int = 4) -> None:
+    legend = Legend()
+    legend.x, legend.y = x, y
+    legend.fontName, legend.fontSize = st.font, 7.5
+    legend.alignment = "right"
+    legend.columnMaximum = 1 if columns > 1 else len(names)
+    legend.dx, legend.dy = 7, 7
+    legend.deltax = 70
+    legend.boxAnchor = "sw"
+    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], n) for i, n in enumerate(names)]
+    d.add(legend)
+
+
+def _bar(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
+    cat, vals = _columns(section)
+    height = 175
+    d = _titled(width, height, section.chart.title(loc), st)
+    chart = VerticalBarChart()
+    chart.x, chart.y = 38, 30 + (12 if len(vals) > 1 else 0)
+    chart.width, chart.height = width - 52, height - chart.y - 30
+    chart.data = [[_num(r.get(v.key)) for r in section.rows] for v in vals]
+    chart.categoryAxis.categoryNames = [_category(r.get(cat.key), cat.kind, loc, 8) for r in section.rows]
+    chart.categoryAxis.labels.fontName = st.font
+    chart.categoryAxis.labels.fontSize = 7.5
+    chart.categoryAxis.labels.boxAnchor = "n"
+    if len(section.rows) > 6:
+        chart.categoryAxis.labels.angle = 30
+        chart.categoryAxis.labels.boxAnchor = "ne"
+    chart.valueAxis.valueMin = 0
+    chart.valueAxis.labels.fontName = st.font
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = RULE
+    chart.valueAxis.gridStrokeWidth = 0.3
+    chart.barSpacing = 2
+    chart.groupSpacing = 8
+    for i in range(len(vals)):
+        chart.bars[i].fillColor = PALETTE[i % len(PALETTE)]
+        chart.bars[i].strokeColor = None
+    chart.barLabelFormat = lambda v, kind=vals[0].kind: format_value(v, kind, loc)
+    chart.barLabels.fontName = st.font
+    chart.barLabels.fontSize = 7
+    chart.barLabels.nudge = 6
+    d.add(chart)
+    if len(vals) > 1:
+        _legend(d, [v.label(loc) for v in vals], st, 38, 2)
+    return d
+
+
+def _line(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
+    cat, vals = _columns(section)
+    height = 170
+    d = _titled(width, height, section.chart.title(loc), st)
+    chart = HorizontalLineChart()
+    chart.x, chart.y = 40, 42
+    chart.width, chart.height = width - 56, height - chart.y - 26
+    chart.data = [[_num(r.get(v.key)) for r in section.rows] for v in vals]
+    n = len(section.rows)
+    step = max(1, -(-n // 12))     # at most ~12 labels along the axis
+    chart.categoryAxis.categoryNames = [
+        _category(r.get(cat.key), cat.kind, loc, 8) if i % step == 0 or i == n - 1 else ""
+        for i, r in enumerate(section.rows)
+    ]
+    chart.categoryAxis.labels.fontName = st.font
+    chart.categoryAxis.labels.fontSize = 7
+    chart.categoryAxis.labels.boxAnchor = "n"
+    chart.valueAxis.valueMin = 0
+    chart.valueAxis.labels.fontName = st.font
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = RULE
+    chart.valueAxis.gridStrokeWidth = 0.3
+    chart.joinedLines = 1
+    for i in range(len(vals)):
+        chart.lines[i].strokeColor = PALETTE[i % len(PALETTE)]
+        chart.lines[i].strokeWidth = 1.5
+    d.add(chart)
+    _legend(d, [v.label(loc) for v in vals], st, 40, 4)
+    return d
+
+
+def _pie(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
+    cat, vals = _columns(section)
+    height = 175
+    d = _titled(width, height, section.chart.title(loc), st)
+    data = [_num(r.get(vals[0].key)) for r in section.rows]
+    total = sum(data)
+    if total <= 0:
+        d.add(String(width / 2, height / 2, T["no_rows"](loc), fontName=st.font, fontSize=9,
+                     fillColor=GREY, textAnchor="middle"))
+        return d
+    pie = Pie()
+    size = min(height - 50, width / 2 - 20)
+    pie.x, pie.y = 18, (height - 16 - size) / 2
+    pie.width = pie.height = size
+    pie.data = data
+    pie.labels = [f"{v / total * 100:.1f}%" if v / total >= 0.04 else "" for v in data]
+    pie.simpleLabels = 1
+    pie.slices.fontName = st.font
+    pie.slices.fontSize = 7
+    pie.slices.strokeColor = colors.white
+    pie.slices.strokeWidth = 0.8
+    pie.slices.labelRadius = 0.7
+    pie.slices.fontColor = colors.white
+    pie.startAngle = 90
+    pie.direction = "clockwise"
+    for i in range(len(data)):
+        pie.slices[i].fillColor = PALETTE[i % len(PALETTE)]
+    d.add(pie)
+    names = [f"{_category(r.get(cat.key), cat.kind, loc, 12)}  {format_value(v, vals[0].kind, loc)}"
+             for r, v in zip(section.rows, data, strict=True)]
+    legend = Legend()
+    legend.x, legend.y = pie.x + size + 18, pie.y + size - 4
+    legend.fontName, legend.fontSize = st.font, 8
+    legend.alignment = "right"
+    legend.boxAnchor = "nw"
+    legend.columnMaximum = 12
+    legend.dx, legend.dy, legend.deltay = 8, 8, 13
+    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], n) for i, n in enumerate(names)]
+    d.add(legend)
+    return d
+
+
+# --- highlight tables ------------------------------------------------------------------------------
+
+_NUMERIC = ("int", "number", "pct", "hours")
+
+
+def _cell_text(value: Any, kind: str, loc: str) -> str:
+    text = " ".join(format_value(value, kind, loc).split())
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+
+
+def _widths(section: Section, texts: list[list[str]], loc: str, st: _Styles) -> list[float]:
+    """Column widths that fit the frame: natural widths, text columns squeezed first (they wrap)."""
+    pad = 10
+    natural = []
+    for i, column in enumerate(section.columns):
+        body = max([stringWidth(row[i], st.font, 8) for row in texts] + [0])
+        head = min(stringWidth(column.label(loc), st.bold, 8), 70)   # long headers wrap
+        natural.append(max(body, head, 24) + pad)
+    excess = sum(natural) - FRAME_W
+    if excess > 0:
+        wide = [i for i, c in enumerate(section.columns) if c.kind == "text" and natural[i] > 70]
+        room = sum(natural[i] - 70 for i in wide)
+        if room > 0:
+            cut = min(excess, room)
+            for i in wide:
+                natural[i] -= cut * (natural[i] - 70) / room
+            excess -= cut
+    if excess > 0:
+        scale = FRAME_W / sum(natural)
+        natural = [w * scale for w in natural]
+    return natural
+
+
+def _highlight(section: Section, limit: int, loc: str, st: _Styles) -> list[Any]:
+    heading = Paragraph(escape(section.title(loc)), st.h3)
+    if not section.rows or not section.columns:
+        return [KeepTogether([heading, Paragraph(escape(T["no_rows"](loc)), st.note)])]
+    shown = section.rows[:limit]
+    texts = [[_cell_text(r.get(c.key), c.kind, loc) for c in section.columns] for r in shown]
+    widths = _widths(section, texts, loc, st)
+    header = [Paragraph(escape(c.label(loc)), st.head_r if c.kind in _NUMERIC else st.head) for c in section.columns]
+    body = [[Paragraph(escape(t), st.cell_r if c.kind in _NUMERIC else st.cell)
+             for t, c in zip(row, section.columns, strict=True)] for row in texts]
+    table = Table([header, *body], colWidths=widths, repeatRows=1, hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), st.font), ("BACKGROUND", (0, 0), (-1, 0), NAVY),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, LIGHT]),
+        ("LINEBELOW", (0, -1), (-1, -1), 0.5, RULE),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+    ]))
+    out: list[Any] = [heading, table]
+    rest = len(section.rows) - len(shown)
+    if rest > 0:
+        out.append(Paragraph(escape(T["more_rows"](loc).format(n=f"{rest:,}")), st.note))
+    if section.note is not None:
+        out.append(Paragraph(escape(section.note(loc)), st.note))
+    return [KeepTogether(out)]
+
