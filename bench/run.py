@@ -144,8 +144,15 @@ def mail_section(args, scratch: Scratch) -> str:
     return bench_mail.markdown(bench_mail.measure(scratch.fresh, args.mails, args.mail_backlog, say))
 
 
+def reports_section(args, scratch: Scratch) -> str:
+    from bench import bench_reports
+
+    say(f"monthly report: {args.report_items:,} items in one month")
+    return bench_reports.markdown(bench_reports.measure(scratch.fresh, args.report_items, say))
+
+
 SECTIONS = {"intake": intake_section, "mail": mail_section, "triage": triage_section, "masking": masking_section,
-            "sla": sla_section}
+            "sla": sla_section, "reports": reports_section}
 
 
 def main() -> int:
@@ -155,6 +162,7 @@ def main() -> int:
     parser.add_argument("--sla-items", type=int, default=1_000_000, help="open items for the SLA monitor benchmark")
     parser.add_argument("--mails", type=int, default=10_000, help="mails for the e-mail intake benchmark")
     parser.add_argument("--mail-backlog", type=int, default=50_000, help="backlog size for the e-mail intake")
+    parser.add_argument("--report-items", type=int, default=1_000_000, help="items in the report benchmark's month")
     parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")

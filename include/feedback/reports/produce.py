@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,11 @@ from feedback.reports.model import Label, QualityCheck, Report
 
 log = logging.getLogger(__name__)
 REPORT_KIND = "report"
+# The sections whose first rows the PDF summary shows ("top issues").
+HIGHLIGHTS = {
+    "monthly": ("high_frequency", "dissatisfaction_causes", "overdue_items"),
+    "weekly": ("response_time_monitor", "top_issue_tags", "satisfaction_tiers"),
+}
 TITLES = {
     "monthly": Label("客户反馈月度报告", "Customer feedback monthly report"),
     "weekly": Label("响应时效监控周报", "Weekly response-time and satisfaction report"),
@@ -167,12 +172,16 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     checks: tuple[QualityCheck, ...] = quality.check_period(engine, start, end)
     items = quality.register_rows(engine, start, end)
     say(f"data quality: {sum(c.passed for c in checks)}/{len(checks)} checks passed on {items:,} items")
+    # Value labels (channel, priority, department …) become text in the report's language here,
+    # so both renderers and the content hash see exactly what a reader sees.
+    parts = tuple(replace(s, rows=tuple({k: sections.localize(v, locale) for k, v in row.items()} for row in s.rows))
+                  for s in parts)
     report = Report(kind=kind, period_start=period.start, period_end=period.end, locale=locale,
                     generated_at=generated_at, headline=headline, sections=parts, quality=checks,
                     title=TITLES[kind])
     label = period_label(kind, period.start)
     xlsx_name, pdf_name = file_names(kind, label)
-    files = {xlsx_name: xlsx.render_xlsx(report), pdf_name: pdf.render_pdf(report)}
+    files = {xlsx_name: xlsx.render_xlsx(report), pdf_name: pdf.render_pdf(report, highlights=HIGHLIGHTS[kind])}
     say(f"rendered {xlsx_name} ({len(files[xlsx_name]):,} bytes), {pdf_name} ({len(files[pdf_name]):,} bytes)")
     with engine.begin() as conn:
         result = archive(conn, settings.reports.archive_url(local_dir()), kind=kind, start=period.start,

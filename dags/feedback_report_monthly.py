@@ -1,0 +1,25 @@
+"""
+### feedback_report_monthly
+
+The month-end report (客户反馈月度报告) for the month just closed: figures from `sql/reports/`, a Great
+Expectations check of the month's register, an Excel workbook (a sheet and a native chart per section) and a
+2–4 page PDF summary, archived as `feedback-report-YYYY-MM.xlsx` / `.pdf` and mailed to `reports.recipients`.
+
+* **Schedule**: the 1st at 06:00 (Asia/Shanghai); the month comes from the run's data interval, not the trigger
+  time, so `airflow backfill create --dag-id feedback_report_monthly --from-date 2026-01-01 --to-date 2026-06-30`
+  renders past months. Param `month` ("2026-10") for a manual run.
+* **Exactly once**: a rerun with the same figures archives nothing and mails nothing; changed figures become a
+  new archived version, mailed once. Param `resend` mails the current version again.
+* **Data quality**: failed checks are stated in the report and the mail, never hidden.
+"""
+
+from feedback_airflow.report_dags import report_dag
+
+feedback_report_monthly = report_dag(
+    "monthly",
+    dag_id="feedback_report_monthly",
+    cron="0 6 1 * *",  # Asia/Shanghai
+    period_param="month",
+    period_pattern=r"^\d{4}-\d{2}$",
+    doc=__doc__,
+)

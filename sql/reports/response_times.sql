@@ -1,0 +1,62 @@
+-- 平均首次响应时间与处理周期 / First-response and handling time in business hours, per priority.
+--
+-- first response: the cycle-1 `first_response` deadline's clock start (starts_at = receipt)
+--   to the instant it was met (met_at: the first reply, resolution or closure), for first
+--   responses MET in the period;
+-- handling: received_at to resolution (resolved_at, or closed_at for an item closed without a
+--   separate resolution), for items RESOLVED in the period.
+-- Both populations are fixed once the period is over, so a regenerated report does not move.
+--
+-- Business time is counted on the calendar of the item's cycle-1 first_response deadline
+-- (feedback_deadline.calendar, i.e. the calendar its SLA runs on; urgent items run 24x7).
+-- :calendars (jsonb, built by sections.py from calendars.yaml) holds, per calendar, the sorted
+-- working periods around the period as epoch seconds: s (starts), l (lengths), c (business
+-- seconds before each period). Business seconds before an instant x are then
+--   i = width_bucket(x, s)  (number of periods starting at or before x; a binary search)
+--   cum(x) = c[i] + least(x - s[i], l[i])   (0 when i = 0)
+-- and the business time of [a, b) is cum(b) - cum(a): set-based, no per-item loop. A 24x7
+-- calendar ("always": true) or a calendar not in :calendars counts plain elapsed time.
+-- Pauses (waiting on the customer) are not subtracted: this is the customer's view.
+-- Params: :start, :end, :calendars.
+WITH cal AS (
+    SELECT j.key AS name,
+           coalesce((j.value ->> 'always')::boolean, false) AS always,
+           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 's') WITH ORDINALITY AS a (x, n)
+                 ORDER BY n) AS s,
+           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 'l') WITH ORDINALITY AS a (x, n)
+                 ORDER BY n) AS l,
+           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 'c') WITH ORDINALITY AS a (x, n)
+                 ORDER BY n) AS c
+    FROM jsonb_each(CAST(:calendars AS jsonb)) AS j
+),
+spans AS (
+    SELECT 'first_response' AS measure, f.priority, d.starts_at AS t0, d.met_at AS t1, d.calendar
+    FROM feedback.v_feedback_deadline AS d
+    JOIN feedback.v_feedback AS f ON f.id = d.feedback_id
+    WHERE d.stage = 'first_response' AND d.handling_cycle = 1
+      AND d.met_at >= :start AND d.met_at < :end
+    UNION ALL
+    SELECT 'handling', f.priority, f.received_at, coalesce(f.resolved_at, f.closed_at), d.calendar
+    FROM feedback.v_feedback AS f
+    LEFT JOIN feedback.v_feedback_deadline AS d
+           ON d.feedback_id = f.id AND d.stage = 'first_response' AND d.handling_cycle = 1
+    WHERE coalesce(f.resolved_at, f.closed_at) >= :start AND coalesce(f.resolved_at, f.closed_at) < :end
+),
+timed AS (
+    SELECT sp.measure, sp.priority,
+           CASE WHEN x.b <= x.a THEN 0
+                WHEN cal.name IS NULL OR cal.always THEN x.b - x.a
+                ELSE coalesce(cal.c[w.ib] + least(x.b - cal.s[w.ib], cal.l[w.ib]), 0)
+                   - coalesce(cal.c[w.ia] + least(x.a - cal.s[w.ia], cal.l[w.ia]), 0)
+           END AS secs
+    FROM spans AS sp
+    LEFT JOIN cal ON cal.name = sp.calendar
+    CROSS JOIN LATERAL (SELECT date_part('epoch', sp.t0) AS a, date_part('epoch', sp.t1) AS b) AS x
+    CROSS JOIN LATERAL (SELECT width_bucket(x.a, cal.s) AS ia, width_bucket(x.b, cal.s) AS ib) AS w
+)
+SELECT measure, priority, count(*) AS n,
+       sum(secs::numeric)::float8 AS total_seconds,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) AS p90_seconds
+FROM timed
+GROUP BY GROUPING SETS ((measure, priority), (measure))
+ORDER BY measure COLLATE "C", priority COLLATE "C" NULLS LAST
