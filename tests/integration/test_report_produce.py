@@ -144,3 +144,30 @@ def test_the_scheduled_run_reports_the_period_of_its_data_interval(register, loc
     assert [tuple(p) for p in periods] == [("monthly", "2026-10-01", "2026-10-31"),
                                            ("weekly", "2026-10-19", "2026-10-25")]
     assert len(list((local / "smtp").glob("*.eml"))) == 2
+
+
+def test_files_above_the_size_limit_are_linked_not_attached(register, local, monkeypatch):
+    import yaml
+
+    from feedback import config
+
+    conf = local / "config"
+    conf.mkdir()
+    for path in config.config_dir().glob("*.yaml"):
+        (conf / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = yaml.safe_load((conf / "settings.yaml").read_text(encoding="utf-8"))
+    settings["reports"].update(attach_max_bytes=1000, recipients=["gm@example.com", "ops-lead@example.com"],
+                               locale="en")
+    (conf / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("FEEDBACK_CONFIG_DIR", str(conf))
+    add_items(register, 3)
+    assert produce(register, "monthly", october(), generated_at=AT).mails_queued == 2
+    with register.connect() as conn:
+        mails = conn.execute(sa.text("SELECT recipient, subject, body, attachments FROM feedback.outbox "
+                                     "WHERE kind = 'report' ORDER BY recipient")).all()
+    assert [m.recipient for m in mails] == ["gm@example.com", "ops-lead@example.com"]
+    for mail in mails:
+        assert mail.attachments == []
+        assert "Customer feedback monthly report 2026-10" in mail.subject
+        assert "download them from the archive" in mail.body
+        assert "monthly/2026-10/v1/feedback-report-2026-10.xlsx" in mail.body
