@@ -74,6 +74,7 @@ class ReportSettings(Strict):
     attach_max_bytes: int = Field(10 * 1024 * 1024, ge=0)
     high_frequency_share: float = Field(0.10, gt=0, le=1)
     repeat_window_days: int = Field(30, ge=1)
+    list_rows: int = Field(1000, ge=10, le=1_000_000)
 
     def archive_url(self, base: Path) -> str:
         """The archive as an fsspec URL: a URL as given (s3://…, gs://…), a relative folder under `base`."""

@@ -6,7 +6,8 @@
 --               time (same measure and calendar arithmetic as response_times.sql)
 --   breaches    breach records (kind 'breach', any stage) whose deadline fell in the period
 --               (detected_at >= deadline_at always, so the detected_at bound only uses its index)
--- Each figure is grouped by the item's department and priority. Params: :start, :end, :calendars.
+-- Each figure is grouped by the item's department and priority: the facts are collected per
+-- item first and joined to the register once. Params: :start, :end, :calendars.
 WITH cal AS (
     SELECT j.key AS name,
            coalesce((j.value ->> 'always')::boolean, false) AS always,
@@ -18,52 +19,36 @@ WITH cal AS (
                  ORDER BY n) AS c
     FROM jsonb_each(CAST(:calendars AS jsonb)) AS j
 ),
-received AS (
-    SELECT coalesce(f.department, '') AS department, f.priority, count(*) AS items
+facts (feedback_id, items, fr_due, fr_on_time, responded, secs, breaches) AS (
+    SELECT f.id, 1, 0, 0, 0, 0::float8, 0
     FROM feedback.v_feedback AS f
     WHERE f.received_at >= :start AND f.received_at < :end
-    GROUP BY 1, 2
-),
-due AS (
-    SELECT coalesce(f.department, '') AS department, f.priority, count(*) AS fr_due,
-           count(*) FILTER (WHERE d.met_at IS NOT NULL AND d.met_at <= d.due_at) AS fr_on_time
+    UNION ALL
+    SELECT d.feedback_id, 0, 1, (d.met_at IS NOT NULL AND d.met_at <= d.due_at)::int, 0, 0::float8, 0
     FROM feedback.v_feedback_deadline AS d
-    JOIN feedback.v_feedback AS f ON f.id = d.feedback_id
     WHERE d.stage = 'first_response' AND d.due_at >= :start AND d.due_at < :end
-    GROUP BY 1, 2
-),
-responded AS (
-    SELECT coalesce(f.department, '') AS department, f.priority, count(*) AS responded,
-           sum((CASE WHEN x.b <= x.a THEN 0
-                     WHEN cal.name IS NULL OR cal.always THEN x.b - x.a
-                     ELSE coalesce(cal.c[w.ib] + least(x.b - cal.s[w.ib], cal.l[w.ib]), 0)
-                        - coalesce(cal.c[w.ia] + least(x.a - cal.s[w.ia], cal.l[w.ia]), 0)
-                END)::numeric)::float8 AS total_seconds
+    UNION ALL
+    SELECT d.feedback_id, 0, 0, 0, 1,
+           CASE WHEN x.b <= x.a THEN 0
+                WHEN cal.name IS NULL OR cal.always THEN x.b - x.a
+                ELSE coalesce(cal.c[w.ib] + least(x.b - cal.s[w.ib], cal.l[w.ib]), 0)
+                   - coalesce(cal.c[w.ia] + least(x.a - cal.s[w.ia], cal.l[w.ia]), 0)
+           END,
+           0
     FROM feedback.v_feedback_deadline AS d
-    JOIN feedback.v_feedback AS f ON f.id = d.feedback_id
     LEFT JOIN cal ON cal.name = d.calendar
-    CROSS JOIN LATERAL (SELECT date_part('epoch', d.starts_at) AS a,
-                               date_part('epoch', d.met_at) AS b) AS x
+    CROSS JOIN LATERAL (SELECT date_part('epoch', d.starts_at) AS a, date_part('epoch', d.met_at) AS b) AS x
     CROSS JOIN LATERAL (SELECT width_bucket(x.a, cal.s) AS ia, width_bucket(x.b, cal.s) AS ib) AS w
     WHERE d.stage = 'first_response' AND d.handling_cycle = 1 AND d.met_at >= :start AND d.met_at < :end
-    GROUP BY 1, 2
-),
-breaches AS (
-    SELECT coalesce(f.department, '') AS department, f.priority, count(*) AS breaches
+    UNION ALL
+    SELECT b.feedback_id, 0, 0, 0, 0, 0::float8, 1
     FROM feedback.v_sla_breach AS b
-    JOIN feedback.v_feedback AS f ON f.id = b.feedback_id
     WHERE b.kind = 'breach' AND b.deadline_at >= :start AND b.deadline_at < :end AND b.detected_at >= :start
-    GROUP BY 1, 2
 )
-SELECT department, priority,
-       coalesce(r.items, 0) AS items,
-       coalesce(d.fr_due, 0) AS fr_due,
-       coalesce(d.fr_on_time, 0) AS fr_on_time,
-       coalesce(p.responded, 0) AS responded,
-       coalesce(p.total_seconds, 0) AS total_seconds,
-       coalesce(b.breaches, 0) AS breaches
-FROM received AS r
-FULL JOIN due AS d USING (department, priority)
-FULL JOIN responded AS p USING (department, priority)
-FULL JOIN breaches AS b USING (department, priority)
-ORDER BY department COLLATE "C", priority COLLATE "C"
+SELECT coalesce(f.department, '') AS department, f.priority,
+       sum(x.items) AS items, sum(x.fr_due) AS fr_due, sum(x.fr_on_time) AS fr_on_time,
+       sum(x.responded) AS responded, sum(x.secs::numeric)::float8 AS total_seconds, sum(x.breaches) AS breaches
+FROM facts AS x
+JOIN feedback.v_feedback AS f ON f.id = x.feedback_id
+GROUP BY 1, 2
+ORDER BY coalesce(f.department, '') COLLATE "C", f.priority COLLATE "C"

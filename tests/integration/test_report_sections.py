@@ -58,15 +58,16 @@ SH = ZoneInfo("Asia/Shanghai")
 PHONE = "13812345678"
 
 
-def L(*args) -> datetime:  # noqa: N802 - a local (Shanghai) instant, kept short for the fixture tables
+def L(*args) -> datetime:
+    """A local (Shanghai) instant; short names keep the fixture tables readable."""
     return datetime(*args, tzinfo=SH)
 
 
-def O(day: int, hour: int = 0, minute: int = 0) -> datetime:  # noqa: E743, N802 - October 2026, local
+def O(day: int, hour: int = 0, minute: int = 0) -> datetime:  # noqa: E743 - October 2026, local
     return L(2026, 10, day, hour, minute)
 
 
-def N(day: int, hour: int = 0, minute: int = 0) -> datetime:  # noqa: N802 - November 2026, local
+def N(day: int, hour: int = 0, minute: int = 0) -> datetime:  # November 2026, local
     return L(2026, 11, day, hour, minute)
 
 
@@ -713,3 +714,16 @@ def test_business_hours_in_sql_match_the_calendar(register):
         assert row["fr_count"] == len(values)
         assert row["fr_avg_hours"] == pytest.approx(sum(values) / len(values), abs=1e-5), name
         assert row["fr_p90_hours"] == pytest.approx(p90(values), abs=1e-5), name
+
+
+def test_list_sections_show_their_first_rows_and_the_total(month):
+    headline, full = monthly(month)
+    capped_headline, capped = monthly(month, list_rows=3)
+    for key in ("open_ledger", "overdue_items", "praise"):
+        total = len(full[key].rows)
+        assert capped[key].total_rows == full[key].total_rows == total
+        assert capped[key].rows == full[key].rows[:3]
+        if total > 3:
+            assert f"{total:,} in all; the first 3 are listed" in capped[key].note.en
+    assert len(capped["open_ledger"].rows) == 3 and capped["open_ledger"].total_rows == 8
+    assert capped_headline == headline   # the headline counts everything, not what is listed

@@ -47,6 +47,7 @@ class Section:
     rows: tuple[dict[str, Any], ...]   # one dict per row, keyed by column key
     chart: Chart | None = None
     note: Label | None = None  # one line under the table (e.g. how a figure is defined)
+    total_rows: int | None = None  # a list section showing only its first rows: how many there are in all
 
 
 @dataclass(frozen=True)

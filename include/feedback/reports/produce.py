@@ -165,7 +165,7 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
         if kind == "monthly":
             headline, parts = sections.monthly_sections(
                 conn, period, high_frequency_share=settings.reports.high_frequency_share,
-                repeat_window_days=settings.reports.repeat_window_days)
+                repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows)
         else:
             headline, parts = sections.weekly_sections(conn, period)
     say(f"{kind} {period.start}..{period.end}: {len(parts)} sections computed")

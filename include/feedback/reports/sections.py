@@ -20,8 +20,11 @@ Cells (the renderer's contract, in addition to `feedback.reports.model`):
 - Numbers are Python `int` / `float` (never `Decimal`); shares (kind `pct`) are floats in
   0..1; `hours` are business hours; a share or average with nothing to divide is `None`
   ("—"), not 0.
-- Dates are `date`s and datetimes are naive wall-clock datetimes in `Period.zone` (the
-  report states its zone; Excel cannot store time zones).
+- Dates are `date`s and datetimes are naive wall-clock datetimes in `Period.zone`
+  (converted in SQL; the report states its zone; Excel cannot store time zones).
+
+Whole-line `--` comments of the .sql files are stripped before execution, so they may mention
+parameters freely; a comment at the end of a code line would not be stripped.
 
 Definitions (also in each section's `note` and at the top of each .sql file): volumes,
 urgent speed and praise count items RECEIVED in the period; SLA attainment counts deadlines
@@ -282,6 +285,30 @@ def _run(conn: sa.Connection, key: str, params: dict[str, Any]) -> list[dict[str
     if rows and any(isinstance(v, Decimal) for row in rows[:50] for v in row):
         return [dict(zip(keys, map(_plain, row), strict=True)) for row in rows]
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _run_listed(conn: sa.Connection, key: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A list section's first `list_rows` rows (in the query's order) and how many there are in all.
+
+    A month with a large backlog can have hundreds of thousands of open or overdue items; a
+    report lists the first ones and says how many there are, and the figures stay in SQL.
+    """
+    inner = report_sql(key).strip().rstrip(";")   # a file of sql/reports, not input
+    sql = f"SELECT q.*, count(*) OVER () AS listed_total__ FROM ({inner}) AS q LIMIT :list_rows__"  # noqa: S608
+    result = conn.execute(sa.text(sql), {**params, "list_rows__": params.get("list_rows", 1000)})
+    keys = tuple(result.keys())
+    rows = [dict(zip(keys, (_plain(v) for v in row), strict=True)) for row in result.all()]
+    total = rows[0]["listed_total__"] if rows else 0
+    for row in rows:
+        del row["listed_total__"]
+    return rows, total
+
+
+def _listed_note(note: Label, shown: int, total: int) -> Label:
+    if shown >= total:
+        return note
+    return Label(f"{note.zh} 共 {total:,} 条，此处列出前 {shown:,} 条（完整清单见登记库）。",
+                 f"{note.en} {total:,} in all; the first {shown:,} are listed here (the full list is in the register).")
 
 
 def _share(part: int | float | None, whole: int | float | None) -> float | None:
@@ -598,12 +625,13 @@ def overdue_reasons(conn: sa.Connection, p: dict[str, Any]) -> Section:
 
 
 def overdue_items(conn: sa.Connection, p: dict[str, Any]) -> Section:
+    listed, total = _run_listed(conn, "overdue_items", p)
     out = tuple({
         "feedback_no": r["feedback_no"], "priority": priority_label(r["priority"]),
         "department": department_label(r["department"]), "stage": stage_label(r["stage"]),
         "cycle": r["handling_cycle"], "deadline": r["deadline"], "detected": r["detected"],
         "reason": r["reason"] or NOT_GIVEN,
-    } for r in _run(conn, "overdue_items", p))
+    } for r in listed)
     return Section(
         "overdue_items", Label("超时事项清单", "Overdue items"),
         (Column("feedback_no", Label("反馈编号", "Feedback no.")), Column("priority", Label("优先级", "Priority")),
@@ -611,7 +639,9 @@ def overdue_items(conn: sa.Connection, p: dict[str, Any]) -> Section:
          Column("cycle", Label("处理轮次", "Cycle"), "int"), Column("deadline", Label("时限", "Deadline"), "datetime"),
          Column("detected", Label("发现超时", "Detected"), "datetime"), Column("reason", Label("超时原因", "Reason"))),
         out,
-        note=Label("时限落在统计期内的每条超时记录。", "Every breach whose deadline fell in the period."),
+        note=_listed_note(Label("时限落在统计期内的每条超时记录。", "Every breach whose deadline fell in the period."),
+                          len(out), total),
+        total_rows=total,
     )
 
 
@@ -661,12 +691,13 @@ def repeat_complaints(conn: sa.Connection, p: dict[str, Any], window_days: int) 
 
 
 def open_ledger(conn: sa.Connection, p: dict[str, Any]) -> Section:
+    listed, total = _run_listed(conn, "open_ledger", p)
     out = tuple({
         "feedback_no": r["feedback_no"], "received_on": r["received_on"], "priority": priority_label(r["priority"]),
         "department": department_label(r["department"]), "status": status_label(r["status"]),
         "next_deadline": r["next_deadline"], "next_stage": stage_label(r["next_stage"]),
         "overdue": r["overdue"], "days_open": r["days_open"],
-    } for r in _run(conn, "open_ledger", p))
+    } for r in listed)
     return Section(
         "open_ledger", Label("未了事宜台帐", "Open-items ledger"),
         (Column("feedback_no", Label("反馈编号", "Feedback no.")),
@@ -678,22 +709,27 @@ def open_ledger(conn: sa.Connection, p: dict[str, Any]) -> Section:
          Column("overdue", Label("期末已超时", "Overdue at period end"), "bool"),
          Column("days_open", Label("已开启天数", "Days open"), "int")),
         out,
-        note=Label("期末（统计期最后一天结束时）尚未关闭的事项，状态与时限按期末时点。",
-                   "Items not closed at the end of the period, with their status and next deadline as then."),
+        note=_listed_note(Label("期末（统计期最后一天结束时）尚未关闭的事项，状态与时限按期末时点。",
+                                "Items not closed at the end of the period, with their status and next deadline as "
+                                "then."), len(out), total),
+        total_rows=total,
     )
 
 
 def praise(conn: sa.Connection, p: dict[str, Any]) -> Section:
+    listed, total = _run_listed(conn, "praise", p)
     out = tuple({"feedback_no": r["feedback_no"], "received_on": r["received_on"],
                  "channel": channel_label(r["channel"]), "department": department_label(r["department"])}
-                for r in _run(conn, "praise", p))
+                for r in listed)
     return Section(
         "praise", Label("表扬", "Praise"),
         (Column("feedback_no", Label("反馈编号", "Feedback no.")),
          Column("received_on", Label("收到日期", "Received"), "date"),
          Column("channel", Label("渠道", "Channel")), Column("department", Label("责任部门", "Department"))),
         out,
-        note=Label(f"统计期内收到的表扬 {len(out)} 件。", f"{len(out)} praise item(s) received in the period."),
+        note=_listed_note(Label(f"统计期内收到的表扬 {total} 件。", f"{total} praise item(s) received in the period."),
+                          len(out), total),
+        total_rows=total,
     )
 
 
@@ -785,17 +821,19 @@ def top_issue_tags(conn: sa.Connection, p: dict[str, Any]) -> Section:
 
 def monthly_sections(
     conn: sa.Connection, period: Period, *, high_frequency_share: float = 0.10, repeat_window_days: int = 30,
-    calendars: Mapping[str, Any] | None = None,
+    calendars: Mapping[str, Any] | None = None, list_rows: int = 1000,
 ) -> tuple[tuple[Headline, ...], tuple[Section, ...]]:
     """Headline figures and every section of the monthly report, in `SECTION_KEYS_MONTHLY` order.
 
-    `calendars` (name -> BusinessCalendar) defaults to calendars.yaml.
+    `calendars` (name -> BusinessCalendar) defaults to calendars.yaml; list sections (overdue
+    items, open ledger, praise) show their first `list_rows` rows and their total.
     """
     if not 0 < high_frequency_share < 1:
         raise ValueError(f"high_frequency_share must be between 0 and 1, got {high_frequency_share}")
     if repeat_window_days < 1:
         raise ValueError(f"repeat_window_days must be at least 1, got {repeat_window_days}")
     p = _params(period, calendars=calendars_param(calendars if calendars is not None else _load_calendars(), period))
+    p["list_rows"] = list_rows
     sections = (
         volume_by_channel(conn, p), volume_by_type(conn, p), volume_by_priority(conn, p),
         volume_by_department(conn, p), daily_trend(conn, p), sla_attainment(conn, p), response_times(conn, p),
@@ -814,8 +852,8 @@ def monthly_sections(
         Headline(Label("响应时效达标率", "SLA attainment"),
                  _share(sum(r["on_time"] for r in sla), sum(r["due"] for r in sla)), "pct"),
         Headline(Label("满意率", "Satisfied share"), current["satisfied_share"], "pct"),
-        Headline(Label("期末未结事项", "Open items at period end"), len(by["open_ledger"].rows)),
-        Headline(Label("表扬", "Praise"), len(by["praise"].rows)),
+        Headline(Label("期末未结事项", "Open items at period end"), by["open_ledger"].total_rows),
+        Headline(Label("表扬", "Praise"), by["praise"].total_rows),
     )
     assert tuple(by) == SECTION_KEYS_MONTHLY
     return headline, sections
