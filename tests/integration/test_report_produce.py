@@ -63,6 +63,10 @@ def test_a_month_is_rendered_archived_and_mailed_once_per_version(register, loca
     workbook = openpyxl.load_workbook(io.BytesIO((archived / "feedback-report-2026-10.xlsx").read_bytes()))
     assert len(workbook.sheetnames) >= 10
     assert any(ws._charts for ws in workbook.worksheets)
+    cells = [str(v) for ws in workbook.worksheets for row in ws.iter_rows(values_only=True) for v in row if v]
+    assert not [c for c in cells if c.startswith("Label(")], "value labels must be text in the report's language"
+    assert "邮件" in workbook["各渠道反馈量"]["B2"].value + workbook["各渠道反馈量"]["B3"].value + \
+        workbook["各渠道反馈量"]["B4"].value
 
     # A rerun with the same figures (a later stamp): nothing archived, nothing mailed.
     again = produce(register, "monthly", october(), generated_at=AT + timedelta(hours=1))
