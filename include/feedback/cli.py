@@ -17,6 +17,9 @@ from pathlib import Path
 
 from feedback.errors import FeedbackError
 
+# PostgreSQL undefined_table / invalid_schema_name: a register not (fully) migrated.
+UNMIGRATED = {"42P01", "3F000"}
+
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -347,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     except FeedbackError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:
+        if getattr(getattr(err, "orig", None), "pgcode", None) in UNMIGRATED:
+            print("error: the register lacks a table or view this command needs: run `feedback migrate` "
+                  "(it applies sql/migrations/ to the configured register)", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

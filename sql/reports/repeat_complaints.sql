@@ -2,17 +2,16 @@
 -- A complaint (an item with a complaint category, received in the period) is a REPEAT when the
 -- same customer has another item in the same complaint category received within
 -- :window_days before it (the earlier item may fall before the period). The customer is the
--- keyed identity hash of the item's contact (feedback.contact_vault_id ->
--- contact_vault.identity_hash); nothing is decrypted, and the hash never leaves this query.
+-- keyed identity hash of the item's contact (v_feedback_identity); nothing is decrypted, and
+-- the hash never leaves this query.
 -- Anonymous items (no contact) are never repeats but count in the denominator.
 -- Rows: one per complaint category, and a total row (category NULL) counting items once.
--- Reads the base tables feedback and contact_vault (the identity hash is in no masked view);
--- only the id, received_at, category and the hash are read.
+-- Reads masked views only (v_feedback, v_feedback_identity): it runs as feedback_reporting.
 -- Params: :start, :end, :window_days, :complaint_categories (text[]).
 WITH pairs AS (
     SELECT f.id, f.received_at, v.identity_hash, cat
-    FROM feedback.feedback AS f
-    LEFT JOIN feedback.contact_vault AS v ON v.id = f.contact_vault_id
+    FROM feedback.v_feedback AS f
+    LEFT JOIN feedback.v_feedback_identity AS v ON v.feedback_id = f.id
     CROSS JOIN LATERAL unnest(f.category) AS cat
     WHERE f.received_at >= CAST(:start AS timestamptz) - make_interval(days => :window_days)
       AND f.received_at < :end

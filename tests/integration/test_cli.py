@@ -179,3 +179,10 @@ def test_quarantine_list_and_retry(register):
     with register.connect() as conn:
         stored = conn.exec_driver_sql("SELECT external_id FROM feedback.intake").scalars().all()
     assert stored == ["<cli1@example.net>"]
+
+
+def test_an_unmigrated_register_says_run_migrate(empty_db):
+    url = empty_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    out = feedback("report", "monthly", "--month", "2026-10", env={"AIRFLOW_CONN_FEEDBACK_DB": url})
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "run `feedback migrate`" in out.stderr and "Traceback" not in out.stderr

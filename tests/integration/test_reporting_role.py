@@ -30,7 +30,7 @@ def _query(login, sql):
 
 @pytest.mark.parametrize(
     "view", ["v_feedback", "v_feedback_event", "v_feedback_deadline", "v_sla_breach", "v_callback_task",
-             "v_report_archive", "v_intake_summary"],
+             "v_report_archive", "v_intake_summary", "v_feedback_identity"],
 )
 def test_reporting_reads_the_masked_views(reporting_login, view):
     assert _query(reporting_login, f"SELECT count(*) FROM feedback.{view}") == [(0,)]
@@ -53,3 +53,21 @@ def test_masked_views_expose_no_vault_reference_or_payload(register):
             ).scalars()
         )
     assert not columns & {"contact_vault_id", "contact_refs", "payload", "ciphertext", "raw_encrypted"}
+
+
+def test_every_report_section_runs_as_the_reporting_role(reporting_login, register):
+    """Reports read masked views only: the month's and the week's sections all run under the role."""
+    from datetime import date
+
+    from feedback.reports.sections import Period, monthly_sections, weekly_sections
+
+    url = register.url.set(username=reporting_login["user"], password=reporting_login["password"])
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            headline, monthly = monthly_sections(conn, Period.month("2026-10"))
+            _, weekly = weekly_sections(conn, Period.week_before(date(2026, 10, 26)))
+    finally:
+        engine.dispose()
+    assert len(monthly) >= 17 and len(weekly) == 3
+    assert headline[0].value == 0
