@@ -99,6 +99,13 @@ def test_a_month_is_rendered_archived_and_mailed_once_per_version(register, loca
                                               "WHERE version = 2")).all())
     assert attached["feedback-report-2026-10.pdf"] == read_archived(locations["feedback-report-2026-10.pdf"])
     assert "v2" in str(latest["Subject"]) and "数据质量检查" in latest.get_body(("plain",)).get_content()
+    # The resend carried version 1 exactly as archived (not a fresh render with a new stamp).
+    resend = next(m for m in mails[:2] if "v1" in str(m["Subject"]) and m is not mails[0])
+    v1 = {part.get_filename(): part.get_content() for part in resend.iter_attachments()}
+    with register.connect() as conn:
+        v1_locations = dict(conn.execute(sa.text("SELECT file_name, location FROM feedback.report_archive "
+                                                 "WHERE version = 1")).all())
+    assert all(v1[name] == read_archived(location) for name, location in v1_locations.items())
 
 
 def test_a_failed_data_quality_check_is_stated_not_hidden(register, local):

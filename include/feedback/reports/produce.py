@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
-from feedback.reports.archive import ArchiveResult, archive, period_label
+from feedback.reports.archive import ArchiveResult, archive, period_label, read_archived
 from feedback.reports.model import Label, QualityCheck, Report
 
 log = logging.getLogger(__name__)
@@ -188,10 +188,9 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
                          end=period.end, files=files, content_hash=content_hash(report), created_at=generated_at)
         queued = 0
         if result.new or resend:
-            staged = stage(files, local_dir() / "reports" / kind / label / f"v{result.version}") if result.new \
-                else {f.file_name: local_dir() / "reports" / kind / label / f"v{result.version}" / f.file_name
-                      for f in result.files}
-            staged = {name: path for name, path in staged.items() if path.exists()}
+            # The mail carries the archived version's bytes: on a resend, read back from the archive.
+            sent = files if result.new else {f.file_name: read_archived(f.location) for f in result.files}
+            staged = stage(sent, local_dir() / "reports" / kind / label / f"v{result.version}")
             queued = write_rows(conn, mail_rows(conn, report, result, staged,
                                                 recipients=settings.reports.recipients,
                                                 attach_max_bytes=settings.reports.attach_max_bytes,
