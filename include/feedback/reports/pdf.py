@@ -391,12 +391,7 @@ def _bar(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     if len(section.rows) > 6:
         chart.categoryAxis.labels.angle = 30
         chart.categoryAxis.labels.boxAnchor = "ne"
-    chart.valueAxis.valueMin = 0
-    chart.valueAxis.labels.fontName = st.font
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.visibleGrid = True
-    chart.valueAxis.gridStrokeColor = RULE
-    chart.valueAxis.gridStrokeWidth = 0.3
+    _value_axis(chart, st)
     chart.barSpacing = 2
     chart.groupSpacing = 8
     for i in range(len(vals)):
@@ -410,6 +405,16 @@ def _bar(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     if len(vals) > 1:
         _legend(d, [v.label(loc) for v in vals], st, 38, 2)
     return d
+
+
+def _value_axis(chart, st: _Styles) -> None:
+    """The value axis every chart shares: from zero, light grid lines, the report's font."""
+    chart.valueAxis.valueMin = 0
+    chart.valueAxis.labels.fontName = st.font
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = RULE
+    chart.valueAxis.gridStrokeWidth = 0.3
 
 
 def _line(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
@@ -429,12 +434,7 @@ def _line(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     chart.categoryAxis.labels.fontName = st.font
     chart.categoryAxis.labels.fontSize = 7
     chart.categoryAxis.labels.boxAnchor = "n"
-    chart.valueAxis.valueMin = 0
-    chart.valueAxis.labels.fontName = st.font
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.visibleGrid = True
-    chart.valueAxis.gridStrokeColor = RULE
-    chart.valueAxis.gridStrokeWidth = 0.3
+    _value_axis(chart, st)
     chart.joinedLines = 1
     for i in range(len(vals)):
         chart.lines[i].strokeColor = PALETTE[i % len(PALETTE)]
