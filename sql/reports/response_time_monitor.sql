@@ -9,15 +9,7 @@
 -- Each figure is grouped by the item's department and priority: the facts are collected per
 -- item first and joined to the register once. Params: :start, :end, :calendars.
 WITH cal AS (
-    SELECT j.key AS name,
-           coalesce((j.value ->> 'always')::boolean, false) AS always,
-           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 's') WITH ORDINALITY AS a (x, n)
-                 ORDER BY n) AS s,
-           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 'l') WITH ORDINALITY AS a (x, n)
-                 ORDER BY n) AS l,
-           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 'c') WITH ORDINALITY AS a (x, n)
-                 ORDER BY n) AS c
-    FROM jsonb_each(CAST(:calendars AS jsonb)) AS j
+    SELECT * FROM feedback.calendar_spans(CAST(:calendars AS jsonb))   -- migration 008
 ),
 facts (feedback_id, items, fr_due, fr_on_time, responded, secs, breaches) AS (
     SELECT f.id, 1, 0, 0, 0, 0::float8, 0

@@ -19,15 +19,7 @@
 -- Pauses (waiting on the customer) are not subtracted: this is the customer's view.
 -- Params: :start, :end, :calendars.
 WITH cal AS (
-    SELECT j.key AS name,
-           coalesce((j.value ->> 'always')::boolean, false) AS always,
-           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 's') WITH ORDINALITY AS a (x, n)
-                 ORDER BY n) AS s,
-           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 'l') WITH ORDINALITY AS a (x, n)
-                 ORDER BY n) AS l,
-           ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(j.value -> 'c') WITH ORDINALITY AS a (x, n)
-                 ORDER BY n) AS c
-    FROM jsonb_each(CAST(:calendars AS jsonb)) AS j
+    SELECT * FROM feedback.calendar_spans(CAST(:calendars AS jsonb))   -- migration 008
 ),
 spans AS (
     SELECT 'first_response' AS measure, f.priority, d.starts_at AS t0, d.met_at AS t1, d.calendar
