@@ -150,6 +150,26 @@ class Mailbox(Strict):
         return path if path.is_absolute() else base / path
 
 
+class Platform(Strict):
+    name: Name
+    kind: Literal["rest"] = "rest"
+    base_url: str
+    connection: str | None = None
+    enabled: bool = True
+    options: dict[str, Any] = {}
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @property
+    def connection_id(self) -> str:
+        return self.connection or f"feedback_platform_{self.name}"
+
+
 class WebForm(Strict):
     name: Name
     locale: Literal["zh-CN", "en"] = "zh-CN"
@@ -171,32 +191,15 @@ class WebFormDrop(Strict):
 class WebForms(Strict):
     forms: list[WebForm] = []
     drops: list[WebFormDrop] = []
+    # Form providers' response APIs (Typeform, …), pulled like platforms: same declarative spec.
+    providers: list[Platform] = []
 
     @model_validator(mode="after")
     def _unique(self) -> WebForms:
         _require_unique([f.name for f in self.forms], "forms")
         _require_unique([d.name for d in self.drops], "drops")
+        _require_unique([p.name for p in self.providers], "providers")
         return self
-
-
-class Platform(Strict):
-    name: Name
-    kind: Literal["rest"] = "rest"
-    base_url: str
-    connection: str | None = None
-    enabled: bool = True
-    options: dict[str, Any] = {}
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
-
-    @property
-    def connection_id(self) -> str:
-        return self.connection or f"feedback_platform_{self.name}"
 
 
 class Channels(Strict):
