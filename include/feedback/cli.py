@@ -263,6 +263,33 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_channel(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from feedback.channels import channel_check
+
+    if args.action == "list":
+        for row in channel_check.listing():
+            print(f"{row['channel']:<9} {row['name']:<20} {'enabled' if row['enabled'] else 'disabled':<9} "
+                  f"connection {row['connection']}: {'set' if row['connection_set'] else 'NOT SET'}  {row['base_url']}")
+        return 0
+    if not args.name:
+        raise FeedbackError(f"say which platform: feedback channel {args.action} NAME (see: feedback channel list)")
+    if args.action == "check":
+        if not args.replay:
+            raise FeedbackError("check needs a recorded response: --replay FILE (a response body saved as JSON)")
+        result = channel_check.replay(args.name, args.replay, limit=args.limit)
+        print(json.dumps(result, ensure_ascii=False, indent=2, default=str) if args.json
+              else channel_check.render(result))
+        return 0 if not result["rejected"] else 3
+    from feedback.db.engine import get_engine
+
+    counts = channel_check.pull(get_engine(), args.name, datetime.now(UTC), max_pages=args.max_pages,
+                                progress=lambda m: _say(f"  {m}"))
+    print(json.dumps(counts, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -313,6 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--week", help="weekly: YYYY-Www (ISO week)")
     report.add_argument("--locale", choices=["zh-CN", "en"], default=None)
     report.add_argument("--resend", action="store_true", help="mail the current version again")
+    chan = add("channel", cmd_channel, "platforms and form providers: list them, check a configuration against a "
+               "recorded response (--replay), or pull one now")
+    chan.add_argument("action", choices=["list", "check", "pull"])
+    chan.add_argument("name", nargs="?", help="the platform's (or form provider's) name in channels.yaml")
+    chan.add_argument("--replay", help="check: a recorded response body (JSON file) to run the configuration on")
+    chan.add_argument("--limit", type=int, default=20, help="check: show at most this many items")
+    chan.add_argument("--max-pages", type=int, default=None, help="pull: stop after this many pages")
+    chan.add_argument("--json", action="store_true")
     add("retention", cmd_retention, "purge expired personal data and export old closed items").add_argument(
         "--dry-run", action="store_true", help="say what would be done, change nothing")
     add("vault", cmd_vault, "contact vault maintenance").add_argument("action", choices=["rotate-keys"])

@@ -105,7 +105,7 @@ def test_volume_is_honoured_exactly(volume: int) -> None:
     assert len(s.emails) + len(s.webforms) + len(s.platform_items) == volume
     assert {i.channel for i in s.emails} <= {"email"} and {i.channel for i in s.webforms} <= {"webform"}
     pages = [p for platform_pages in s.platform_pages.values() for p in platform_pages]
-    in_pages = sum(len(p.get("data", p.get("items", []))) for p in pages)
+    in_pages = sum(len(p.get("tickets", p.get("reviews", []))) for p in pages)
     assert in_pages == len(s.platform_items)
     assert all(pages for pages in s.platform_pages.values())  # an empty platform still answers one page
 
@@ -143,7 +143,7 @@ def test_mix_is_roughly_right(big: SampleSet) -> None:
     assert 0.75 < sum(i.language == "zh" for i in items) / n < 0.95
     assert {i.source for i in big.emails} == {"support", "complaints"}
     assert {i.source for i in big.webforms} == {"contact_zh", "contact_en"}
-    assert {i.source for i in big.platform_items} == {"heimao", "appstore_reviews"}
+    assert {i.source for i in big.platform_items} == {"zendesk", "trustpilot"}
     assert {i.topic for i in items} >= {"payment_failed", "data_lost", "enterprise_batch", "frequent_crash",
                                         "rude_agent", "delivery_delay", "refund_slow", "overcharge",
                                         "billing_question", "campaign_rules", "praise_agent"}
@@ -328,35 +328,37 @@ def test_webform_json_loads_or_fails_as_labelled(big: SampleSet) -> None:
 
 
 def test_platform_pages_hold_the_items_in_time_order(big: SampleSet) -> None:
+    """Pages are the vendors' documented response bodies (Zendesk cursor export, Trustpilot reviews)."""
     records = {}
     for platform, pages in big.platform_pages.items():
         flat = []
         for n, page in enumerate(pages, start=1):
-            if platform == "heimao":
-                assert set(page) == {"data", "page", "page_size", "total", "next_cursor"}
-                assert page["page"] == n and len(page["data"]) <= page["page_size"] == 50
-                assert (page["next_cursor"] is None) == (n == len(pages))
-                flat += page["data"]
+            if platform == "zendesk":
+                assert set(page) == {"tickets", "after_cursor", "before_cursor", "after_url", "before_url",
+                                     "end_of_stream"}
+                assert len(page["tickets"]) <= 50 and page["end_of_stream"] == (n == len(pages))
+                assert page["after_cursor"] and page["after_url"].endswith(page["after_cursor"])
+                flat += page["tickets"]
             else:
-                assert set(page) == {"items", "links"}
-                assert page["links"]["next"] == (None if n == len(pages) else f"/reviews?page={n + 1}")
-                flat += page["items"]
-        if platform == "heimao":
-            assert all(p["total"] == len(flat) for p in pages)
-            stamps = [datetime.fromisoformat(r["created_at"]) for r in flat]
-        else:
-            stamps = [datetime.fromisoformat(r["updated"].replace("Z", "+00:00")) for r in flat]
+                assert set(page) == {"reviews", "links"}
+                nexts = [link["href"] for link in page["links"] if link["rel"] == "next-page"]
+                assert nexts == ([] if n == len(pages) else [nexts[0]])
+                if nexts:
+                    assert f"page={n + 1}&" in nexts[0]
+                flat += page["reviews"]
+        field = "created_at" if platform == "zendesk" else "createdAt"
+        stamps = [datetime.fromisoformat(r[field].replace("Z", "+00:00")) for r in flat]
         assert stamps == sorted(stamps)
         records[platform] = flat
-    for platform in ("heimao", "appstore_reviews"):
+    for platform in ("zendesk", "trustpilot"):
         items = [i for i in big.platform_items if i.source == platform]
         assert [json.loads(i.raw) for i in items] == records[platform]
-        key = "complaint_id" if platform == "heimao" else "id"
-        assert [i.external_id for i in items] == [r[key] for r in records[platform]]
+        assert [i.external_id for i in items] == [f"{platform}:{r['id']}" for r in records[platform]]
         for n, item in enumerate(items):
             assert item.file_name == f"{platform}/page-{n // 50 + 1:04d}.json"
-    assert all(1 <= r["rating"] <= 5 for r in records["appstore_reviews"])
-    assert any("****" in r["user"]["phone_masked_by_platform"] for r in records["heimao"])
+    assert all(1 <= r["stars"] <= 5 for r in records["trustpilot"])
+    assert any("****" in r["custom_fields"][0]["value"] for r in records["zendesk"])
+    assert len({r["id"] for r in records["zendesk"]}) == len(records["zendesk"])
 
 
 # --- personal data and hard negatives ----------------------------------------------------------

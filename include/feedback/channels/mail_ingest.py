@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, Rejected
 from feedback.channels.mail_items import CHANNEL, MailRules, judge, resolve_reused_ids
 from feedback.channels.mail_sources import MailSource, folder_sources
 from feedback.channels.store import read_cursor, store_batch
+from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -69,18 +69,14 @@ def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbo
                   batch_size: int, budget: Budget, progress: Callable[[str], None] | None = None) -> FolderSummary:
     """Read one folder from its stored position until it is empty or the budget is spent."""
     summary = FolderSummary(folder=source.key, outbound=outbound)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
+    with source_lock(engine, f"{CHANNEL}:{source.key}") as held:
         # One reader per folder at a time (a manual run beside the schedule, the CLI): the other skips it.
-        if not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtext(:k))"),
-                                 {"k": f"{CHANNEL}:{source.key}"}).scalar():
+        if not held:
             summary.busy = True
             log.warning("%s: another reader holds this folder; skipped this run", source.key)
             return summary
-        try:
-            _read_batches(engine, source, rules, summary, outbound=outbound, run_time=run_time,
-                          batch_size=batch_size, budget=budget, progress=progress)
-        finally:
-            lock_conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": f"{CHANNEL}:{source.key}"})
+        _read_batches(engine, source, rules, summary, outbound=outbound, run_time=run_time,
+                      batch_size=batch_size, budget=budget, progress=progress)
     return summary
 
 

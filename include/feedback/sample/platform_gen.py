@@ -1,7 +1,10 @@
-"""Third-party platform sample (第三方投诉平台, app-store reviews) as paged API responses.
+"""Third-party platform sample as the two shipped platforms' API responses.
 
-The two platforms deliberately differ in record shape, time format and paging
-style (page number + opaque cursor vs. "next" links), as real APIs do.
+`zendesk`: the company's complaint desk (tickets forwarded from 黑猫投诉 and the hotline), served
+by Zendesk's cursor-based incremental ticket export; `trustpilot`: public reviews (app and site),
+served by Trustpilot's private reviews API with page numbers and "next-page" links. Record
+shapes, time formats and paging follow those vendors' documented APIs, so the demo pulls them
+through the same declarative configurations a deployment uses (`include/config/channels.yaml`).
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ from feedback.sample.compose import Draft, compose
 from feedback.sample.model import SampleItem, dumps_json, to_local
 from feedback.sample.people import People, mask_mobile
 
-PLATFORMS = ("heimao", "appstore_reviews")
-PAGE_SIZE = {"heimao": 50, "appstore_reviews": 50}
-_SHARE = {"heimao": 0.6, "appstore_reviews": 0.4}
-_HEIMAO_TYPES = {"function_problem": 0.45, "service_complaint": 0.45, "other": 0.10}
-_APPSTORE_TYPES = {"function_problem": 0.4, "service_complaint": 0.1, "feature_request": 0.2,
-                   "other": 0.1, "praise": 0.2}
+PLATFORMS = ("zendesk", "trustpilot")
+PAGE_SIZE = {"zendesk": 50, "trustpilot": 50}
+_SHARE = {"zendesk": 0.6, "trustpilot": 0.4}
+_ZENDESK_TYPES = {"function_problem": 0.45, "service_complaint": 0.45, "other": 0.10}
+_REVIEW_TYPES = {"function_problem": 0.4, "service_complaint": 0.1, "feature_request": 0.2,
+                 "other": 0.1, "praise": 0.2}
 _RATINGS = {"function_problem": (1, 2), "service_complaint": (1, 2), "feature_request": (3, 4),
             "other": (2, 3, 4), "praise": (4, 5, 5)}
 _MALFORMED_RATE = 0.02
+_EXTERNAL_ID = {"zendesk": "id", "trustpilot": "id"}
+_TEXT_KEY = {"zendesk": "description", "trustpilot": "text"}
+
+
+def _utc_z(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _text(rng: random.Random, draft: Draft, contact_rate: float) -> tuple[str, bool]:
@@ -35,37 +44,42 @@ def _text(rng: random.Random, draft: Draft, contact_rate: float) -> tuple[str, b
     return text, with_contact
 
 
-def _heimao(rng: random.Random, people: People, local: datetime, idx: int) -> tuple[dict, Draft, list[str]]:
+def _zendesk(rng: random.Random, people: People, when: datetime, idx: int) -> tuple[dict, Draft, list[str]]:
     customer = rng.choice(people.zh)
-    draft = compose(rng, people, language="zh", when=local, type_weights=_HEIMAO_TYPES, customer=customer)
+    draft = compose(rng, people, language="zh", when=to_local(when), type_weights=_ZENDESK_TYPES,
+                    customer=customer)
     content, _ = _text(rng, draft, 0.2)
-    raw_phone = rng.random() < 0.15  # some platforms pass the number through unmasked
-    phone = draft.written_mobile if raw_phone else mask_mobile(customer.mobile)
-    refund = draft.topic.key in ("refund_slow", "overcharge", "payment_failed")
-    appeal = "退款" if refund else rng.choice(("解决问题", "赔偿", "道歉", "退款"))
+    ticket_id = 35_000 + idx * 3 + rng.randrange(3)
+    via = rng.choices(("web", "api", "voice"), (0.5, 0.35, 0.15))[0]
     record = {
-        "complaint_id": f"HM{local:%Y%m%d}{idx * 7 + rng.randrange(7):07d}",
-        "title": draft.subject, "content": content, "created_at": local.isoformat(),
-        "status": rng.choices(("待处理", "处理中", "已回复"), (0.85, 0.1, 0.05))[0],
-        "user": {"nickname": customer.nickname, "phone_masked_by_platform": phone},
-        "appeal": appeal, "amount": draft.amount,
+        "id": ticket_id, "url": f"https://example.zendesk.com/api/v2/tickets/{ticket_id}.json",
+        "external_id": None, "type": "incident" if draft.ftype != "feature_request" else "question",
+        "subject": draft.subject, "raw_subject": draft.subject, "description": content,
+        "priority": rng.choice(("low", "normal", "normal", "high")), "status": "new",
+        "requester_id": 360_000_000 + idx, "submitter_id": 360_000_000 + idx, "assignee_id": None,
+        "tags": ["黑猫投诉"] if via == "api" else [], "via": {"channel": via},
+        "custom_fields": [{"id": 360001, "value": mask_mobile(customer.mobile)}],
+        "created_at": _utc_z(when), "updated_at": _utc_z(when), "generated_timestamp": int(when.timestamp()),
     }
-    return record, draft, [draft.subject, content, draft.amount] + ([phone] if raw_phone else [])
+    return record, draft, [draft.subject, content]
 
 
-def _appstore(rng: random.Random, people: People, when: datetime, idx: int) -> tuple[dict, Draft, list[str]]:
+def _trustpilot(rng: random.Random, people: People, when: datetime, idx: int) -> tuple[dict, Draft, list[str]]:
     lang = "en" if rng.random() < 0.25 else "zh"
     customer = rng.choice(people.en if lang == "en" else people.zh)
-    draft = compose(rng, people, language=lang, when=to_local(when), type_weights=_APPSTORE_TYPES,
+    draft = compose(rng, people, language=lang, when=to_local(when), type_weights=_REVIEW_TYPES,
                     customer=customer)
     body, _ = _text(rng, draft, 0.05)
     record = {
-        "id": str(9_000_000_000 + idx * 13 + rng.randrange(13)),
-        "rating": rng.choice(_RATINGS[draft.ftype]),
-        "title": draft.subject, "body": body, "author": customer.nickname,
-        "updated": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "locale": "en-US" if lang == "en" else "zh-CN",
-        "app_version": f"5.{rng.randint(8, 12)}.{rng.randint(0, 9)}",
+        "id": f"{0x65a0_0000_0000_0000 + idx * 7919 + rng.randrange(7919):x}"[:24],
+        "consumer": {"id": f"{0x5d00_0000 + idx:x}", "displayName": customer.nickname,
+                     "displayLocation": rng.choice(("Shanghai, CN", "Beijing, CN", "London, GB"))},
+        "businessUnit": {"id": "46d6a890000064000500e0c3", "identifyingName": "example.com",
+                         "displayName": "Example"},
+        "stars": rng.choice(_RATINGS[draft.ftype]), "title": draft.subject, "text": body,
+        "language": "en" if lang == "en" else "zh", "location": None, "status": "active",
+        "referenceId": None, "companyReply": None,
+        "createdAt": _utc_z(when), "updatedAt": None,
     }
     return record, draft, [draft.subject, body]
 
@@ -77,37 +91,41 @@ def _cursor(last_id: str, next_page: int) -> str:
 
 
 def _pages(platform: str, records: list[dict]) -> list[dict]:
+    """Response bodies as each API returns them (the demo serves the records through a simulator)."""
     size = PAGE_SIZE[platform]
     chunks = [records[i:i + size] for i in range(0, len(records), size)] or [[]]
     pages = []
     for n, chunk in enumerate(chunks, start=1):
         last = n == len(chunks)
-        if platform == "heimao":
-            pages.append({"data": chunk, "page": n, "page_size": size, "total": len(records),
-                          "next_cursor": None if last else _cursor(chunk[-1]["complaint_id"], n + 1)})
+        if platform == "zendesk":
+            cursor = _cursor(str(chunk[-1]["id"]) if chunk else "", n + 1)
+            pages.append({"tickets": chunk, "after_cursor": cursor, "before_cursor": None,
+                          "after_url": "https://example.zendesk.com/api/v2/incremental/tickets/cursor.json"
+                                       f"?cursor={cursor}",
+                          "before_url": None, "end_of_stream": last})
         else:
-            pages.append({"items": chunk, "links": {"self": f"/reviews?page={n}",
-                                                    "next": None if last else f"/reviews?page={n + 1}"}})
+            base = "https://api.trustpilot.com/v1/private/business-units/46d6a890000064000500e0c3/reviews"
+            links = [{"href": f"{base}?page={n}&perPage={size}", "method": "GET", "rel": "self"}]
+            if not last:
+                links.append({"href": f"{base}?page={n + 1}&perPage={size}", "method": "GET", "rel": "next-page"})
+            pages.append({"reviews": chunk, "links": links})
     return pages
 
 
 def build_platforms(rng: random.Random, times: list[datetime],
                     people: People) -> tuple[dict[str, list[dict]], list[SampleItem]]:
     """Records for both platforms, oldest first, cut into pages; every platform has at least one page."""
-    n_heimao = round(len(times) * _SHARE["heimao"])
-    which = ["heimao"] * n_heimao + ["appstore_reviews"] * (len(times) - n_heimao)
+    n_zendesk = round(len(times) * _SHARE["zendesk"])
+    which = ["zendesk"] * n_zendesk + ["trustpilot"] * (len(times) - n_zendesk)
     rng.shuffle(which)
     records: dict[str, list[dict]] = {p: [] for p in PLATFORMS}
     items: list[SampleItem] = []
     for platform, when in zip(which, times, strict=True):
         idx = len(records[platform])
-        if platform == "heimao":
-            record, draft, rendered = _heimao(rng, people, to_local(when), idx)
-            key, text_key = "complaint_id", "content"
-        else:
-            record, draft, rendered = _appstore(rng, people, when, idx)
-            key, text_key = "id", "body"
-        ext_id = record[key]
+        build = _zendesk if platform == "zendesk" else _trustpilot
+        record, draft, rendered = build(rng, people, when, idx)
+        key, text_key = _EXTERNAL_ID[platform], _TEXT_KEY[platform]
+        ext_id = f"{platform}:{record[key]}"
         malformed = None
         if rng.random() < _MALFORMED_RATE:
             del record[text_key]

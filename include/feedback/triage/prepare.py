@@ -49,6 +49,7 @@ class Prepared:
     findings: int = 0
     outbound: bool = False          # our own reply, read from a Sent folder: a response, not feedback
     message_id: str | None = None   # the mail's Message-ID (the acknowledgement answers it)
+    edit_of: str | None = None      # a platform item the customer edited: the original's external id
 
 
 def _text(value: Any) -> str | None:
@@ -181,6 +182,9 @@ def prepare(row: Any, masker: Masker) -> Prepared:
     if isinstance(payload.get("in_reply_to"), str):
         intake_refs.insert(0, ("email", payload["in_reply_to"]))
     intake_refs += [("webform", ref) for ref in SUBMISSION_REF.findall(text_for_refs) if ref != row.external_id]
+    edit_of = _text(payload.get("update_of"))
+    if edit_of:
+        intake_refs.insert(0, (row.channel, edit_of))
 
     order = _text(payload.get("order_no"))
     language = payload.get("locale") or payload.get("language") or ""
@@ -205,4 +209,5 @@ def prepare(row: Any, masker: Masker) -> Prepared:
         findings=len(body.findings) + (len(subject.findings) if subject else 0),
         outbound=payload.get("direction") == "outbound",
         message_id=_text(payload.get("message_id")),
+        edit_of=edit_of,
     )

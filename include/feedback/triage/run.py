@@ -294,10 +294,11 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
                                    f"responded:{p.intake_id}"))
                     summary.responses += 1
                     continue
-                excerpt = p.description[:200]
+                details = {"intake_id": p.intake_id, "channel": p.channel, "excerpt": p.description[:200]}
+                if p.edit_of:
+                    details["edited"] = True   # the customer changed the item on the platform
                 events.append((fid, "customer_replied", max(p.received_at, run_time), "customer", None,
-                               {"intake_id": p.intake_id, "channel": p.channel, "excerpt": excerpt},
-                               f"reply:{p.intake_id}"))
+                               details, f"reply:{p.intake_id}"))
                 summary.replies += 1
         upsert(conn, "feedback.feedback_event", EVENT_COLUMNS, events, ("dedup_key",))
         upsert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_values,
@@ -310,11 +311,12 @@ def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_s
                           status = CASE WHEN id = ANY(:u) THEN 'skipped' ELSE 'triaged' END,
                           status_reason = CASE WHEN id = ANY(:u) THEN 'our own mail, not answering a registered item'
                                                WHEN id = ANY(:o) THEN 'our reply to an existing item'
+                                               WHEN id = ANY(:e) THEN 'an edit of an existing item'
                                                WHEN id = ANY(:r) THEN 'reply to an existing item' END
                    WHERE id = ANY(:i)"""
             ),
             {"t": run_time, "i": [p.intake_id for p in items], "r": list(targets), "u": unanswered,
-             "o": [p.intake_id for p in items if p.outbound]},
+             "o": [p.intake_id for p in items if p.outbound], "e": [p.intake_id for p in items if p.edit_of]},
         )
         if ctx.gate:
             _gate(conn, [ids[p.intake_id] for p in new] + [

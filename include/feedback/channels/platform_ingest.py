@@ -1,0 +1,223 @@
+"""Third-party platforms and form providers' APIs into intake: page by page, the cursor with the rows.
+
+A platform is one declarative entry of `channels.yaml` (see `rest_spec`); this module
+runs it. Every page is one transaction: its items, its rejects (quarantined with the
+reason) and the position that resumes after it (`store_batch`). So an outage in the
+middle of a traversal loses nothing: the task fails after its retries with one clear
+line, and the next run continues from the last stored page.
+
+Platforms re-send items: overlapping `since` windows, pages that shift while we read,
+tickets whose status changed. Those are duplicates and change nothing. An item whose
+*customer-written* content changed (`content_key`: subject, text, rating, contact) is
+an edit: it is stored once more as a revision (`<id>#rev-<key>`, `update_of` pointing
+at the original), which triage turns into an event on the registered item, never a
+second item.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.channels.base import IntakeItem, InvalidItem, Rejected
+from feedback.channels.store import read_cursor, store_batch
+from feedback.config import Platform
+from feedback.connections import ConnectionValue, parse
+from feedback.db.locks import source_lock
+from feedback.errors import ConfigError
+
+log = logging.getLogger(__name__)
+REVISION = "#rev-"
+
+
+@dataclass
+class PlatformSummary:
+    platform: str
+    channel: str
+    pages: int = 0
+    records: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    edits: int = 0
+    quarantined: int = 0
+    requests: int = 0
+    retries: int = 0
+    waited_seconds: float = 0.0
+    http_seconds: float = 0.0
+    seconds: float = 0.0
+    more: bool = False          # stopped at max_pages_per_run with pages left for the next run
+    busy: bool = False          # another reader held this platform; nothing read
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("waited_seconds", "http_seconds", "seconds"):
+            out[key] = round(out[key], 3)
+        return out
+
+
+def credentials(platform: Platform, uri: str | None) -> ConnectionValue | None:
+    """The platform's connection (URI or Airflow JSON form); None when its auth needs none."""
+    if uri is None:
+        if platform.auth.type != "none":
+            env = "AIRFLOW_CONN_" + platform.connection_id.upper()
+            raise ConfigError(
+                f"platform {platform.name}: no connection {platform.connection_id} (auth {platform.auth.type}); "
+                f"create it in Airflow or set {env}"
+            )
+        return None
+    return parse(uri, f"connection {platform.connection_id}", {"http", "https", "generic"},
+                 "an http://, https:// or generic connection")
+
+
+def effective_platform(platform: Platform, conn: ConnectionValue | None) -> Platform:
+    """The connection's `base_url` extra, when set, points the entry at a sandbox or another region."""
+    base_url = (conn.extra.get("base_url") if conn else None) or platform.base_url
+    return platform if base_url == platform.base_url else platform.model_copy(update={"base_url": base_url})
+
+
+def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: list[int] | None = None
+                  ) -> list[IntakeItem]:
+    """Give an edited item a revision identity, inside the storing transaction.
+
+    An incoming item whose content_key is already stored (as the item or as one of its
+    revisions) keeps that row's identity, so the upsert finds it a duplicate. `counter[0]`
+    counts the new revisions.
+    """
+    if not items:
+        return []
+    channel = items[0].channel
+    bases = sorted({i.external_id for i in items})
+    known: dict[str, dict[str, str]] = {}       # base id -> content_key -> stored external_id
+    for external_id, key in conn.execute(
+        sa.text(
+            """SELECT external_id, payload->>'content_key' FROM feedback.intake
+               WHERE channel = :c AND (external_id = ANY(:b) OR split_part(external_id, :r, 1) = ANY(:b))"""
+        ),
+        {"c": channel, "b": bases, "r": REVISION},
+    ):
+        known.setdefault(external_id.split(REVISION, 1)[0], {})[key] = external_id
+    out = []
+    for item in items:
+        key = item.payload.get("content_key")
+        versions = known.setdefault(item.external_id, {})
+        if not versions:
+            versions[key] = item.external_id               # first sight: the item itself
+        elif key not in versions:
+            versions[key] = f"{item.external_id}{REVISION}{str(key)[:16]}"
+            if counter is not None:
+                counter[0] += 1
+            out.append(replace(item, external_id=versions[key],
+                               payload={**item.payload, "update_of": item.external_id}))
+            continue
+        stored = versions[key]
+        if stored != item.external_id:
+            item = replace(item, external_id=stored, payload={**item.payload, "update_of": item.external_id})
+        out.append(item)
+    return out
+
+
+def _map_page(source: Any, platform: Platform, records: list[Any], channel: str) -> tuple[list, list]:
+    items: list[IntakeItem] = []
+    rejected: list[Rejected] = []
+    for n, record in enumerate(records):
+        try:
+            items.append(source.to_item(record))
+        except InvalidItem as bad:
+            ref = record.get("id") if isinstance(record, dict) else None
+            rejected.append(Rejected(channel, platform.name, str(ref if ref is not None else f"record-{n}"),
+                                     bad.reason, bad.detail, source.raw_bytes(record)))
+    return items, rejected
+
+
+def ingest_platform(
+    engine: Engine,
+    platform: Platform,
+    uri: str | None,
+    run_time: datetime,
+    *,
+    channel: str = "platform",
+    max_pages: int | None = None,
+    client: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> PlatformSummary:
+    """Pull one platform from its stored position until its last page (or max_pages); counts only.
+
+    Raises PlatformUnavailable (after the client's retries) with every page read so far
+    already committed; the next run resumes from there.
+    """
+    from feedback.channels.rest_source import load_source
+
+    conn_value = credentials(platform, uri)
+    platform = effective_platform(platform, conn_value)
+    summary = PlatformSummary(platform=platform.name, channel=channel)
+    started = time.monotonic()
+    with source_lock(engine, f"{channel}:{platform.name}") as held:
+        if not held:
+            summary.busy = True
+            log.warning("%s: another reader holds this platform; skipped this run", platform.name)
+            return summary
+        source = load_source(platform, credentials=conn_value, client=client, channel=channel)
+        limit = max_pages or platform.pagination.max_pages_per_run
+        try:
+            for page in source.pages(read_cursor(engine, channel, platform.name), max_pages=limit):
+                items, rejected = _map_page(source, platform, page.records, channel)
+                edits = [0]
+                result = store_batch(engine, channel, platform.name, items, rejected, page.position, run_time,
+                                     resolve=lambda c, i, n=edits: resolve_edits(c, i, n))
+                summary.pages += 1
+                summary.records += len(page.records)
+                summary.inserted += result.inserted
+                summary.duplicates += result.duplicates
+                summary.quarantined += result.quarantined
+                summary.edits += edits[0]
+                if progress and (summary.pages % 10 == 0 or summary.pages == 1):
+                    progress(f"{platform.name}: page {summary.pages}, {summary.records} records, "
+                             f"{summary.inserted} new")
+            summary.more = summary.pages >= limit
+        finally:
+            stats = source.client.stats
+            summary.requests, summary.retries = stats.requests, stats.retries
+            summary.waited_seconds, summary.http_seconds = stats.waited_seconds, stats.http_seconds
+            summary.seconds = time.monotonic() - started
+            log.info("%s: %s", platform.name, summary.as_dict())
+    return summary
+
+
+def configured(channel: str) -> list[Platform]:
+    """The entries of one channel: `platforms:` for platforms, `webforms.providers:` for form providers."""
+    from feedback import config
+
+    channels = config.channels()
+    return list(channels.platforms if channel == "platform" else channels.webforms.providers)
+
+
+def pullable(channel: str, connection_uri: Callable[[str], str | None]) -> list[str]:
+    """Enabled entries whose connection exists (or that need none); the others are named in the log."""
+    names = []
+    for platform in configured(channel):
+        if not platform.enabled:
+            continue
+        if platform.auth.type != "none" and connection_uri(platform.connection_id) is None:
+            log.warning("%s %s is enabled but connection %s is not set; not pulled (create it to start)",
+                        channel, platform.name, platform.connection_id)
+            continue
+        names.append(platform.name)
+    return names
+
+
+def ingest_configured(engine: Engine, channel: str, name: str, connection_uri: Callable[[str], str | None],
+                      run_time: datetime) -> dict[str, Any]:
+    """One configured platform or form provider by name, with its connection; counts for XCom."""
+    found = {p.name: p for p in configured(channel)}
+    if name not in found:
+        raise ConfigError(f"{channel} {name!r} is not configured in channels.yaml (known: {', '.join(found)})")
+    platform = found[name]
+    return ingest_platform(engine, platform, connection_uri(platform.connection_id), run_time, channel=channel,
+                           progress=lambda message: log.info("%s", message)).as_dict()
