@@ -186,6 +186,7 @@ def ingest_platform(
             summary.requests, summary.retries = stats.requests, stats.retries
             summary.waited_seconds, summary.http_seconds = stats.waited_seconds, stats.http_seconds
             summary.seconds = time.monotonic() - started
+            source.close()
             log.info("%s: %s", platform.name, summary.as_dict())
     return summary
 
