@@ -151,7 +151,14 @@ def reports_section(args, scratch: Scratch) -> str:
     return bench_reports.markdown(bench_reports.measure(scratch.fresh, args.report_items, say))
 
 
-SECTIONS = {"intake": intake_section, "mail": mail_section, "triage": triage_section, "masking": masking_section,
+def platforms_section(args, scratch: Scratch) -> str:
+    from bench import bench_platforms
+
+    say(f"platform intake: {args.platform_items:,} items over 1,000 pages from the Zendesk simulator")
+    return bench_platforms.markdown(bench_platforms.measure(scratch.fresh, args.platform_items, say))
+
+
+SECTIONS = {"intake": intake_section, "mail": mail_section, "platforms": platforms_section, "triage": triage_section, "masking": masking_section,
             "sla": sla_section, "reports": reports_section}
 
 
@@ -165,6 +172,7 @@ def main() -> int:
     parser.add_argument("--report-items", type=int, default=1_000_000, help="items in the report benchmark's month")
     parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--platform-items", type=int, default=100_000, help="tickets for the platform benchmark")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()

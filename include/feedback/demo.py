@@ -123,6 +123,59 @@ def deliver(sample, up_to: datetime) -> dict[str, int]:
     return placed
 
 
+class PlatformStandIns:
+    """The shipped Zendesk and Trustpilot entries, served by local simulators of their APIs.
+
+    The demo has no network: each platform's sample records are handed to its simulator as
+    their time comes (`deliver`), the simulators' clocks follow the demo's logical dates, and
+    the platforms' connections point the shipped entries at them (`base_url` and the business
+    unit in the connection's extra), exactly as a deployment's connections would.
+    """
+
+    def __init__(self) -> None:
+        from feedback.local.platform_api import TrustpilotSim, ZendeskSim
+
+        self.now = datetime(2026, 1, 1, tzinfo=ZONE)
+        self.sims = {"zendesk": ZendeskSim(now=lambda: self.now),
+                     "trustpilot": TrustpilotSim(now=lambda: self.now)}
+        self.served: set[str] = set()
+
+    def start(self) -> dict[str, str]:
+        """Starts the simulators; the connection variables that point the entries at them."""
+        import json
+        from urllib.parse import quote
+
+        for sim in self.sims.values():
+            sim.start()
+        zendesk, trustpilot = self.sims["zendesk"], self.sims["trustpilot"]
+        login = quote(f"{zendesk.email}/token", safe="")
+        return {
+            "AIRFLOW_CONN_FEEDBACK_PLATFORM_ZENDESK":
+                f"https://{login}:{zendesk.api_token}@demo?base_url={quote(zendesk.base_url, safe='')}",
+            "AIRFLOW_CONN_FEEDBACK_PLATFORM_TRUSTPILOT": json.dumps({
+                "conn_type": "https", "login": trustpilot.client_id, "password": trustpilot.client_secret,
+                "extra": {"base_url": trustpilot.base_url, "business_unit_id": trustpilot.business_unit_id}}),
+        }
+
+    def deliver(self, items, up_to: datetime) -> int:
+        """Hand the simulators the sample records received by `up_to`; returns how many were new."""
+        import json
+
+        self.now = up_to + timedelta(minutes=5)
+        fresh: dict[str, list[dict]] = {}
+        for item in items:
+            if item.received_at <= up_to and item.external_id not in self.served and item.source in self.sims:
+                self.served.add(item.external_id)
+                fresh.setdefault(item.source, []).append(json.loads(item.raw))
+        for name, records in fresh.items():
+            self.sims[name].add(records)
+        return sum(len(r) for r in fresh.values())
+
+    def stop(self) -> None:
+        for sim in self.sims.values():
+            sim.stop()
+
+
 @contextlib.contextmanager
 def _output_to(path: Path):
     """Send this process's stdout/stderr (fd level) to a file: Airflow's task logs are long."""
@@ -276,6 +329,9 @@ def run_demo(opts: DemoOptions) -> int:
     sink = smtp_sink.start()
     _step(f"  listening on 127.0.0.1:{sink.port}, mails stored in {sink.folder}")
     env = airflow_env.airflow_env(register_url=libpq_url(engine), smtp_port=sink.port)
+    platforms = PlatformStandIns()
+    env.update(platforms.start())
+    _step(f"  platform simulators: {', '.join(f'{n} on {s.base_url}' for n, s in platforms.sims.items())}")
     airflow_env.apply(env)
     try:
         _step("Airflow metadata DB (SQLite, separate from the register)")
@@ -298,8 +354,9 @@ def run_demo(opts: DemoOptions) -> int:
         dates = logical_dates(opts.month, opts.runs)
         for when in dates:
             placed = deliver(sample, when)
+            served = platforms.deliver(sample.platform_items, when)
             _step(f"{when:%Y-%m-%d %H:%M %Z}: delivered {placed['email']} mail(s), "
-                  f"{placed['webform']} web-form submission(s)")
+                  f"{placed['webform']} web-form submission(s), {served} platform record(s)")
             crm_fed = False
             for dag_id in order:
                 if dag_id in MONTH_END:
@@ -322,14 +379,16 @@ def run_demo(opts: DemoOptions) -> int:
                 raise DemoFailed(f"{dag_id} at {month_end:%Y-%m-%d} ended {state}; task logs: {log}")
     finally:
         sink.stop()
+        platforms.stop()
 
     print()
     print(f"register: {display_url(engine)}")
     print(status.render(status.collect(engine)))
     print()
     unaccounted = 0
-    for channel, label, delivered in (("email", "mails", sample.emails), ("webform", "web-form submissions",
-                                                                         sample.webforms)):
+    for channel, label, delivered in (("email", "mails", sample.emails),
+                                      ("webform", "web-form submissions", sample.webforms),
+                                      ("platform", "platform records (Zendesk, Trustpilot)", sample.platform_items)):
         stored, parked = _accounting(engine, channel)
         print(f"{label}: {len(delivered)} in the sample, {stored} stored in intake, {parked} quarantined")
         unaccounted += len(delivered) - stored - parked

@@ -17,11 +17,13 @@ second item.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -77,9 +79,28 @@ def credentials(platform: Platform, uri: str | None) -> ConnectionValue | None:
 
 
 def effective_platform(platform: Platform, conn: ConnectionValue | None) -> Platform:
-    """The connection's `base_url` extra, when set, points the entry at a sandbox or another region."""
-    base_url = (conn.extra.get("base_url") if conn else None) or platform.base_url
-    return platform if base_url == platform.base_url else platform.model_copy(update={"base_url": base_url})
+    """The entry as this deployment uses it: values from the connection's extra filled in.
+
+    `base_url` in the extra points the entry at a sandbox or another region; `{name}`
+    placeholders in `request.path` (a business unit, a form id) are filled from the extra
+    too, so one shipped entry serves every account without editing channels.yaml.
+    """
+    extra = dict(conn.extra) if conn else {}
+    update: dict[str, Any] = {}
+    if extra.get("base_url") and extra["base_url"] != platform.base_url:
+        update["base_url"] = extra["base_url"]
+    wanted = re.findall(r"{(\w+)}", platform.request.path)
+    if wanted:
+        missing = [name for name in wanted if not extra.get(name)]
+        if missing:
+            raise ConfigError(
+                f"platform {platform.name}: request.path {platform.request.path} needs "
+                f"{', '.join(missing)}: add {'them' if len(missing) > 1 else 'it'} to the extra of connection "
+                f"{platform.connection_id}"
+            )
+        path = re.sub(r"{(\w+)}", lambda m: quote(str(extra[m.group(1)]), safe=""), platform.request.path)
+        update["request"] = platform.request.model_copy(update={"path": path})
+    return platform.model_copy(update=update) if update else platform
 
 
 def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: list[int] | None = None
