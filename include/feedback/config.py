@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedback.channels.rest_spec import RestSpec
 from feedback.errors import ConfigError
 from feedback.paths import config_dir, project_root
 
@@ -150,13 +151,15 @@ class Mailbox(Strict):
         return path if path.is_absolute() else base / path
 
 
-class Platform(Strict):
+class PlatformIdentity(Strict):
+    """Which platform and where: the part of a platform entry that is not the REST spec."""
+
     name: Name
-    kind: Literal["rest"] = "rest"
     base_url: str
-    connection: str | None = None
     enabled: bool = True
-    options: dict[str, Any] = {}
+    connection: str | None = None
+    # "package.module:ClassName" of a feedback.channels.rest_source.RestSource subclass, for unusual APIs.
+    python_class: str | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -165,16 +168,109 @@ class Platform(Strict):
             raise ValueError("expected an http:// or https:// URL")
         return value
 
+    @field_validator("python_class")
+    @classmethod
+    def _class_ref(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+            raise ValueError(f"expected 'package.module:ClassName', got {value!r}")
+        return value
+
+
+class Platform(RestSpec, PlatformIdentity):
+    """A REST source (platform, form provider) declared in channels.yaml; the engine is channels.rest_source.
+
+    Bases in this order so a platform's own keys (name, base_url, …) come first in errors.
+    """
+
     @property
     def connection_id(self) -> str:
         return self.connection or f"feedback_platform_{self.name}"
 
 
+class FormField(Strict):
+    """One field of a web form as the intake endpoint checks it (and the embeddable form mirrors)."""
+
+    type: Literal["text", "email", "phone", "choice", "date"] = "text"
+    max_length: int = Field(2000, ge=1, le=100_000)
+    choices: list[str] = []
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _choices(self) -> FormField:
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice field needs choices (the values a customer may pick)")
+        if self.type != "choice" and self.choices:
+            raise ValueError(f"choices are only for type choice, not {self.type}")
+        return self
+
+
+# Values are the taxonomy's class names, which triage takes as category hints in any language.
+FEEDBACK_CATEGORIES = ["function_problem", "service_complaint", "feature_request", "other", "praise"]
+# Field names the endpoint handles itself: never part of a form's schema.
+RESERVED_FORM_FIELDS = frozenset({"website", "locale", "attachments"})
+
+
+def default_form_fields() -> dict[str, FormField]:
+    """The contact form every company site starts from; the payload triage expects uses these names."""
+    return {
+        "name": FormField(),
+        "phone": FormField(type="phone"),
+        "email": FormField(type="email"),
+        "subject": FormField(),
+        "message": FormField(max_length=10_000, required=True),
+        "category": FormField(type="choice", choices=list(FEEDBACK_CATEGORIES)),
+        "order_no": FormField(),
+        "expected_resolution": FormField(type="date"),
+    }
+
+
 class WebForm(Strict):
+    """A company website's feedback form, posted to the intake endpoint (POST /feedback/intake/<name>)."""
+
     name: Name
     locale: Literal["zh-CN", "en"] = "zh-CN"
     required_fields: list[str] = ["message"]
     max_bytes: int = Field(65_536, ge=256)
+    fields: dict[str, FormField] = Field(default_factory=default_form_fields)
+    verify: Literal["none", "token", "hmac"] = "none"
+    secret_connection: str | None = None
+    max_attachments: int = Field(3, ge=0, le=20)
+    max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=0)
+    allowed_origins: list[str] = []
+    rate_limit_per_minute: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _schema(self) -> WebForm:
+        for field_name in self.fields:
+            if not re.match(r"^[a-z][a-z0-9_]{0,62}$", field_name):
+                raise ValueError(f"field name {field_name!r}: expected a lowercase name (letters, digits, _)")
+            if field_name in RESERVED_FORM_FIELDS:
+                raise ValueError(f"field name {field_name!r} is reserved by the intake endpoint")
+        missing = [n for n in self.required_fields if n not in self.fields]
+        if missing:
+            raise ValueError(f"required_fields {missing} are not among the form's fields")
+        return self
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s*]+$", origin.rstrip("/")):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path, no wildcard)")
+        return [o.rstrip("/").lower() for o in value]
+
+    @property
+    def secret_connection_id(self) -> str:
+        """The Airflow connection whose password is the token / HMAC secret."""
+        return self.secret_connection or f"feedback_webform_{self.name}"
+
+    @property
+    def required_names(self) -> frozenset[str]:
+        return frozenset(n for n, f in self.fields.items() if f.required) | frozenset(self.required_fields)
+
+    def max_request_bytes(self, multipart: bool) -> int:
+        """Largest body accepted: the fields' budget, plus the attachments' for multipart posts."""
+        return self.max_bytes + (self.max_attachments * self.max_attachment_bytes if multipart else 0)
 
 
 class WebFormDrop(Strict):
@@ -339,12 +435,20 @@ def _check_escalation(directory: Path) -> None:
     load_ladder(directory / "escalation.yaml")
 
 
+def _check_callbacks(directory: Path) -> None:
+    from feedback.callbacks.policy import check_calendars, load_policy
+    from feedback.sla.calendar import load_calendars
+
+    check_calendars(load_policy(directory), load_calendars(directory))
+
+
 # Files whose models live with the code that uses them; checked through their own loaders.
 CHECKERS = {
     "privacy.yaml": _check_privacy,
     "calendars.yaml + sla_policies.yaml": _check_sla,
     "taxonomy.yaml": _check_taxonomy,
     "escalation.yaml": _check_escalation,
+    "callbacks.yaml": _check_callbacks,
 }
 
 
