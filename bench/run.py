@@ -158,7 +158,16 @@ def platforms_section(args, scratch: Scratch) -> str:
     return bench_platforms.markdown(bench_platforms.measure(scratch.fresh, args.platform_items, say))
 
 
-SECTIONS = {"intake": intake_section, "mail": mail_section, "platforms": platforms_section, "triage": triage_section, "masking": masking_section,
+def endpoint_section(args, scratch: Scratch) -> str:
+    from bench import bench_endpoint
+
+    say(f"web-form endpoint: {args.endpoint_requests:,} submissions at {args.endpoint_concurrency} in flight")
+    return bench_endpoint.markdown(bench_endpoint.measure(scratch.fresh, args.endpoint_requests,
+                                                          args.endpoint_concurrency, say))
+
+
+SECTIONS = {"intake": intake_section, "mail": mail_section, "platforms": platforms_section,
+            "endpoint": endpoint_section, "triage": triage_section, "masking": masking_section,
             "sla": sla_section, "reports": reports_section}
 
 
@@ -173,6 +182,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500, help="rows per transaction (intake.batch_size)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--platform-items", type=int, default=100_000, help="tickets for the platform benchmark")
+    parser.add_argument("--endpoint-requests", type=int, default=5_000, help="submissions for the endpoint load test")
+    parser.add_argument("--endpoint-concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()

@@ -21,7 +21,7 @@ import jmespath
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import InvalidItem
-from feedback.channels.platform_ingest import configured, ingest_platform
+from feedback.channels.platform_ingest import configured, ingest_platform, record_ref
 from feedback.config import Platform
 from feedback.errors import ConfigError
 
@@ -95,8 +95,8 @@ def replay(name: str, path: str, limit: int = 20) -> dict[str, Any]:
         try:
             item = source.to_item(record)
         except InvalidItem as bad:
-            ref = record.get("id") if isinstance(record, dict) else None
-            rejected.append({"record": n, "ref": ref, "reason": bad.reason, "detail": bad.detail})
+            rejected.append({"record": n, "ref": record_ref(platform, record, n), "reason": bad.reason,
+                             "detail": bad.detail})
             continue
         payload = item.payload
         items.append({
@@ -129,7 +129,7 @@ def render(result: dict[str, Any]) -> str:
     if result["item_count"] > len(result["items"]):
         lines.append(f"  … {result['item_count'] - len(result['items'])} more (--limit)")
     for bad in result["rejected"]:
-        lines.append(f"  QUARANTINE record {bad['record']} (id {bad['ref']}): {bad['reason']}: {bad['detail']}")
+        lines.append(f"  QUARANTINE record {bad['record']} ({bad['ref']}): {bad['reason']}: {bad['detail']}")
     return "\n".join(lines)
 
 

@@ -25,6 +25,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import jmespath
+import jmespath.exceptions
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -144,6 +146,15 @@ def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: lis
     return out
 
 
+def record_ref(platform: Platform, record: Any, n: int) -> str:
+    """The platform's id of a record that failed its mapping (by the entry's external_id), else its place."""
+    try:
+        ref = jmespath.search(platform.mapping.external_id, record) if isinstance(record, dict) else None
+    except jmespath.exceptions.JMESPathError:
+        ref = None
+    return str(ref) if ref not in (None, "", "null") else f"record-{n}"
+
+
 def _map_page(source: Any, platform: Platform, records: list[Any], channel: str) -> tuple[list, list]:
     items: list[IntakeItem] = []
     rejected: list[Rejected] = []
@@ -151,9 +162,8 @@ def _map_page(source: Any, platform: Platform, records: list[Any], channel: str)
         try:
             items.append(source.to_item(record))
         except InvalidItem as bad:
-            ref = record.get("id") if isinstance(record, dict) else None
-            rejected.append(Rejected(channel, platform.name, str(ref if ref is not None else f"record-{n}"),
-                                     bad.reason, bad.detail, source.raw_bytes(record)))
+            rejected.append(Rejected(channel, platform.name, record_ref(platform, record, n), bad.reason, bad.detail,
+                                     source.raw_bytes(record)))
     return items, rejected
 
 
