@@ -290,6 +290,75 @@ def cmd_channel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_callbacks(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from feedback import config
+    from feedback.callbacks import queue
+    from feedback.db.engine import get_engine
+
+    engine, now, action = get_engine(), datetime.now(UTC), args.cb_action
+    zone = ZoneInfo(config.settings().timezone)
+
+    def show(task) -> None:
+        if args.json:
+            print(json.dumps(task.as_dict(), ensure_ascii=False, default=str))
+            return
+        due = task.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        print(f"{task.task_id:>6}  {task.feedback_no}  {task.priority:<6} due {due}  {task.status:<7} "
+              f"attempts {task.attempts}  {task.claimed_by or task.assigned_to or '-':<10} "
+              f"{task.contact_masked or '-':<14} {task.subject or ''}")
+
+    if action == "agents":
+        from feedback.callbacks.agents import list_agents
+
+        with engine.connect() as conn:
+            agents = list_agents(conn)
+        for a in agents:
+            role = "supervisor" if a.supervisor else "agent"
+            print(f"{a.agent_id:<16} {a.display_name:<12} {a.team:<12} {role:<10} "
+                  f"{'active' if a.active else 'inactive':<8} open tasks {a.open_tasks}")
+        _say(f"{len(agents)} agent(s); the team is kept in callbacks.yaml (team.agents)")
+        return 0
+    if action == "queue":
+        tasks = queue.agent_queue(engine, args.agent, now)
+        for task in tasks:
+            show(task)
+        _say(f"{len(tasks)} task(s) for {args.agent}: held claims first, then assigned, then unassigned")
+        return 0
+    if action == "claim":
+        task = queue.claim_next(engine, args.agent, now)
+        if task is None:
+            _say("nothing to claim: no callback is due for this agent now")
+            return 1
+        show(task)
+        _say(f"claimed task {task.task_id} until {task.claim_expires_at.astimezone(zone):%H:%M}; "
+             f"reveal the contact with `feedback callbacks reveal {task.task_id} --agent {args.agent}`")
+        return 0
+    if args.task is None:
+        raise FeedbackError(f"say which task: feedback callbacks {action} TASK --agent {args.agent}")
+    if action == "reveal":
+        print(queue.reveal_contact(engine, args.task, args.agent, now))
+        return 0
+    if action == "release":
+        queue.release_claim(engine, args.task, args.agent, now)
+        _say(f"task {args.task} is back in the queue")
+        return 0
+    if action == "attempt":
+        result = queue.record_attempt(engine, args.task, args.agent, args.result, now)
+        nxt = f"; try again after {result.not_before.astimezone(zone):%Y-%m-%d %H:%M}" if result.not_before else ""
+        _say(f"task {args.task}: {result.result} recorded (attempt {result.attempts}), now {result.status}{nxt}")
+        return 0
+    if args.rating is None and args.score is None and args.final_opinion is None:
+        raise FeedbackError("give the customer's answer: --rating (e.g. 满意) or --score, or --final-opinion")
+    outcome = queue.record_outcome(engine, args.task, args.agent, args.rating, args.comment, now,
+                                   args.final_opinion, score=args.score)
+    _say(f"task {args.task}: {outcome.rating or outcome.outcome or 'final opinion'} recorded; "
+         f"item {outcome.feedback_no} {outcome.action}" + (" and escalated" if outcome.escalated else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feedback", description="Operate the customer-feedback pipeline.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -371,6 +440,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("smtp-sink", cmd_smtp_sink, "run the local SMTP capture server in the foreground").add_argument(
         "--port", type=int, default=None
     )
+    cb = add("callbacks", cmd_callbacks, "the callback queue (回访): an agent's queue, claim, call results, answers")
+    cb.add_argument("cb_action", metavar="ACTION",
+                    choices=["queue", "claim", "reveal", "attempt", "record", "release", "agents"],
+                    help="queue | claim | reveal TASK | attempt TASK | record TASK | release TASK | agents")
+    cb.add_argument("task", nargs="?", type=int, help="the callback task id (from queue / claim)")
+    cb.add_argument("--agent", default=os.environ.get("USER", "operator"), help="your agent id (callback_agent)")
+    cb.add_argument("--result", default="no_answer", choices=["reached", "no_answer", "busy", "wrong_number",
+                                                              "voicemail"], help="attempt: what the call gave")
+    cb.add_argument("--rating", help="record: the customer's rating on the active scale, e.g. 满意")
+    cb.add_argument("--score", type=int, help="record: the score, on a score scale (e.g. 1-100)")
+    cb.add_argument("--comment", help="record: what the customer said (masked before storage)")
+    cb.add_argument("--final-opinion", dest="final_opinion",
+                    help="record: the customer's final opinion on an unsolvable item (masked)")
+    cb.add_argument("--json", action="store_true", help="queue / claim: one JSON object per task")
     return parser
 
 

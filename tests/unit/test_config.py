@@ -11,7 +11,7 @@ from feedback.errors import ConfigError
 def test_shipped_configuration_is_valid():
     assert config.validate_all() == [
         "settings.yaml", "channels.yaml", "privacy.yaml", "calendars.yaml + sla_policies.yaml", "taxonomy.yaml",
-        "escalation.yaml",
+        "escalation.yaml", "callbacks.yaml",
     ]
     channels = config.channels()
     assert {m.name for m in channels.mailboxes} == {"support", "complaints"}

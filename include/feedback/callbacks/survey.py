@@ -1,0 +1,203 @@
+"""E-mail surveys (回访问卷): one mail per callback task, at most one reminder, answered once.
+
+Surveys are outbox rows (kind `survey`, then `survey_reminder`) addressed to the
+item's e-mail contact as `vault:<id>`: the address exists in clear only at the
+moment the sender delivers the mail. Each row's dedup key is the task
+(`survey:<task>`, `survey_reminder:<task>`) and the task records when it was sent
+and reminded, so a re-run writes nothing twice. The link carries a signed token
+(`tokens`), valid `survey.expiry_days`; the answer goes through the same outcome
+rules as a phone call (`outcomes.record_answer`), and a task with an answer
+refuses another.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from feedback.callbacks.errors import UnknownTask
+from feedback.callbacks.outcomes import OPEN_STATUSES, OutcomeResult, record_answer
+from feedback.callbacks.policy import CallbackPolicy, load_policy
+from feedback.callbacks.tokens import TokenInvalid, make_token, survey_key, verify_token
+from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
+
+log = logging.getLogger(__name__)
+SURVEY_KIND = "survey"
+REMINDER_KIND = "survey_reminder"
+KINDS = (SURVEY_KIND, REMINDER_KIND)
+SUBJECTS = {
+    SURVEY_KIND: {"zh-CN": "[{no}] 请评价我们的处理结果", "en": "[{no}] How did we do? One question about your feedback"},
+    REMINDER_KIND: {"zh-CN": "[{no}] 提醒：请评价我们的处理结果", "en": "[{no}] Reminder: how did we do?"},
+}
+
+_DUE_SURVEYS = """
+SELECT t.id, t.feedback_id, t.survey_vault_id, f.feedback_no, f.subject, f.language,
+       CAST(NULL AS timestamptz) AS survey_expires_at
+FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
+WHERE t.status IN ('pending', 'claimed') AND t.survey_vault_id IS NOT NULL AND t.survey_sent_at IS NULL
+  AND t.purpose = 'satisfaction' AND t.created_at <= :now
+ORDER BY t.id
+FOR UPDATE OF t SKIP LOCKED
+"""
+_DUE_REMINDERS = """
+SELECT t.id, t.feedback_id, t.survey_vault_id, f.feedback_no, f.subject, f.language, t.survey_expires_at
+FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
+WHERE t.status IN ('pending', 'claimed') AND t.survey_vault_id IS NOT NULL AND t.survey_sent_at <= :cutoff
+  AND t.survey_reminded_at IS NULL AND t.survey_expires_at > :now
+ORDER BY t.id
+FOR UPDATE OF t SKIP LOCKED
+"""
+
+
+def _zone() -> ZoneInfo:
+    from feedback import config
+
+    return ZoneInfo(config.settings().timezone)
+
+
+def _choices(policy: CallbackPolicy, locale: str) -> str:
+    scale = policy.scale
+    if scale.kind == "score":
+        lo, hi = scale.spec.min, scale.spec.max
+        return f"{lo}–{hi} 分" if locale == "zh-CN" else f"a score from {lo} to {hi}"
+    return " / ".join(label if locale == "zh-CN" else en for label, en, _ in scale.options())
+
+
+def link_for(policy: CallbackPolicy, task_id: int, expires_at: datetime, key: bytes) -> str:
+    return f"{policy.survey.base_url}/{make_token(task_id, expires_at, key)}"
+
+
+def _row(kind: str, task: Any, expires_at: datetime, run_time: datetime, policy: CallbackPolicy, key: bytes,
+         zone: ZoneInfo) -> OutboxRow:
+    from feedback.notify.digest import template_env
+
+    locale = "zh-CN" if task.language == "zh" else "en"
+    link = link_for(policy, task.id, expires_at, key)
+    template = "survey.txt" if kind == SURVEY_KIND else "survey_reminder.txt"
+    text = template_env().get_template(f"{locale}/{template}").render(
+        feedback_no=task.feedback_no, subject=task.subject, link=link, choices=_choices(policy, locale),
+        expires=expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+    )
+    dedup = f"{kind}:{task.id}"
+    headers = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All", "X-Feedback-Outbox": kind,
+               "X-Feedback-No": task.feedback_no}
+    return OutboxRow(
+        kind=kind, dedup_key=dedup, recipient=f"vault:{task.survey_vault_id}", recipient_vault_id=task.survey_vault_id,
+        created_at=run_time, subject=SUBJECTS[kind][locale].format(no=task.feedback_no), body=text,
+        payload={"channel": "email", "locale": locale, "feedback_no": task.feedback_no, "task_id": task.id,
+                 "text": text, "headers": headers},
+        message_id=message_id_for(dedup, policy.survey.message_id_domain, kind.replace("_", "-")),
+        caused_at=run_time, feedback_id=task.feedback_id,
+    )
+
+
+def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | None = None,
+                 key: bytes | None = None) -> dict[str, int]:
+    """Write the survey mails due at `run_time`, and the reminders; returns counts only.
+
+    A survey for every open satisfaction task with an e-mail contact that has none
+    yet; a reminder for every survey unanswered after `reminder_after_days` and not
+    expired, once. Delivery is the sender's job (the DAG's `deliver_outbox`).
+    """
+    if run_time.tzinfo is None:
+        raise ValueError("run_time must be timezone-aware (the DAG run's logical instant)")
+    policy = policy or load_policy()
+    counts = {"surveys": 0, "reminders": 0}
+    if not policy.survey.enabled:
+        return counts
+    key = key or survey_key()
+    zone = _zone()
+    survey = policy.survey
+    with engine.begin() as conn:
+        due = conn.execute(sa.text(_DUE_SURVEYS), {"now": run_time}).all()
+        if due:
+            expires = run_time + timedelta(days=survey.expiry_days)
+            counts["surveys"] = write_rows(conn, [_row(SURVEY_KIND, t, expires, run_time, policy, key, zone)
+                                                  for t in due])
+            conn.execute(
+                sa.text("UPDATE feedback.callback_task SET survey_sent_at = :now, survey_expires_at = :exp "
+                        "WHERE id = ANY(:ids)"),
+                {"now": run_time, "exp": expires, "ids": [t.id for t in due]},
+            )
+        if survey.max_reminders:
+            cutoff = run_time - timedelta(days=survey.reminder_after_days)
+            late = conn.execute(sa.text(_DUE_REMINDERS), {"now": run_time, "cutoff": cutoff}).all()
+            if late:
+                counts["reminders"] = write_rows(
+                    conn, [_row(REMINDER_KIND, t, t.survey_expires_at, run_time, policy, key, zone) for t in late])
+                conn.execute(sa.text("UPDATE feedback.callback_task SET survey_reminded_at = :now WHERE id = ANY(:ids)"),
+                             {"now": run_time, "ids": [t.id for t in late]})
+    if any(counts.values()):
+        log.info("surveys at %s: %s", run_time.isoformat(), counts)
+    return counts
+
+
+# --- the customer's side --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyView:
+    """What the survey page shows: masked item fields, the scale, and whether it is still open."""
+
+    task_id: int
+    feedback_no: str
+    subject: str | None          # masked
+    locale: str                  # the item's language: zh-CN or en (the page shows both)
+    scale: str
+    kind: str                    # choice or score
+    options: list[tuple[str, str, str]]   # (label, English label, outcome)
+    score_min: int
+    score_max: int
+    expires_at: datetime
+    open: bool                   # False once answered (or the task ended otherwise)
+    status: str
+
+
+def survey_view(engine: Engine, token: str, now: datetime, policy: CallbackPolicy | None = None,
+                key: bytes | None = None) -> SurveyView:
+    """Check a link and describe its survey; records nothing (mail scanners open links too).
+
+    Raises TokenInvalid / TokenExpired for a bad link.
+    """
+    signed = verify_token(token, now, key)
+    policy = policy or load_policy()
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("""SELECT t.id, t.status, f.feedback_no, f.subject, f.language
+                       FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
+                       WHERE t.id = :id"""),
+            {"id": signed.task_id},
+        ).one_or_none()
+    if row is None:
+        raise TokenInvalid("survey link: no such survey")
+    scale = policy.scale
+    return SurveyView(
+        task_id=row.id, feedback_no=row.feedback_no, subject=row.subject,
+        locale="zh-CN" if row.language == "zh" else "en", scale=scale.name, kind=scale.kind,
+        options=scale.options(), score_min=scale.spec.min, score_max=scale.spec.max,
+        expires_at=signed.expires_at, open=row.status in OPEN_STATUSES, status=row.status,
+    )
+
+
+def answer_survey(engine: Engine, token: str, now: datetime, *, rating: str | None = None,
+                  score: int | str | None = None, comment: str | None = None, policy: CallbackPolicy | None = None,
+                  key: bytes | None = None, ladder: Any = None) -> OutcomeResult:
+    """Record the customer's answer from a survey link, through the same rules as a phone call.
+
+    Raises TokenInvalid / TokenExpired for a bad link, TaskClosed when the task
+    already has its answer, BadAnswer for a rating the scale does not know.
+    """
+    signed = verify_token(token, now, key)
+    policy = policy or load_policy()
+    with engine.begin() as conn:
+        try:
+            return record_answer(conn, signed.task_id, actor="survey", via="survey", now=now, policy=policy,
+                                 rating=rating, score=score, comment=comment, require_claim=False, ladder=ladder)
+        except UnknownTask:
+            raise TokenInvalid("survey link: no such survey") from None

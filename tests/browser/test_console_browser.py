@@ -1,0 +1,141 @@
+"""The callback console in a real browser, in Chinese: log in, claim, reveal, record 满意 → the item closes.
+
+Headless Chromium (Playwright) works the main path the way an agent of the callback
+team would, against the app Airflow mounts (`create_app(routers=[console.router])`
+under /feedback) on a free loopback port and a real register. The outcome's `closed`
+event is then applied to the item the way the callbacks DAG does
+(`outcomes.apply_item_status`). Without /usr/bin/chromium the test is skipped, except
+under CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from conftest import scalar
+from fastapi import FastAPI
+
+from feedback.callbacks import outcomes, queue
+from feedback.triage import run as triage
+from feedback.web import console, console_auth
+from feedback.web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+PHONE, MASKED = "13812345678", "138****5678"
+TOKEN = "li-browser-token-0123456789abcdef"
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+def chromium():
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (install the chromium package) — the browser test cannot run"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI is set, so this fails instead of being skipped", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console_env(monkeypatch):
+    monkeypatch.setenv("FEEDBACK_HASH_KEY", "console-browser-hash-key-0123456789")
+    monkeypatch.setenv(console_auth.AUTH_ENV, "token")
+    monkeypatch.setenv(console_auth.TOKENS_ENV, f"cb-li:{TOKEN}")
+    monkeypatch.setenv(console_auth.SECRET_ENV, "console-browser-session-secret-0123")
+
+
+def resolved_item_with_callback(engine: sa.Engine, now: datetime) -> int:
+    """One web-form item, triaged three days ago and resolved an hour ago, with its callback task scheduled."""
+    received = now - timedelta(days=3)
+    payload = {"subject": "支付失败", "body": f"支付失败，钱扣了订单没生成，请回电{PHONE}。",
+               "contact": {"phone": PHONE, "name": "张伟"}}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, content_sha256)"
+                    " VALUES ('webform', 'contact_zh', 'wf-console-browser1', :t, CAST(:p AS jsonb), :h)"),
+            {"t": received, "p": json.dumps(payload, ensure_ascii=False), "h": "0" * 64},
+        )
+    triage.triage_pending(engine, received + timedelta(minutes=1), triage.load_context(gate=False))
+    item = scalar(engine, "SELECT id FROM feedback.feedback")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, to_status) "
+                    "VALUES (:f, 'resolved', :t, 'crm', 'resolved')"),
+            {"f": item, "t": now - timedelta(hours=1)},
+        )
+    outcomes.apply_item_status(engine, now)
+    queue.schedule_callbacks(engine, now)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.callback_task SET assigned_to = 'cb-li'"))
+    return item
+
+
+def test_an_agent_closes_the_loop_in_chinese(chromium, register, console_env):
+    now = datetime.now(UTC)
+    item = resolved_item_with_callback(register, now)
+    number = scalar(register, "SELECT feedback_no FROM feedback.feedback WHERE id = :i", i=item)
+    root = FastAPI()
+    root.mount("/feedback", create_app(engine=lambda: register, routers=[console.router]))
+    with serve(root) as base:
+        page = chromium.new_page()
+        page.goto(f"{base}/feedback/console/")
+        assert "/feedback/console/login" in page.url                   # not logged in: the login form
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        page.get_by_label("访问令牌").fill(TOKEN)
+        page.get_by_role("button", name="登录").click()
+
+        page.get_by_role("heading", name="我的回访队列").wait_for()
+        assert number in page.content() and PHONE not in page.content()
+        page.get_by_role("button", name="领取下一条").click()
+
+        page.get_by_role("button", name="查看客户联系方式").wait_for()
+        assert MASKED in page.content() and PHONE not in page.content()
+        page.get_by_role("button", name="查看客户联系方式").click()
+        page.locator("#contact").get_by_text(PHONE).wait_for()
+
+        page.get_by_label("满意", exact=True).check()
+        page.get_by_label("客户意见").fill("处理很及时，非常满意")
+        page.get_by_role("button", name="提交").click()
+        page.get_by_text("回访结果已记录").wait_for()
+        assert PHONE not in page.content()
+        page.close()
+
+    with register.connect() as conn:
+        task = conn.execute(sa.text("SELECT status, outcome, rating, comment, answered_by FROM feedback.callback_task "
+                                    "WHERE feedback_id = :f"), {"f": item}).one()
+    assert tuple(task) == ("done", "satisfied", "满意", "处理很及时，非常满意", "cb-li")
+    assert scalar(register, "SELECT count(*) FROM feedback.contact_reveal WHERE actor = 'cb-li'") == 1
+    outcomes.apply_item_status(register, datetime.now(UTC))
+    assert scalar(register, "SELECT status FROM feedback.feedback WHERE id = :i", i=item) == "closed"
