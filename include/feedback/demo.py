@@ -283,6 +283,26 @@ def simulate_handlers(engine, up_to: datetime) -> int:
     return len(rows)
 
 
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing to do"
+
+
+def callback_summary(engine) -> dict[str, int]:
+    """How the month's callbacks ended: tasks by outcome/status, and items closed or reopened after one."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        tasks = dict(conn.execute(sa.text(
+            "SELECT coalesce(outcome, status), count(*) FROM feedback.callback_task GROUP BY 1")).all())
+        items = dict(conn.execute(sa.text(
+            """SELECT event_type, count(DISTINCT feedback_id) FROM feedback.feedback_event
+               WHERE event_type IN ('closed', 'reopened') GROUP BY 1""")).all())
+        surveys = conn.execute(sa.text("SELECT count(*) FROM feedback.outbox WHERE kind = 'survey'")).scalar_one()
+    return {**{f"tasks {k}": v for k, v in sorted(tasks.items())},
+            "items closed": items.get("closed", 0), "items reopened": items.get("reopened", 0),
+            "survey mails": surveys}
+
+
 def planted_contacts_outside_vault(engine, sample) -> int:
     """How many of the sample's planted phones/e-mails/IDs appear anywhere but intake and the vault."""
     import sqlalchemy as sa
@@ -313,6 +333,7 @@ def _accounting(engine, channel: str) -> tuple[int, int]:
 
 
 def run_demo(opts: DemoOptions) -> int:
+    from feedback.callbacks.simulate import work_queue
     from feedback.db import status
     from feedback.db.engine import display_url, get_engine, libpq_url
     from feedback.db.migrations import migrate
@@ -370,6 +391,10 @@ def run_demo(opts: DemoOptions) -> int:
                 _step(f"  {dag_id:<28} {mark:<6} {seconds:5.1f}s")
                 if state != "success":
                     raise DemoFailed(f"{dag_id} at {when:%Y-%m-%d} ended {state}; task logs: {log}")
+                if dag_id == "feedback_callbacks":
+                    # The callback team works the queue the run scheduled, through the console's functions.
+                    worked = work_queue(engine, when, opts.seed)
+                    _step(f"    callback team's shift: {_counts(worked)}")
         month_end = month_end_run(opts.month)
         _step(f"{month_end:%Y-%m-%d %H:%M %Z}: month end")
         for dag_id in (d for d in MONTH_END if d in bag.dags):
@@ -392,6 +417,7 @@ def run_demo(opts: DemoOptions) -> int:
         stored, parked = _accounting(engine, channel)
         print(f"{label}: {len(delivered)} in the sample, {stored} stored in intake, {parked} quarantined")
         unaccounted += len(delivered) - stored - parked
+    print(f"callbacks: {_counts(callback_summary(engine))}")
     mails = sorted(sink.folder.glob("*.eml"))
     archive = local_dir() / "archive"
     print(f"mails sent (captured as .eml): {len(mails)} in {sink.folder}")

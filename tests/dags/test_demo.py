@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,6 +27,7 @@ def _counts(stdout: str) -> str:
     return stdout[start:end]
 
 
+@pytest.mark.timeout(1200)
 def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
     first = _demo(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -37,6 +40,20 @@ def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
     assert mails, first.stdout
     sample, stored, parked = map(int, mails.groups())
     assert sample > 0 and stored > 0 and stored + parked == sample
+    platforms = re.search(r"platform records \(Zendesk, Trustpilot\): (\d+) in the sample, (\d+) stored in intake, "
+                          r"(\d+) quarantined", first.stdout)
+    assert platforms, first.stdout
+    sample, stored, parked = map(int, platforms.groups())
+    assert sample > 0 and stored > 0 and stored + parked == sample
+    assert "feedback_ingest_platforms" in first.stderr
+    # The callback team worked the queue: some items closed, some reopened, some customers unreachable.
+    callbacks = re.search(r"callbacks: (.*)", first.stdout)
+    assert callbacks, first.stdout
+    figures = {name: int(n) for n, name in re.findall(r"(\d+) ([a-z ]+?)(?:,|$)", callbacks.group(1))}
+    assert figures.get("items closed", 0) > 0 and figures.get("items reopened", 0) > 0, callbacks.group(1)
+    assert figures.get("tasks unreachable", 0) > 0 and figures.get("survey mails", 0) > 0, callbacks.group(1)
+    surveys = [p for p in (tmp_path / "outbox").glob("*.eml") if b"X-Feedback-Outbox: survey" in p.read_bytes()]
+    assert surveys and all(b"/feedback/survey/" in p.read_bytes() for p in surveys)
     assert "feedback_ingest_email" in first.stderr
     assert "ack (sent)" in first.stdout, "each new item from e-mail gets a receipt through the outbox"
     assert (tmp_path / "airflow" / "airflow.db").exists(), "Airflow metadata must live under the local dir"
