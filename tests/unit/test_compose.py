@@ -53,12 +53,27 @@ NOT_NEEDED_IN_COMPOSE = {
     # Optional path of a CJK font for the PDF reports (include/feedback/reports/fonts.py); the image
     # installs fonts-wqy-microhei, which is found without it.
     "FEEDBACK_REPORT_FONT",
+    # The demo points the shipped platform entries at local simulators (include/feedback/demo.py);
+    # a deployment creates feedback_platform_<name> connections for the platforms it uses.
+    "AIRFLOW_CONN_FEEDBACK_PLATFORM_ZENDESK",
+    "AIRFLOW_CONN_FEEDBACK_PLATFORM_TRUSTPILOT",
+    # The console's own token login (include/feedback/web/console_auth.py) is for running it
+    # standalone under uvicorn; inside Airflow's API server (compose) it uses Airflow's login.
+    "FEEDBACK_CONSOLE_TOKENS",
+    "FEEDBACK_CONSOLE_SESSION_HOURS",
+    # Optional extra supervisors; callbacks.yaml's team lists them too.
+    "FEEDBACK_CONSOLE_SUPERVISORS",
 }
 # Variables that are satisfied when another one is set in compose.
 ALTERNATIVES = {
     # design.md: the vault keys come from the feedback_vault connection's password *or*
     # FEEDBACK_VAULT_KEYS; compose provides FEEDBACK_VAULT_KEYS (required).
     "AIRFLOW_CONN_FEEDBACK_VAULT": "FEEDBACK_VAULT_KEYS",
+    # Survey links and console sessions are signed with their own secret when one is given, else
+    # with a key derived from FEEDBACK_HASH_KEY (required in compose).
+    "FEEDBACK_SURVEY_KEY": "FEEDBACK_HASH_KEY",
+    "AIRFLOW_CONN_FEEDBACK_SURVEY": "FEEDBACK_HASH_KEY",
+    "FEEDBACK_CONSOLE_SECRET": "FEEDBACK_HASH_KEY",
 }
 
 # Host folders mounted by compose that need not exist in git: runtime state that
