@@ -136,9 +136,13 @@ class PlatformStandIns:
         from feedback.local.platform_api import TrustpilotSim, ZendeskSim
 
         self.now = datetime(2026, 1, 1, tzinfo=ZONE)
-        self.sims = {"zendesk": ZendeskSim(now=lambda: self.now),
-                     "trustpilot": TrustpilotSim(now=lambda: self.now)}
+        # The simulators' clock never runs behind the wall clock: a demo run again on the same register
+        # starts its month with cursors from the first run, which a vendor would call "in the future".
+        self.sims = {"zendesk": ZendeskSim(now=self.clock), "trustpilot": TrustpilotSim(now=self.clock)}
         self.served: set[str] = set()
+
+    def clock(self) -> datetime:
+        return max(self.now, datetime.now(ZONE))
 
     def start(self) -> dict[str, str]:
         """Starts the simulators; the connection variables that point the entries at them."""

@@ -89,3 +89,24 @@ def test_retention_purges_what_expired_and_a_dry_run_changes_nothing(register, l
 
     again = run_retention(register, NOW)
     assert (again.payloads, again.attachments, again.vault_entries, again.exported_months) == (0, 0, 0, [])
+
+
+def test_landed_web_form_fields_are_purged_once_moved_and_old(register, local):
+    rows = [("wf-" + "a" * 26, NOW - timedelta(days=200), NOW - timedelta(days=200)),   # moved, old: purged
+            ("wf-" + "b" * 26, NOW - timedelta(days=200), None),                          # not moved yet: kept
+            ("wf-" + "c" * 26, NOW - timedelta(days=5), NOW - timedelta(days=5))]         # moved, recent: kept
+    with register.begin() as conn:
+        for receipt, received, moved in rows:
+            conn.execute(sa.text(
+                """INSERT INTO feedback.webform_submission (form, receipt_id, received_at, fields, client_hash,
+                                                            moved_at)
+                   VALUES ('contact_zh', :r, :t, CAST(:f AS jsonb), 'h', :m)"""),
+                {"r": receipt, "t": received, "m": moved, "f": json.dumps({"phone": PHONE, "message": "请回电"})})
+    assert run_retention(register, NOW, dry_run=True).landed == 1
+    assert scalar(register, "SELECT count(*) FROM feedback.webform_submission WHERE fields ? 'purged_at'") == 0
+    assert run_retention(register, NOW).landed == 1
+    kept = scalar(register, "SELECT string_agg(fields::text, ' ') FROM feedback.webform_submission")
+    assert kept.count(PHONE) == 2
+    assert scalar(register, "SELECT fields ? 'purged_at' FROM feedback.webform_submission WHERE receipt_id = :r",
+                  r="wf-" + "a" * 26)
+    assert run_retention(register, NOW).landed == 0

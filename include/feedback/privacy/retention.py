@@ -5,6 +5,8 @@ would do (`dry_run`):
 1. **Raw payloads** in `intake` (they hold contacts as the customer wrote them) are
    replaced by a purge marker once older than `retention.raw_payload_days`, for rows
    triage has finished with; mail attachments no remaining payload refers to are deleted.
+   Web-form submissions landed by the intake endpoint lose their fields the same way once
+   moved into intake.
 2. **Vault entries** lose their ciphertext once every item that refers to them has
    been closed for `retention.contact_days_after_close` (the keyed identity hash stays,
    so repeat-complaint statistics still work without the contact).
@@ -56,6 +58,7 @@ EXPORT_COLUMNS = ("id", "feedback_no", "channel", "source", "received_at", "regi
 class RetentionResult:
     dry_run: bool
     payloads: int = 0
+    landed: int = 0
     attachments: int = 0
     vault_entries: int = 0
     exported_months: list[str] = field(default_factory=list)
@@ -90,6 +93,19 @@ def purge_payloads(conn: sa.Connection, cutoff: datetime, now: datetime, attachm
             path.unlink()
             removed += 1
     return purged, removed
+
+
+LANDED_DUE = """FROM feedback.webform_submission
+                WHERE moved_at IS NOT NULL AND received_at < :cutoff AND NOT (fields ? 'purged_at')"""
+
+
+def purge_landed(conn: sa.Connection, cutoff: datetime, now: datetime, dry_run: bool) -> int:
+    """Landed web-form submissions already moved to intake keep their fields only as long as intake does."""
+    if dry_run:
+        return conn.execute(sa.text(f"SELECT count(*) {LANDED_DUE}"), {"cutoff": cutoff}).scalar_one()  # noqa: S608
+    return conn.execute(sa.text(
+        f"""UPDATE feedback.webform_submission SET fields = jsonb_build_object('purged_at', CAST(:now AS text))
+            WHERE id IN (SELECT id {LANDED_DUE})"""), {"cutoff": cutoff, "now": now.isoformat()}).rowcount  # noqa: S608
 
 
 def purge_vault(conn: sa.Connection, cutoff: datetime, now: datetime, dry_run: bool) -> int:
@@ -146,6 +162,7 @@ def run_retention(engine: Engine, now: datetime, *, dry_run: bool = False) -> Re
     with engine.begin() as conn:
         result.payloads, result.attachments = purge_payloads(
             conn, now - timedelta(days=keep.raw_payload_days), now, attachments, dry_run)
+        result.landed = purge_landed(conn, now - timedelta(days=keep.raw_payload_days), now, dry_run)
         result.vault_entries = purge_vault(conn, now - timedelta(days=keep.contact_days_after_close), now, dry_run)
         result.exported_months, result.exported_items = export_closed(
             conn, _months_back(now, keep.archive_closed_after_months), settings.reports.archive_url(local_dir()),

@@ -1,0 +1,308 @@
+"""POST /intake/{form}: one web-form submission in, a receipt out, or a precise refusal.
+
+The checks run cheapest and least revealing first: an unknown form or an oversize
+body is refused before anything is parsed, a request that is not from the form's
+site before the rate counter or the schema tells it anything. Nothing is stored
+unless every check passed, and the 202 is sent only after the landing row is
+committed, so a receipt always stands for a stored submission. Answers and log
+lines carry form names, receipt ids, status codes and field names, never values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from feedback.config import WebForm
+from feedback.errors import ConfigError, RegisterUnreachable
+from feedback.web import landing
+from feedback.web.attachments import AttachmentRejected, Upload, check_attachments, store_attachments
+from feedback.web.runtime import IntakeRuntime
+from feedback.web.schema import HONEYPOT, InvalidSubmission, validate_fields, validate_locale
+from feedback.web.verify import SecretMissing, Unauthorized, verify
+
+log = logging.getLogger(__name__)
+
+ALLOWED_REQUEST_HEADERS = "Content-Type, Idempotency-Key, Authorization, X-Feedback-Timestamp, X-Feedback-Signature"
+EXPOSED_HEADERS = "Retry-After, Idempotent-Replayed"
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+FORM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MAX_FORM_PARTS = 200
+
+
+class Reject(Exception):
+    """A refusal: status, the JSON body to answer with, extra headers, and a short code for the log."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        super().__init__(body.get("error", "error"))
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    fields: dict[str, Any]
+    locale: Any
+    uploads: list[Upload]
+
+
+def shown_name(name: str) -> str:
+    """A form name from the URL, safe for a log line."""
+    return name if FORM_NAME.match(name) else "(not a form name)"
+
+
+def find_form(runtime: IntakeRuntime, name: str) -> WebForm:
+    try:
+        form = runtime.forms().get(name)
+    except ConfigError as exc:
+        log.error("webform intake: configuration error: %s", exc)
+        raise Reject(503, {"error": "unavailable", "reason": "the intake configuration is invalid"}) from None
+    if form is None:
+        raise Reject(404, {"error": "unknown_form"})
+    return form
+
+
+def cors_headers(form: WebForm | None, origin: str | None) -> dict[str, str]:
+    """CORS answers only for the form's own sites; everyone else gets no Access-Control-Allow-Origin."""
+    if form is None or not form.allowed_origins:
+        return {}
+    headers = {"Vary": "Origin"}
+    if origin and origin.rstrip("/").lower() in form.allowed_origins:
+        headers.update({"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS})
+    return headers
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` (declared or actually read)."""
+    too_large = Reject(413, {"error": "too_large", "reason": f"the body is larger than {limit} bytes"})
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise Reject(400, {"error": "malformed", "reason": "invalid Content-Length"})
+        if int(declared) > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _parse_json(body: bytes) -> Parsed:
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Reject(400, {"error": "malformed", "reason": "the body is not UTF-8 JSON"}) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict) or set(doc) - {"fields", "locale"}:
+        raise Reject(422, {"error": "invalid", "reason": 'expected {"fields": {...}, "locale": "..."}'})
+    return Parsed(doc["fields"], doc.get("locale"), [])
+
+
+def _split_items(items: list[tuple[str, Any]]) -> Parsed:
+    """Form items into fields, locale and files; a field given twice is an error, not a silent pick."""
+    fields: dict[str, Any] = {}
+    repeated: set[str] = set()
+    uploads: list[Upload] = []
+    locale: Any = None
+    for key, value in items:
+        if key == "attachments" and isinstance(value, Upload):
+            uploads.append(value)
+        elif key == "attachments" and value == "":
+            continue  # an empty file input sent without a filename
+        elif key == "locale":
+            locale = value
+        elif key in fields:
+            repeated.add(key)
+        else:
+            fields[key] = value
+    if repeated:
+        named = {k: "given more than once" for k in repeated if FORM_NAME.match(k) or k == HONEYPOT}
+        raise InvalidSubmission(named or {"_unknown": "a field is given more than once"})
+    return Parsed(fields, locale, uploads)
+
+
+def _parse_urlencoded(body: bytes) -> Parsed:
+    try:
+        items = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=MAX_FORM_PARTS, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise Reject(400, {"error": "malformed", "reason": "the body is not a UTF-8 form"}) from None
+    return _split_items(items)
+
+
+async def _parse_multipart(request: Request, body: bytes, form: WebForm) -> Parsed:
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS,
+                             max_part_size=form.max_bytes)
+    try:
+        data = await parser.parse()
+    except MultiPartException:
+        raise Reject(400, {"error": "malformed", "reason": "the multipart body cannot be read"}) from None
+    items: list[tuple[str, Any]] = []
+    try:
+        for key, value in data.multi_items():
+            if isinstance(value, UploadFile):
+                content = await value.read()
+                if not value.filename and not content:
+                    continue  # an empty file input: browsers send it when no file was chosen
+                if key == "attachments":
+                    items.append((key, Upload(value.filename or "", value.content_type or "", content)))
+                else:
+                    items.append((key, object()))  # a file where text belongs: "unknown field" / "must be text"
+            else:
+                items.append((key, value))
+    finally:
+        await data.close()
+    return _split_items(items)
+
+
+async def parse_body(request: Request, body: bytes, form: WebForm) -> Parsed:
+    kind = media_type(request)
+    if kind == "application/json":
+        return _parse_json(body)
+    if kind == "application/x-www-form-urlencoded":
+        return _parse_urlencoded(body)
+    if kind == "multipart/form-data":
+        return await _parse_multipart(request, body, form)
+    raise Reject(415, {"error": "unsupported_media_type",
+                       "reason": "send application/json, application/x-www-form-urlencoded or multipart/form-data"})
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key.strip()):
+        raise Reject(400, {"error": "malformed", "reason": "Idempotency-Key must be 1-255 printable ASCII characters"})
+    return key.strip()
+
+
+def _database(work: Callable[[], Any]) -> Any:
+    """Run register work; an unreachable register is a 503, logged by kind only (errors may quote values)."""
+    try:
+        return work()
+    except (RegisterUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        log.error("webform intake: the register is unavailable (%s)", type(exc).__name__)
+        raise Reject(503, {"error": "unavailable", "reason": "the register is unavailable, retry later"}) from None
+    except sa.exc.SQLAlchemyError as exc:
+        # Never let the statement's parameters (the customer's fields) reach a traceback in the log.
+        log.error("webform intake: the register refused the write (%s)", type(exc).__name__)
+        raise Reject(500, {"error": "internal"}) from None
+
+
+def check_rate(runtime: IntakeRuntime, form: WebForm, client: str) -> None:
+    now = runtime.now()
+
+    def hit() -> int:
+        with runtime.engine().begin() as conn:
+            return landing.count_hit(conn, client, form.name, now)
+
+    if _database(hit) > form.rate_limit_per_minute:
+        wait = landing.retry_after_seconds(now)
+        raise Reject(429, {"error": "rate_limited", "retry_after": wait}, {"Retry-After": str(wait)})
+
+
+def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None, client: str) -> tuple[str, bool]:
+    """Validate everything, then write files and the landing row; returns (receipt id, replayed)."""
+    fields = validate_fields(form, parsed.fields)
+    locale = validate_locale(parsed.locale, form)
+    attachments = check_attachments(form, parsed.uploads)
+    stored = store_attachments(runtime.attachments_dir(), attachments) if attachments else []
+    row = landing.Landing(form.name, key, runtime.now(), locale, fields, stored, client)
+
+    def write() -> tuple[str, bool]:
+        with runtime.engine().begin() as conn:
+            return landing.land(conn, row)
+
+    return _database(write)
+
+
+async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JSONResponse:
+    body = await read_body(request, form.max_request_bytes(media_type(request) == "multipart/form-data"))
+    try:
+        verify(form, request.headers, body, runtime.connection_lookup, runtime.now().timestamp())
+    except Unauthorized as bad:
+        raise Reject(401, {"error": "unauthorized", "reason": bad.reason}) from None
+    except SecretMissing as exc:
+        log.error("webform %s: %s", form.name, exc)
+        raise Reject(503, {"error": "unavailable", "reason": str(exc)}) from None
+    address = request.client.host if request.client else "unknown"
+    client = landing.client_hash(address, await run_in_threadpool(runtime.hash_key))
+    await run_in_threadpool(check_rate, runtime, form, client)
+    parsed = await parse_body(request, body, form)
+    key = idempotency_key(request)
+    try:
+        receipt, replayed = await run_in_threadpool(store, runtime, form, parsed, key, client)
+    except InvalidSubmission as bad:
+        raise Reject(422, {"error": "invalid", "fields": bad.errors} if bad.errors else {"error": "invalid"}) from None
+    except AttachmentRejected as bad:
+        answer = {"error": "too_large", "reason": bad.reason} if bad.status == 413 else {
+            "error": "invalid", "fields": {"attachments": bad.reason}}
+        raise Reject(bad.status, answer) from None
+    log.info("webform %s: 202 receipt %s%s", form.name, receipt, " (idempotent replay)" if replayed else "")
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse({"receipt_id": receipt, "status": "received"}, status_code=202, headers=headers)
+
+
+def intake_router(runtime: IntakeRuntime) -> APIRouter:
+    """The intake routes, bound to one runtime (register, forms, clock, secrets)."""
+    router = APIRouter()
+
+    @router.post("/intake/{form_name}")
+    async def post_submission(form_name: str, request: Request) -> Response:
+        form: WebForm | None = None
+        try:
+            form = await run_in_threadpool(find_form, runtime, form_name)
+            response: Response = await _accept(runtime, form, request)
+        except InvalidSubmission as bad:  # from parsing: a repeated field
+            refused = Reject(422, {"error": "invalid", "fields": bad.errors})
+            response = refused.response()
+            log.info("webform %s: 422 invalid", shown_name(form_name))
+        except Reject as refused:
+            response = refused.response()
+            log.info("webform %s: %d %s", shown_name(form_name), refused.status, refused.body.get("error"))
+        response.headers.update(cors_headers(form, request.headers.get("origin")))
+        return response
+
+    @router.options("/intake/{form_name}")
+    async def preflight(form_name: str, request: Request) -> Response:
+        try:
+            form = await run_in_threadpool(find_form, runtime, form_name)
+        except Reject as refused:
+            return refused.response()
+        origin = request.headers.get("origin")
+        method = request.headers.get("access-control-request-method", "POST").upper()
+        allowed = cors_headers(form, origin)
+        if "Access-Control-Allow-Origin" not in allowed or method != "POST":
+            log.info("webform %s: 403 preflight from an origin not in allowed_origins", form.name)
+            return Response(status_code=403, headers={"Vary": "Origin"})
+        allowed.update({"Access-Control-Allow-Methods": "POST, OPTIONS",
+                        "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS, "Access-Control-Max-Age": "600"})
+        return Response(status_code=204, headers=allowed)
+
+    return router

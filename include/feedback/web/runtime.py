@@ -1,0 +1,80 @@
+"""What the endpoint's routes share: the register, the forms, the clock and the secrets, all resolved lazily.
+
+Airflow imports plugins in every component (scheduler, DAG processor, API server),
+so building the app must cost nothing: no database connection, no config read.
+The first request resolves each piece once; tests pass their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from feedback.config import Channels, WebForm
+from feedback.web.verify import ConnectionLookup, env_connection
+
+
+def _default_engine() -> Engine:
+    from feedback.db.engine import get_engine
+
+    return get_engine()
+
+
+def _default_channels() -> Channels:
+    from feedback import config
+
+    return config.channels()
+
+
+def _default_attachments_dir() -> Path:
+    from feedback import config
+    from feedback.paths import local_dir
+
+    folder = Path(config.settings().mail.attachments_dir)
+    return folder if folder.is_absolute() else local_dir() / folder
+
+
+def _default_hash_key() -> bytes:
+    from feedback.privacy import keys
+
+    return keys.hash_key()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class IntakeRuntime:
+    engine_factory: Callable[[], Engine] = _default_engine
+    channels_factory: Callable[[], Channels] = _default_channels
+    now: Callable[[], datetime] = _utc_now
+    connection_lookup: ConnectionLookup = env_connection
+    attachments_dir_factory: Callable[[], Path] = _default_attachments_dir
+    hash_key_factory: Callable[[], bytes] = _default_hash_key
+    _cache: dict[str, object] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _once(self, key: str, make: Callable[[], object]) -> object:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]
+
+    def engine(self) -> Engine:
+        return self._once("engine", self.engine_factory)  # type: ignore[return-value]
+
+    def forms(self) -> dict[str, WebForm]:
+        """The configured forms by name (read once: a change to channels.yaml needs a restart)."""
+        return self._once("forms", lambda: {f.name: f for f in self.channels_factory().webforms.forms})  # type: ignore[return-value]
+
+    def attachments_dir(self) -> Path:
+        return self._once("attachments_dir", self.attachments_dir_factory)  # type: ignore[return-value]
+
+    def hash_key(self) -> bytes:
+        return self._once("hash_key", self.hash_key_factory)  # type: ignore[return-value]

@@ -1,0 +1,108 @@
+"""Checking a submission's fields against its form's schema (channels.yaml `webforms.forms[].fields`).
+
+The answer names each bad field and what is wrong with it, never the value: the
+values are customers' names, phones and complaints, and error bodies end up in
+browser consoles, proxies and logs. The embeddable form mirrors these rules, so
+a customer normally sees the same message before anything is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from feedback.config import FormField, WebForm
+
+# Hidden field of the embeddable form: people never see it, bots fill it in.
+HONEYPOT = "website"
+LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+class InvalidSubmission(Exception):
+    """The fields do not fit the form: `errors` maps field names to reasons (empty = say nothing more)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(f"invalid fields: {', '.join(sorted(errors)) or '(not said)'}")
+        self.errors = errors
+
+
+def _type_problem(value: str, spec: FormField) -> str | None:
+    if spec.type == "phone" and not PHONE.match(PHONE_SEPARATORS.sub("", value)):
+        return "not a phone number"
+    if spec.type == "email" and not EMAIL.match(value):
+        return "not an e-mail address"
+    if spec.type == "choice" and value not in spec.choices:
+        return "not one of the choices"
+    if spec.type == "date":
+        if not ISO_DATE.match(value):
+            return "not a date (YYYY-MM-DD)"
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return "not a date (YYYY-MM-DD)"
+    return None
+
+
+def _problem(value: Any, spec: FormField, required: bool) -> tuple[str | None, str | None]:
+    """(cleaned value or None when empty, reason it is invalid or None)."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return None, "must be text"
+    value = value.strip()
+    if "\x00" in value:
+        return None, "contains a NUL character"
+    if not value:
+        return None, "required" if required else None
+    if len(value) > spec.max_length:
+        return None, f"longer than {spec.max_length} characters"
+    return value, _type_problem(value, spec)
+
+
+def validate_fields(form: WebForm, given: Mapping[str, Any]) -> dict[str, str]:
+    """The form's non-empty fields, stripped; raises InvalidSubmission naming every bad field.
+
+    A filled honeypot is refused without saying why, so a bot learns nothing from the answer.
+    """
+    trap = given.get(HONEYPOT)
+    if trap not in (None, ""):
+        raise InvalidSubmission({})
+    errors: dict[str, str] = {}
+    odd_names = 0
+    for name in given:
+        if name in form.fields or name == HONEYPOT:
+            continue
+        if FIELD_NAME.match(name):
+            errors[name] = "unknown field"
+        else:
+            odd_names += 1
+    if odd_names:
+        # A name that is not a plain identifier might be anything (even a pasted phone): not echoed.
+        errors["_unknown"] = f"{odd_names} unknown field name(s)"
+    required = form.required_names
+    clean: dict[str, str] = {}
+    for name, spec in form.fields.items():
+        value, problem = _problem(given.get(name), spec, name in required)
+        if problem:
+            errors[name] = problem
+        elif value is not None:
+            clean[name] = value
+    if errors:
+        raise InvalidSubmission(errors)
+    return clean
+
+
+def validate_locale(value: Any, form: WebForm) -> str:
+    """The submission's language tag (the page's, e.g. zh-CN), or the form's when none is given."""
+    if value in (None, ""):
+        return form.locale
+    if not isinstance(value, str) or not LOCALE.match(value.strip()):
+        raise InvalidSubmission({"locale": "not a language tag (e.g. zh-CN, en)"})
+    return value.strip()
