@@ -169,3 +169,22 @@ def dovecot(tmp_path_factory):
 def imap_user(dovecot):
     """The session's server as a new user of this test alone: an empty INBOX, no other folders."""
     return dovecot.with_user(f"t{uuid.uuid4().hex[:12]}")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium():
+    """Headless Debian Chromium driven by Playwright; skipped without it, but a failure under CI=true."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (install the chromium package) — the browser test cannot run"
+        if _in_ci():
+            pytest.fail(f"{reason}; CI is set, so this fails instead of being skipped", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -9,10 +9,9 @@
 ALTER TABLE callback_task ADD COLUMN purpose text NOT NULL DEFAULT 'satisfaction'
     CHECK (purpose IN ('satisfaction', 'final_opinion'));
 -- due_at is the deadline of the callback (3 working days / 24 h after the resolution); not_before is
--- when it may be worked: at once, after a survey's grace period, or after an unanswered call.
+-- when it may be worked: at once, after a survey's grace period, or after an unanswered call
+-- (NULL, as for tasks written by other tools: at once).
 ALTER TABLE callback_task ADD COLUMN not_before timestamptz;
-UPDATE callback_task SET not_before = created_at WHERE not_before IS NULL;
-ALTER TABLE callback_task ALTER COLUMN not_before SET NOT NULL;
 ALTER TABLE callback_task ADD COLUMN resolved_at timestamptz;        -- the resolution being checked
 ALTER TABLE callback_task ADD COLUMN due_rule text;                   -- e.g. default 3wd on default
 ALTER TABLE callback_task ADD COLUMN claim_expires_at timestamptz;

@@ -11,61 +11,25 @@ under CI, where it fails.
 from __future__ import annotations
 
 import json
-import os
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import scalar
 from fastapi import FastAPI
+from web_server import serve
 
 from feedback.callbacks import outcomes, queue
 from feedback.triage import run as triage
 from feedback.web import console, console_auth
 from feedback.web.app import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHONE, MASKED = "13812345678", "138****5678"
 TOKEN = "li-browser-token-0123456789abcdef"
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
-@pytest.fixture
-def chromium():
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (install the chromium package) — the browser test cannot run"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI is set, so this fails instead of being skipped", pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -9,24 +9,16 @@ skipped, except under CI, where it fails.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import load_dag, scalar
-from fastapi import FastAPI
+from web_server import serve
 
 from feedback.web.app import standalone_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHONE, MASKED = "13812345678", "138****5678"
 EN_PHONE = "13987654321"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
@@ -34,37 +26,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 RAW_ALLOWED = {"intake", "webform_submission", "contact_vault"}
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
-@pytest.fixture
-def chromium():
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (install the chromium package) — the browser test cannot run"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI is set, so this fails instead of being skipped", pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,9 +15,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import scalar
 from fastapi import FastAPI
+from web_server import serve
 
 from feedback.callbacks import queue, survey, tokens
 from feedback.callbacks.policy import AgentSpec, TeamPolicy, load_policy
@@ -83,18 +81,8 @@ def site(register, policy):
     app.dependency_overrides[deps.clock] = lambda: clock.now
     settings = {"policy": policy}
     app.dependency_overrides[survey_web.survey_policy] = lambda: settings["policy"]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(timeout=10, follow_redirects=False) as client:
-        yield Site(f"http://127.0.0.1:{port}/feedback", clock, client, settings)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as base, httpx.Client(timeout=10, follow_redirects=False) as client:
+        yield Site(f"{base}/feedback", clock, client, settings)
 
 
 def make_item(engine, n: int, *, email: str | None = EMAIL, language: str = "zh") -> int:

@@ -16,17 +16,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from conftest import ROOT, scalar
 from fastapi import FastAPI
+from web_server import serve
 
 from feedback.config import Channels, WebForm, WebForms
 from feedback.web.app import create_app, standalone_app
@@ -39,22 +36,6 @@ FIELDS = {"name": NAME, "phone": PHONE, "email": EMAIL, "category": "function_pr
           "message": "支付失败，扣款两次，请尽快处理"}
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def channels(**overrides) -> Channels:

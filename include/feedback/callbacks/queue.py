@@ -53,7 +53,7 @@ ATTEMPT_RESULTS = ("reached", "no_answer", "busy", "wrong_number", "voicemail")
 UNREACHABLE_RESULTS = ("no_answer", "busy", "wrong_number", "voicemail")
 
 CLAIMABLE = """((t.status = 'pending') OR (t.status = 'claimed' AND t.claim_expires_at <= :now))
-   AND t.not_before <= :now"""
+   AND (t.not_before IS NULL OR t.not_before <= :now)"""
 # In order of preference; each is tried with FOR UPDATE SKIP LOCKED until one yields a task.
 PREFERENCES = {
     "own": "t.assigned_to = :agent",
