@@ -118,13 +118,19 @@ def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: lis
     channel = items[0].channel
     bases = sorted({i.external_id for i in items})
     known: dict[str, dict[str, str]] = {}       # base id -> content_key -> stored external_id
-    for external_id, key in conn.execute(
-        sa.text(
-            """SELECT external_id, payload->>'content_key' FROM feedback.intake
-               WHERE channel = :c AND (external_id = ANY(:b) OR split_part(external_id, :r, 1) = ANY(:b))"""
-        ),
-        {"c": channel, "b": bases, "r": REVISION},
-    ):
+    stored = conn.execute(
+        sa.text("""SELECT external_id, payload->>'content_key' FROM feedback.intake
+                   WHERE channel = :c AND external_id = ANY(:b)"""),
+        {"c": channel, "b": bases},
+    ).all()
+    seen = sorted({external_id for external_id, _ in stored})
+    if seen:   # only items already stored can have revisions (index intake_update_of_idx, migration 011)
+        stored += conn.execute(
+            sa.text("""SELECT external_id, payload->>'content_key' FROM feedback.intake
+                       WHERE channel = :c AND payload ? 'update_of' AND payload->>'update_of' = ANY(:b)"""),
+            {"c": channel, "b": seen},
+        ).all()
+    for external_id, key in stored:
         known.setdefault(external_id.split(REVISION, 1)[0], {})[key] = external_id
     out = []
     for item in items:
