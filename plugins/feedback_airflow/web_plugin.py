@@ -1,9 +1,9 @@
-"""Airflow plugin `feedback_web`: serves the web-form intake app at /feedback on Airflow's API server.
+"""Airflow plugin `feedback_web`: serves the feedback web app at /feedback on Airflow's API server.
 
 Every Airflow component imports plugins, so this module only builds the app: the
 register, the configuration and the secrets are resolved by the first request.
 URLs: POST /feedback/intake/<form>, GET /feedback/forms/<form>, /feedback/static/…,
-/feedback/healthz.
+/feedback/survey/<token>, /feedback/console/ (the callback team's console), /feedback/healthz.
 """
 
 from __future__ import annotations
@@ -50,6 +50,6 @@ class FeedbackWebPlugin(AirflowPlugin):
         {
             "app": create_app(engine=_register_engine, connection_lookup=_connection_value),
             "url_prefix": URL_PREFIX,
-            "name": "Feedback intake",
+            "name": "Feedback: form intake, survey, callback console",
         }
     ]

@@ -469,7 +469,7 @@ mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 plugin = mod.FeedbackWebPlugin
 assert plugin.name == "feedback_web", plugin.name
 [entry] = plugin.fastapi_apps
-assert entry["url_prefix"] == "/feedback" and entry["name"] == "Feedback intake"
+assert entry["url_prefix"] == "/feedback" and entry["name"].startswith("Feedback")
 from fastapi import FastAPI
 from airflow.api_fastapi.app import init_plugins
 from starlette.testclient import TestClient
@@ -480,6 +480,9 @@ assert client.get("/feedback/healthz").json() == {{"status": "ok"}}
 assert 'data-form="contact_zh"' in client.get("/feedback/forms/contact_zh").text
 reply = client.post("/feedback/intake/contact_zh", json={{"fields": {{"message": "hi"}}}})
 assert reply.status_code == 503, reply.status_code
+# The survey page and the callback console are served by the same app.
+assert client.get("/feedback/console/login").status_code != 404
+assert any(getattr(r, "path", "").startswith("/survey/") for r in host.routes[-1].app.routes)
 print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
