@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import subprocess
@@ -52,8 +54,10 @@ def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
     figures = {name: int(n) for n, name in re.findall(r"(\d+) ([a-z ]+?)(?:,|$)", callbacks.group(1))}
     assert figures.get("items closed", 0) > 0 and figures.get("items reopened", 0) > 0, callbacks.group(1)
     assert figures.get("tasks unreachable", 0) > 0 and figures.get("survey mails", 0) > 0, callbacks.group(1)
-    surveys = [p for p in (tmp_path / "outbox").glob("*.eml") if b"X-Feedback-Outbox: survey" in p.read_bytes()]
-    assert surveys and all(b"/feedback/survey/" in p.read_bytes() for p in surveys)
+    mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+             for p in (tmp_path / "outbox").glob("*.eml")]
+    surveys = [m for m in mails if m["X-Feedback-Outbox"] == "survey"]
+    assert surveys and all("/feedback/survey/" in m.get_body(("plain",)).get_content() for m in surveys)
     assert "feedback_ingest_email" in first.stderr
     assert "ack (sent)" in first.stdout, "each new item from e-mail gets a receipt through the outbox"
     assert (tmp_path / "airflow" / "airflow.db").exists(), "Airflow metadata must live under the local dir"
