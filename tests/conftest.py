@@ -188,3 +188,15 @@ def chromium():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def smtp_capture(tmp_path, monkeypatch):
+    """The local SMTP capture on a free port, as the feedback_smtp connection; mails land in `.folder`."""
+    from feedback.local import smtp_sink
+
+    server = smtp_sink.start(tmp_path / "outbox")
+    monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_SMTP",
+                       f"smtp://127.0.0.1:{server.port}?disable_tls=true&disable_ssl=true&from_email=ops%40example.com")
+    yield server
+    server.stop()

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import load_dag, scalar
 
-from feedback.local import smtp_sink
 from feedback.triage import run as triage
 
 ITEMS = [
@@ -28,13 +27,6 @@ def dag(airflow_db):
     return load_dag("feedback_callbacks.py", "feedback_callbacks")
 
 
-@pytest.fixture
-def sink(tmp_path, monkeypatch):
-    server = smtp_sink.start(tmp_path / "outbox")
-    monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_SMTP",
-                       f"smtp://127.0.0.1:{server.port}?disable_tls=true&disable_ssl=true&from_email=cb%40example.com")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +35,7 @@ def keys(monkeypatch):
     monkeypatch.setenv("FEEDBACK_SURVEY_KEY", "callbacks-dag-test-survey-key-0123")
 
 
-def test_callbacks_dag_schedules_and_mails_each_survey_once(dag, register, sink, capfd):
+def test_callbacks_dag_schedules_and_mails_each_survey_once(dag, register, smtp_capture, capfd):
     with register.begin() as conn:
         for n, (text, contact) in enumerate(ITEMS):
             conn.execute(
@@ -63,7 +55,7 @@ def test_callbacks_dag_schedules_and_mails_each_survey_once(dag, register, sink,
     assert scalar(register, "SELECT count(*) FROM feedback.callback_task WHERE status = 'pending'") == 3
     assert scalar(register, "SELECT count(*) FROM feedback.callback_agent WHERE active") >= 1
     assert scalar(register, "SELECT count(*) FROM feedback.callback_task WHERE assigned_to IS NULL") == 0
-    mails = sorted(sink.folder.glob("*.eml"))
+    mails = sorted(smtp_capture.folder.glob("*.eml"))
     assert len(mails) == 2, "one survey per item with an e-mail address"
     assert scalar(register, "SELECT count(*) FROM feedback.outbox WHERE kind = 'survey' AND sent_at IS NOT NULL") == 2
     recipients = set()
@@ -77,7 +69,7 @@ def test_callbacks_dag_schedules_and_mails_each_survey_once(dag, register, sink,
 
     again = dag.test(logical_date=datetime(2026, 10, 14, 5, 0, tzinfo=UTC))
     assert again.state == "success"
-    assert len(sorted(sink.folder.glob("*.eml"))) == 2, "a survey was sent twice"
+    assert len(sorted(smtp_capture.folder.glob("*.eml"))) == 2, "a survey was sent twice"
     assert scalar(register, "SELECT count(*) FROM feedback.callback_task") == 3
 
     logs = "".join(capfd.readouterr())

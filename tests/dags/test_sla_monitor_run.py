@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 from conftest import load_dag, scalar
 
-from feedback.local import smtp_sink
 from feedback.triage import run as triage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,16 +23,9 @@ def dag(airflow_db):
     return load_dag("feedback_sla_monitor.py", "feedback_sla_monitor")
 
 
-@pytest.fixture
-def sink(tmp_path, monkeypatch):
-    server = smtp_sink.start(tmp_path / "outbox")
-    monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_SMTP",
-                       f"smtp://127.0.0.1:{server.port}?disable_tls=true&disable_ssl=true&from_email=sla%40example.com")
-    yield server
-    server.stop()
 
 
-def test_monitor_dag_records_breaches_and_mails_one_digest_per_recipient(dag, register, sink, capfd):
+def test_monitor_dag_records_breaches_and_mails_one_digest_per_recipient(dag, register, smtp_capture, capfd):
     with register.begin() as conn:
         for n, text in enumerate(["支付失败，扣了钱订单没成功", "app频繁闪退", "希望增加夜间模式"]):
             conn.execute(
@@ -49,7 +41,7 @@ def test_monitor_dag_records_breaches_and_mails_one_digest_per_recipient(dag, re
     assert run.state == "success"
     breaches = scalar(register, "SELECT count(*) FROM feedback.sla_breach WHERE kind = 'breach'")
     assert breaches >= 3
-    mails = sorted(sink.folder.glob("*.eml"))
+    mails = sorted(smtp_capture.folder.glob("*.eml"))
     assert mails, "no digest was delivered"
     sent = scalar(register, "SELECT count(*) FROM feedback.outbox WHERE sent_at IS NOT NULL")
     assert len(mails) == sent
@@ -61,7 +53,7 @@ def test_monitor_dag_records_breaches_and_mails_one_digest_per_recipient(dag, re
     again = dag.test(logical_date=datetime(2026, 10, 16, 2, 5, tzinfo=UTC))
     assert again.state == "success"
     assert scalar(register, "SELECT count(*) FROM feedback.sla_breach WHERE kind = 'breach'") == breaches
-    assert len(sorted(sink.folder.glob("*.eml"))) == len(mails), "a digest was sent twice"
+    assert len(sorted(smtp_capture.folder.glob("*.eml"))) == len(mails), "a digest was sent twice"
 
     logs = "".join(capfd.readouterr())
     assert "watch_deadlines" in logs and PHONE not in logs
