@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned dependencies, or reuses it when the lock has not
-# changed. Every make target goes through here, so a bare machine with Python 3.11
+# Creates .venv with the pinned dependencies (requirements-dev.txt: the runtime set of
+# requirements.txt plus tests, tooling and the local demo), or reuses it when the lock has
+# not changed. Every make target goes through here, so a bare machine with Python 3.11
 # and access to the package registry is enough.
 set -euo pipefail
 
@@ -28,7 +29,7 @@ find_python() {
 }
 
 lock_hash() {
-  cat requirements.txt requirements-bench.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1
+  cat requirements.txt requirements-dev.txt requirements-bench.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1
 }
 
 want="$(lock_hash)"
@@ -58,7 +59,7 @@ say "upgrading pip, setuptools and wheel to the pinned versions"
 
 say "installing pinned dependencies (first run: a few minutes; log in .local/bootstrap.log)"
 set +o pipefail
-"${pip[@]}" install --progress-bar off -r requirements.txt -c constraints.txt 2>&1 | tee -a "$log" \
+"${pip[@]}" install --progress-bar off -r requirements-dev.txt -c constraints.txt 2>&1 | tee -a "$log" \
   | grep --line-buffered -E '^(Collecting|Successfully installed|ERROR)' | sed -u 's/^/[bootstrap]   /' >&2
 status=${PIPESTATUS[0]}
 set -o pipefail
