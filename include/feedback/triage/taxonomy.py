@@ -26,6 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from feedback.config import Name, Strict, load_file
 from feedback.paths import config_dir
+from feedback.triage.text import normalise_english, segment
 
 LEVELS: tuple[str, ...] = ("urgent", "high", "medium", "low")  # highest first
 Level = Literal["urgent", "high", "medium", "low"]
@@ -42,8 +43,9 @@ _ASCII_WORD = re.compile(r"[a-z0-9]")
 
 
 def normalise(text: str) -> str:
-    """The form every rule sees: NFKC and lower case, so width and case never decide a match."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """The form every rule sees: NFKC, lower case and one English spelling (feedback.triage.text),
+    so width, case, contractions and everyday misspellings never decide a match."""
+    return normalise_english(unicodedata.normalize("NFKC", text).lower())
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -79,6 +81,11 @@ class Matcher(Strict):
     trailing `*` makes a prefix, `crash*` matches crashes, crashed); kind `phrase`: all
     `terms` in this order within one clause, at most `window` characters apart
     ("支付…失败"); kind `regex`: `pattern`, case-insensitive, on the normalised text.
+
+    Keyword and phrase hits must not cut a Chinese word in two (the text is segmented,
+    feedback.triage.text): 着火 is not in 挨着火车. `context`: the hit only counts when one
+    of these words is within `context_window` characters of it (冒火星 near 插座, "media"
+    near "contact"), optionally in the same clause.
     """
 
     id: RuleId
@@ -88,6 +95,9 @@ class Matcher(Strict):
     window: int = Field(6, ge=0, le=80)
     negations: list[Negation] = []
     negation_sets: list[Name] = []
+    context: list[str] = []
+    context_window: int = Field(12, ge=1, le=200)
+    context_same_clause: bool = False
     note: str | None = None
 
     @model_validator(mode="after")
@@ -508,6 +518,22 @@ class CompiledMatcher:
     boundaries: bool = False  # keyword/phrase: an ASCII end of a hit must sit at a word boundary
     prefixes: frozenset[str] = frozenset()  # keyword terms written with a trailing * (no right boundary)
     prefilter: re.Pattern[str] | None = None  # regex rules: literals every match starts with
+    words: bool = False  # keyword/phrase: a hit must not cut a Chinese word (segmentation)
+    context: re.Pattern[str] | None = None  # one of these words must be near the hit
+    context_window: int = 12
+    context_same_clause: bool = False
+
+    def _in_context(self, text: str, start: int, end: int) -> bool:
+        assert self.context is not None
+        lo, hi = max(0, start - self.context_window), min(len(text), end + self.context_window)
+        for m in self.context.finditer(text, lo, hi):
+            if m.start() < end and m.end() > start:
+                continue  # the hit itself is not its own context
+            a, b = (m.end(), start) if m.end() <= start else (end, m.start())
+            if self.context_same_clause and _CLAUSE_BREAK.search(text, a, b):
+                continue
+            return True
+        return False
 
     def _bounded(self, text: str, start: int, end: int, hit: str) -> bool:
         if _is_word(hit[0]) and start > 0 and _is_word(text[start - 1]):
@@ -524,12 +550,16 @@ class CompiledMatcher:
             if first is None:
                 return False
             pos = first.start()
-        if not self.negations and not self.boundaries:
+        if not self.negations and not self.boundaries and not self.words and self.context is None:
             return regex.search(text, pos) is not None
         while (m := regex.search(text, pos)) is not None:
             start, end = m.span()
             pos = start + 1
             if self.boundaries and not self._bounded(text, start, end, m.group()):
+                continue
+            if self.words and not segment(text).aligned(start, end):
+                continue
+            if self.context is not None and not self._in_context(text, start, end):
                 continue
             if not any(n.cancels(text, start, end) for n in self.negations):
                 return True
@@ -553,4 +583,13 @@ def compile_matcher(rule: Matcher, negation_sets: dict[str, list[Negation]]) -> 
         boundaries=ascii_ends,
         prefixes=frozenset(normalise(t.rstrip("*")).strip() for t in rule.terms if t.endswith("*")),
         prefilter=_prefilter(rule.pattern or "") if rule.kind == "regex" else None,
+        words=rule.kind != "regex",
+        context=_literals_regex(rule.context) if rule.context else None,
+        context_window=rule.context_window,
+        context_same_clause=rule.context_same_clause,
     )
+
+
+def _literals_regex(terms: list[str]) -> re.Pattern[str]:
+    ordered = sorted({_literal(t) for t in terms if t.strip(" *")}, key=lambda t: (-len(t), t))
+    return re.compile("|".join(ordered))
