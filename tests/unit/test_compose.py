@@ -94,6 +94,22 @@ REQUIRED_PROVIDERS = ("postgres", "smtp", "imap", "http", "standard", "common-sq
 VAULT_KEYS_MESSAGE = "set FEEDBACK_VAULT_KEYS to comma-separated Fernet keys"
 # A syntactically valid Fernet key (urlsafe base64 of 32 bytes), for config checks only.
 DUMMY_FERNET_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+# Secrets compose must refuse to start without (no public default): variable -> where it is used.
+REQUIRED_SECRETS = {
+    "AIRFLOW__API_AUTH__JWT_SECRET": "x-airflow-common",
+    "AIRFLOW__CORE__FERNET_KEY": "x-airflow-common",
+    "_AIRFLOW_WWW_USER_PASSWORD": "airflow-init",
+}
+# Every required variable set to a dummy value: what a complete .env gives.
+REQUIRED_ENV = {
+    "FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY,
+    "FEEDBACK_HASH_KEY": "h" * 32,
+    "AIRFLOW__API_AUTH__JWT_SECRET": "j" * 32,
+    "AIRFLOW__CORE__FERNET_KEY": DUMMY_FERNET_KEY,
+    "_AIRFLOW_WWW_USER_PASSWORD": "p" * 16,
+}
+# The Compose Specification's JSON schema, vendored with its source and licence (see its README.md).
+COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json"
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -189,8 +205,8 @@ def environment(service: dict) -> dict[str, str]:
 
 
 def defaults(value: str) -> str:
-    """A compose value as it resolves with nothing set but the required vault keys."""
-    return interpolate(value, {"FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY, "FEEDBACK_HASH_KEY": "h" * 32})
+    """A compose value as it resolves with nothing set but the required variables."""
+    return interpolate(value, REQUIRED_ENV)
 
 
 def depends_on(service: dict) -> dict[str, str]:
@@ -429,6 +445,80 @@ def test_vault_keys_are_required_with_a_clear_message():
     assert interpolate(raw, {"FEEDBACK_VAULT_KEYS": "k1,k2"}) == "k1,k2"
 
 
+def _interpolated(node, env: dict[str, str]):
+    """The compose document with every string interpolated, as compose itself does before validating."""
+    if isinstance(node, dict):
+        return {key: _interpolated(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_interpolated(value, env) for value in node]
+    return interpolate(node, env) if isinstance(node, str) else node
+
+
+@pytest.mark.parametrize("secret", sorted(REQUIRED_SECRETS))
+def test_airflow_secrets_are_required_with_a_clear_message(secret):
+    """No public default for the JWT secret, Airflow's Fernet key or the admin password."""
+    where = REQUIRED_SECRETS[secret]
+    block = compose()["x-airflow-common"] if where.startswith("x-") else services()[where]
+    raw = environment(block)[secret]
+    assert raw.startswith("${" + secret + ":?"), f"{secret} must be ${{{secret}:?message}}, not {raw!r}"
+    assert "docs/deployment.md" in raw, f"{secret}: the message should say where to read how to generate it"
+    without = {k: v for k, v in REQUIRED_ENV.items() if k != secret}
+    with pytest.raises(MissingVariable, match=re.escape(secret)):
+        _interpolated(compose(), without)
+    with pytest.raises(MissingVariable):
+        _interpolated(compose(), {**without, secret: ""})
+    assert _interpolated(compose(), REQUIRED_ENV), "the file resolves once every secret is set"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for public in ("airflow_jwt_secret", "_AIRFLOW_WWW_USER_PASSWORD:-", "FERNET_KEY:-"):
+        assert public not in text, f"docker-compose.yaml still has a public default: {public}"
+
+
+def test_compose_runs_in_production_mode():
+    """Containers never start an embedded register: FEEDBACK_LOCAL is 0 for every Airflow service."""
+    for name in airflow_services():
+        assert environment(services()[name]).get("FEEDBACK_LOCAL") == "0", name
+
+
+@cache
+def compose_validator():
+    import json
+
+    import jsonschema
+
+    schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def schema_errors(document) -> list[str]:
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in compose_validator().iter_errors(document)]
+
+
+def test_compose_file_follows_the_compose_specification():
+    """docker-compose.yaml validates against the Compose Specification's JSON schema, as written and resolved."""
+    assert compose_validator().schema.get("title") == "Compose Specification"
+    assert schema_errors(compose()) == []
+    assert schema_errors(_interpolated(compose(), REQUIRED_ENV)) == []
+
+
+def test_the_schema_check_catches_mistakes():
+    """The validator is not blind: typical slips in a compose file are reported."""
+    import copy
+
+    broken = copy.deepcopy(compose())
+    broken["services"]["redis"]["restart_policy"] = "always"              # not a service key
+    worker = broken["services"]["airflow-worker"]
+    worker["depends_on"] = {**worker["depends_on"], "redis": {"condition": "service_ready"}}
+    broken["services"]["postgres"]["healthcheck"] = {"tests": ["CMD", "pg_isready"]}   # `test`
+    errors = schema_errors(broken)
+    assert any(e.startswith("services.redis") and "restart_policy" in e for e in errors), errors
+    assert any(e.startswith("services.airflow-worker.depends_on") for e in errors), errors
+    assert any(e.startswith("services.postgres.healthcheck") and "tests" in e for e in errors), errors
+    assert {e.split(":")[0].split(".")[1] for e in errors} == {"redis", "airflow-worker", "postgres"}, errors
+
+
 def test_healthchecks_present():
     for name, service in services().items():
         if name in ONE_SHOT_SERVICES:
@@ -593,14 +683,13 @@ def test_docker_compose_config_accepts_the_file():
     reason = docker_compose_available()
     if reason:
         pytest.skip(f"{reason}; the static checks above cover the file instead")
-    env = {k: v for k, v in os.environ.items() if k != "FEEDBACK_VAULT_KEYS"}
+    env = {k: v for k, v in os.environ.items() if k not in REQUIRED_ENV}
     # --env-file /dev/null: a developer's .env must not decide the outcome.
     base = ["docker", "compose", "--env-file", os.devnull, "-f", str(COMPOSE_FILE), "config", "-q"]
     ok = subprocess.run(
         base,
         cwd=ROOT,
-        env={**env, "FEEDBACK_VAULT_KEYS": DUMMY_FERNET_KEY, "FEEDBACK_HASH_KEY": "h" * 32,
-             "ENV_FILE_PATH": os.devnull},
+        env={**env, **REQUIRED_ENV, "ENV_FILE_PATH": os.devnull},
         capture_output=True,
         text=True,
         timeout=120,
@@ -610,7 +699,8 @@ def test_docker_compose_config_accepts_the_file():
     refused = subprocess.run(
         base,
         cwd=ROOT,
-        env={**env, "FEEDBACK_HASH_KEY": "h" * 32, "ENV_FILE_PATH": os.devnull},
+        env={**env, **{k: v for k, v in REQUIRED_ENV.items() if k != "FEEDBACK_VAULT_KEYS"},
+             "ENV_FILE_PATH": os.devnull},
         capture_output=True,
         text=True,
         timeout=120,

@@ -47,3 +47,31 @@ def test_bad_connection_values_are_explained(monkeypatch, value, message):
     monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_DB", value)
     with pytest.raises(ConfigError, match=message):
         resolve_target()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), ("0", False), ("no", False)])
+def test_local_mode_is_explicit_when_set(monkeypatch, value, expected):
+    from feedback.paths import local_mode
+
+    monkeypatch.setenv("FEEDBACK_LOCAL", value)
+    assert local_mode() is expected
+
+
+def test_a_missing_connection_outside_a_checkout_is_one_clear_error(tmp_path):
+    """An image layout (no .git, FEEDBACK_LOCAL unset): the CLI names the setting and starts nothing."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_CONN_FEEDBACK_DB", "FEEDBACK_LOCAL")}
+    env.update(FEEDBACK_PROJECT_ROOT=str(tmp_path), FEEDBACK_LOCAL_DIR=str(tmp_path / "local"),
+               FEEDBACK_CONFIG_DIR=str(root / "include" / "config"), FEEDBACK_SQL_DIR=str(root / "sql"),
+               PYTHONPATH=str(root / "include"))
+    proc = subprocess.run([sys.executable, "-m", "feedback.cli", "status"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AIRFLOW_CONN_FEEDBACK_DB" in lines[0] and "FEEDBACK_LOCAL=1" in lines[0], lines
+    assert not (tmp_path / "local").exists()

@@ -1,8 +1,10 @@
 """Which register to talk to, and a checked connection to it.
 
 The `feedback_db` Airflow connection wins when it is configured (as
-`AIRFLOW_CONN_FEEDBACK_DB`, URI or JSON form, or passed in by the Airflow layer);
-otherwise the embedded server under `.local/pgdata` is started and used. Callers
+`AIRFLOW_CONN_FEEDBACK_DB`, URI or JSON form, or passed in by the Airflow layer).
+Without it, a checkout (local mode, see `feedback.paths.local_mode`) starts and
+uses the embedded server under `.local/pgdata`; anywhere else a missing connection
+is one clear error, never a private database inside a worker's container. Callers
 never build URLs themselves, so a deployment changes one setting.
 """
 
@@ -16,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from feedback import connections
-from feedback.errors import RegisterUnreachable
+from feedback.errors import ConfigError, RegisterUnreachable
+from feedback.paths import LOCAL_ENV, local_mode
 
 CONN_ENV = "AIRFLOW_CONN_FEEDBACK_DB"
 
@@ -51,13 +54,22 @@ def _target(value: str, source: str) -> RegisterTarget:
     return RegisterTarget(url, source)
 
 
+NOT_CONFIGURED = (
+    f"no register configured: set {CONN_ENV} (or an Airflow connection feedback_db) to "
+    "postgresql://user:password@host:5432/feedback; the embedded register starts only in a checkout "
+    f"or with {LOCAL_ENV}=1"
+)
+
+
 def resolve_target(conn_uri: str | None = None) -> RegisterTarget:
-    """The configured register, or the embedded one (started on demand)."""
+    """The configured register; in local mode the embedded one (started on demand), else an error."""
     if conn_uri:
         return _target(conn_uri, "the feedback_db Airflow connection")
     value = os.environ.get(CONN_ENV, "").strip()
     if value:
         return _target(value, CONN_ENV)
+    if not local_mode():
+        raise ConfigError(NOT_CONFIGURED)
     from feedback.local import postgres
 
     server = postgres.ensure_running()
@@ -92,7 +104,8 @@ def check_reachable(engine: Engine, target: RegisterTarget) -> None:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
         raise RegisterUnreachable(
             f"cannot reach the register at {target.where}, configured by {target.source}: {reason}. "
-            f"Fix {CONN_ENV} (or the feedback_db connection), or unset it to use the embedded server."
+            f"Fix {CONN_ENV} (or the feedback_db connection)"
+            + (", or unset it to use the embedded server." if local_mode() else ".")
         ) from None
 
 

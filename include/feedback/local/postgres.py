@@ -1,10 +1,13 @@
 """The embedded register: a real PostgreSQL from the `pgserver` wheel.
 
-Used when no `feedback_db` connection is configured, so `make demo` and
-`make test` need no database installed. It listens on 127.0.0.1 only, on a port
-chosen at start (the preferred one, or the next free one when it is taken), and
-keeps its data in `.local/pgdata` across runs. PostgreSQL refuses to run as
-root, so under root the server runs as a dedicated system user.
+Used in a checkout (local mode) when no `feedback_db` connection is configured,
+so `make demo` and `make test` need no database installed; outside local mode it
+refuses to start. It listens on 127.0.0.1 only (no Unix socket), on a port chosen
+at start (the preferred one, or the next free one when it is taken), and keeps its
+data in `.local/pgdata` across runs. Every connection needs the superuser's
+password (scram-sha-256), generated once into `.local/register.password` (0600):
+another local user cannot walk into the register as superuser. PostgreSQL refuses
+to run as root, so under root the server runs as a dedicated system user.
 """
 
 from __future__ import annotations
@@ -14,35 +17,77 @@ import fcntl
 import importlib.util
 import os
 import pwd
+import secrets
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from feedback.errors import EmbeddedServerError
-from feedback.paths import local_dir
+from feedback.paths import LOCAL_ENV, local_dir, local_mode, private_dir
 
 DEFAULT_PORT = 55432
 DATABASE = "feedback"
 SUPERUSER = "postgres"
 SYSTEM_USER = "feedbackpg"
+PASSWORD_FILE = "register.password"
+# pg_hba.conf of the embedded register: TCP on 127.0.0.1 with a password, nothing else.
+HBA_MARKER = "# feedback pipeline: embedded register, password required"
+HBA = (
+    f"{HBA_MARKER}\n"
+    "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
+    "host    all       all   127.0.0.1/32  scram-sha-256\n"
+)
 
 
 @dataclass(frozen=True)
 class EmbeddedServer:
     port: int
     pgdata: Path
+    password: str = field(default="", repr=False)
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
 
 
 def pgdata_dir() -> Path:
     return local_dir() / "pgdata"
+
+
+def password_path() -> Path:
+    return local_dir() / PASSWORD_FILE
+
+
+def superuser_password(create: bool = False) -> str:
+    """The register's superuser password from `.local/register.password`, generated (0600) when asked.
+
+    URL-safe characters only, so it can stand in a connection URI as it is.
+    """
+    path = password_path()
+    if not path.exists():
+        if not create:
+            raise EmbeddedServerError(
+                f"{path} is missing, so the embedded register cannot be opened; restore it, or run "
+                "`make clean` to start over with a new register"
+            )
+        private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
+def _require_local_mode() -> None:
+    if not local_mode():
+        raise EmbeddedServerError(
+            "the embedded register starts only in a checkout (or with "
+            f"{LOCAL_ENV}=1); configure AIRFLOW_CONN_FEEDBACK_DB (the feedback_db connection) instead"
+        )
 
 
 def bin_dir() -> Path:
@@ -147,7 +192,7 @@ def running_port(pgdata: Path | None = None) -> int | None:
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path):
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(lock_path.parent)
     with open(lock_path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -164,11 +209,22 @@ def _initdb(pgdata: Path, account: pwd.struct_passwd | None) -> None:
         _open_path_for(pgdata.parent)
         _open_path_for(bin_dir())
     pgdata.chmod(0o700)
-    _pg(
-        "initdb",
-        ["-D", str(pgdata), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
-        account,
-    )
+    # initdb reads the password from a file: a private temporary one the server's user can read.
+    fd, pwfile = tempfile.mkstemp(prefix="feedback-pw-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(superuser_password(create=True) + "\n")
+        if account is not None:
+            os.chown(pwfile, account.pw_uid, account.pw_gid)
+        _pg(
+            "initdb",
+            ["-D", str(pgdata), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={pwfile}",
+             "--encoding=UTF8", "--locale=C.UTF-8"],
+            account,
+        )
+    finally:
+        os.unlink(pwfile)
+    _write_hba(pgdata)
     with open(pgdata / "postgresql.conf", "a") as conf:
         conf.write(
             "\n# feedback pipeline: embedded register, loopback only\n"
@@ -179,11 +235,44 @@ def _initdb(pgdata: Path, account: pwd.struct_passwd | None) -> None:
         )
 
 
+def _hardened(pgdata: Path) -> bool:
+    try:
+        return (pgdata / "pg_hba.conf").read_text().startswith(HBA_MARKER)
+    except OSError:
+        return False
+
+
+def _write_hba(pgdata: Path) -> None:
+    """Replace pg_hba.conf with ours (the file keeps the owner and mode initdb gave it)."""
+    with open(pgdata / "pg_hba.conf", "w") as handle:
+        handle.write(HBA)
+
+
+def _harden(server: EmbeddedServer) -> None:
+    """A register made before passwords were required (trust): set the password, then require it."""
+    import psycopg2
+
+    _log("requiring a password on this register (pg_hba.conf: scram-sha-256 on 127.0.0.1 only)")
+    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user=SUPERUSER, dbname="postgres",
+                            password=server.password)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET password_encryption = 'scram-sha-256'")
+            cur.execute(f"ALTER ROLE {SUPERUSER} PASSWORD %s", (server.password,))
+            _write_hba(server.pgdata)
+            cur.execute("SELECT pg_reload_conf()")
+    finally:
+        conn.close()
+
+
 def ensure_running(preferred_port: int | None = None) -> EmbeddedServer:
     """Start the embedded register if it is not running, and return where it listens.
 
     Safe to call from several processes at once: one starts it, the others reuse it.
+    Only in local mode: a deployment names its register (AIRFLOW_CONN_FEEDBACK_DB).
     """
+    _require_local_mode()
     pgdata = pgdata_dir()
     preferred = preferred_port or int(os.environ.get("FEEDBACK_PG_PORT", DEFAULT_PORT))
     with _exclusive(local_dir() / "pgdata.lock"):
@@ -202,7 +291,15 @@ def ensure_running(preferred_port: int | None = None) -> EmbeddedServer:
             _pg("pg_ctl", ["-D", str(pgdata), "-l", str(logfile), "-o", f"-p {port}", "-w", "-t", "60", "start"],
                 account)
             _log(f"PostgreSQL is up after {time.monotonic() - started:.1f}s")
-        server = EmbeddedServer(port=port, pgdata=pgdata)
+            hardened = _hardened(pgdata)
+            server = EmbeddedServer(port=port, pgdata=pgdata, password=superuser_password(create=not hardened))
+            if not hardened:
+                _harden(server)
+        else:
+            # A server already running is left as it is: tightening it under other processes' feet
+            # would break their open pools. It is hardened at its next start.
+            server = EmbeddedServer(port=port, pgdata=pgdata,
+                                    password=superuser_password(create=not _hardened(pgdata)))
         _ensure_database(server)
         return server
 
@@ -210,7 +307,8 @@ def ensure_running(preferred_port: int | None = None) -> EmbeddedServer:
 def _ensure_database(server: EmbeddedServer) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user=SUPERUSER, dbname="postgres")
+    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user=SUPERUSER, dbname="postgres",
+                            password=server.password)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from feedback.paths import local_dir
+from feedback.paths import local_dir, private_dir, write_private
 
 
 def outbox_dir() -> Path:
@@ -33,9 +33,7 @@ class _StoreHandler:
         digest = hashlib.sha256(data).hexdigest()[:16]
         existing = len(list(self.folder.glob("*.eml")))
         path = self.folder / f"{existing + 1:06d}-{digest}.eml"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.rename(path)
+        write_private(path, data)  # 0600: captured mail holds customers' addresses
         return "250 Message accepted for delivery"
 
 
@@ -66,8 +64,7 @@ def start(folder: Path | None = None, port: int | None = None) -> SmtpSink:
     must never reach a log, so its logger is held at WARNING.
     """
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    folder = folder or outbox_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(folder or outbox_dir())
     controller = Controller(_StoreHandler(folder), hostname="127.0.0.1", port=port or _free_port())
     controller.start()
     return SmtpSink(controller, folder)

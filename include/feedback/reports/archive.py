@@ -12,8 +12,10 @@ Airflow's ObjectStoragePath uses).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -73,12 +75,19 @@ def archive(conn: sa.Connection, base_url: str, *, kind: str, start: date, end: 
     while fs.exists(folder):   # left by a run that crashed before its commit: never reuse it
         version += 1
         folder = f"{root.rstrip('/')}/{kind}/{period_label(kind, start)}/v{version}"
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    if local:  # report files hold business figures: owner-only folders and files (0700/0600)
+        from feedback.paths import private_dir
+
+        private_dir(Path(folder))
     fs.makedirs(folder, exist_ok=True)
     archived = []
     for name, data in sorted(files.items()):
         path = f"{folder}/{name}"
         with fs.open(path, "wb") as handle:
             handle.write(data)
+        if local:
+            os.chmod(path, 0o600)
         location = fs.unstrip_protocol(path) if "://" in base_url else path
         archived.append(ArchivedFile(name, location, hashlib.sha256(data).hexdigest(), len(data)))
     conn.execute(

@@ -138,14 +138,14 @@ def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged
 
 def stage(files: dict[str, bytes], folder: Path) -> dict[str, Path]:
     """Local copies the mail sender attaches (the archive may be an object store)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    from feedback.paths import private_dir, write_private
+
+    private_dir(folder)
     out = {}
     for name, data in files.items():
         path = folder / name
         if not path.exists() or path.read_bytes() != data:
-            tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            write_private(path, data)  # 0600: local copies of the report are not for other users
         out[name] = path
     return out
 
