@@ -362,3 +362,27 @@ def test_sample_generator_pii_is_masked_and_lookalikes_survive():
     assert planted > 300 and negatives > 300
     assert masked == planted, f"recall {masked}/{planted}"
     assert unexpected == []
+
+
+@pytest.mark.parametrize(
+    ("text", "masked", "e164"),
+    [
+        ("call +3670/977-8379 pls", "call +36****8379 pls", "+36709778379"),
+        ("tel +36 70 977 8379", "tel +36****8379", "+36709778379"),
+        ("+36/70/977-8379", "+36****8379", "+36709778379"),
+        ("London +44 20 7946 0958", "London +44****0958", "+442079460958"),
+        ("phone: (+1) 415-555-2671", "phone: +1****2671", "+14155552671"),
+        ("(+1) 415 555 2671", "+1****2671", "+14155552671"),
+        ("(0044) 20 7946 0958", "+44****0958", "+442079460958"),
+    ],
+)
+def test_international_phones_in_common_spellings_are_masked(text, masked, e164):
+    result = MASKER.mask(text)
+    assert result.text == masked
+    assert [(f.kind, f.normalized) for f in result.findings] == [("intl_phone", e164)]
+    assert MASKER.mask(result.text).text == result.text
+
+
+@pytest.mark.parametrize("text", ["日期2026/10/03 13:00", "订单 12/34/5678/9012", "第3/4页，共12/100条"])
+def test_slashes_in_dates_and_counts_are_not_phones(text):
+    assert MASKER.mask(text).text == text

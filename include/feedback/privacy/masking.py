@@ -288,8 +288,11 @@ LANDLINE_RE = re.compile(
     r"(?P<sub>[2-9][0-9]{2,3}[ \-]?[0-9]{4})" + _R
 )
 SERVICE_RE = re.compile(_L + r"(?P<num>[48]00[ \-]?[0-9]{3}[ \-]?[0-9]{4})" + _R)
+# "+" or "00" and a country code (also bracketed: "(+1)"), then groups separated by one
+# space, dot, dash or slash: +1 415 555 2671, (+1) 415-555-2671, +3670/977-8379.
 INTL_RE = re.compile(
-    _L + r"(?:\+|00) ?(?:\([0-9]++\)|[0-9]++)(?:[ .\-]?(?:\([0-9]++\)|[0-9]++)){0,6}" + _R
+    _L + r"(?:\((?:\+|00) ?[0-9]{1,4}\) ?|(?:\+|00) ?(?:\([0-9]++\)|[0-9]++))"
+    r"(?:[ .\-/]?(?:\([0-9]++\)|[0-9]++)){0,6}" + _R
 )
 ID_RE = re.compile(
     _L + r"(?P<id>[1-8][0-9]{5}[ \-]?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
@@ -304,7 +307,7 @@ _DIGIT = re.compile(r"[0-9]")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Stretches of digits and the separators numbers are written with: the only places where a
 # phone, ID or card can be, so the number patterns run on these windows, not the whole text.
-_ISLAND_RE = re.compile(r"[0-9](?:[0-9 .()+\-]*[0-9])?")
+_ISLAND_RE = re.compile(r"[0-9](?:[0-9 .()+\-/]*[0-9])?")
 _MIN_ISLAND_DIGITS = 8  # the shortest phone number with a country code
 _DIGIT_RUN = re.compile(r"[0-9]{5,}")
 
