@@ -10,28 +10,32 @@ lines carry form names, receipt ids, status codes and field names, never values.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from feedback.config import WebForm
 from feedback.errors import ConfigError, RegisterUnreachable
 from feedback.web import landing
 from feedback.web.attachments import AttachmentRejected, Upload, check_attachments, store_attachments
 from feedback.web.runtime import IntakeRuntime
-from feedback.web.schema import HONEYPOT, InvalidSubmission, validate_fields, validate_locale
-from feedback.web.verify import SecretMissing, Unauthorized, verify
+from feedback.web.schema import HONEYPOT, SURROGATE, InvalidSubmission, validate_fields, validate_locale
+from feedback.web.verify import MAX_SKEW_SECONDS, SecretMissing, Signed, Unauthorized, verify
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,9 @@ EXPOSED_HEADERS = "Retry-After, Idempotent-Replayed"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 FORM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_FORM_PARTS = 200
+CONTENT_LENGTH = re.compile(r"^[0-9]{1,15}$")
+# Remember a signature a little past its window: API-server workers' clocks differ by seconds.
+SIGNATURE_MEMORY_MARGIN = timedelta(seconds=60)
 
 
 class Reject(Exception):
@@ -93,17 +100,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     too_large = Reject(413, {"error": "too_large", "reason": f"the body is larger than {limit} bytes"})
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        if not CONTENT_LENGTH.match(declared.strip()):
             raise Reject(400, {"error": "malformed", "reason": "invalid Content-Length"})
         if int(declared) > limit:
             raise too_large
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing was parsed, counted or stored yet; the answer goes nowhere but keeps the log honest.
+        raise Reject(400, {"error": "incomplete", "reason": "the client disconnected before the body ended"}) from None
     return b"".join(chunks)
 
 
@@ -111,11 +122,39 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    """Whether any key or text in the document is not Unicode text (a lone \\ud800-\\udfff escape).
+
+    Iterative on purpose: the document may be nested as deep as the parser allowed.
+    """
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
 def _parse_json(body: bytes) -> Parsed:
+    """Strict JSON: UTF-8, no NaN/Infinity, no lone surrogates; any nesting or number size is a 400, not a crash."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError, and int() refusing thousands of digits
         raise Reject(400, {"error": "malformed", "reason": "the body is not UTF-8 JSON"}) from None
+    except RecursionError:
+        raise Reject(400, {"error": "malformed", "reason": "the JSON is nested too deeply"}) from None
+    if _has_lone_surrogate(doc):
+        raise Reject(400, {"error": "malformed", "reason": "the JSON has a lone surrogate (not Unicode text)"})
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict) or set(doc) - {"fields", "locale"}:
         raise Reject(422, {"error": "invalid", "reason": 'expected {"fields": {...}, "locale": "..."}'})
     return Parsed(doc["fields"], doc.get("locale"), [])
@@ -153,12 +192,53 @@ def _parse_urlencoded(body: bytes) -> Parsed:
     return _split_items(items)
 
 
+class StrictMultiPartParser(MultiPartParser):
+    """Starlette's parser, but text that is not UTF-8 is an error instead of a silent Latin-1 reading.
+
+    Browsers send form fields and file names in UTF-8; anything else would be stored as
+    mojibake (or with surrogates PostgreSQL refuses), so the request is refused instead.
+    """
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._current_part.content_disposition)
+        for key in (b"name", b"filename"):
+            _strict_text(options.get(key, b""))
+        super().on_headers_finished()
+
+    def on_part_end(self) -> None:
+        if self._current_part.file is None:
+            _strict_text(self._current_part.data)
+        super().on_part_end()
+
+
+def _strict_text(data: bytes | bytearray) -> None:
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise MultiPartException("a field or file name is not UTF-8") from None
+
+
+def _check_multipart_charset(request: Request) -> None:
+    """Only UTF-8 (or its subset ASCII) may be declared; an unknown charset is not read as Latin-1."""
+    params = request.headers.get("content-type", "").split(";")[1:]
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                codec = codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                codec = ""
+            if codec not in ("utf-8", "ascii"):
+                raise Reject(400, {"error": "malformed", "reason": "multipart bodies must be UTF-8"})
+
+
 async def _parse_multipart(request: Request, body: bytes, form: WebForm) -> Parsed:
     async def stream() -> AsyncIterator[bytes]:
         yield body
 
-    parser = MultiPartParser(request.headers, stream(), max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS,
-                             max_part_size=form.max_bytes)
+    _check_multipart_charset(request)
+    parser = StrictMultiPartParser(request.headers, stream(), max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS,
+                                   max_part_size=form.max_bytes)
     try:
         data = await parser.parse()
     except MultiPartException:
@@ -227,13 +307,22 @@ def check_rate(runtime: IntakeRuntime, form: WebForm, client: str) -> None:
         raise Reject(429, {"error": "rate_limited", "retry_after": wait}, {"Retry-After": str(wait)})
 
 
-def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None, client: str) -> tuple[str, bool]:
-    """Validate everything, then write files and the landing row; returns (receipt id, replayed)."""
+def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None, client: str,
+          signed: Signed | None = None) -> tuple[str, bool]:
+    """Validate everything, then write files and the landing row; returns (receipt id, replayed).
+
+    A signed request is remembered by its signature until its window closes, so the same
+    request sent again inside the window answers the first receipt and lands nothing.
+    """
     fields = validate_fields(form, parsed.fields)
     locale = validate_locale(parsed.locale, form)
     attachments = check_attachments(form, parsed.uploads)
     stored = store_attachments(runtime.attachments_dir(), attachments) if attachments else []
     row = landing.Landing(form.name, key, runtime.now(), locale, fields, stored, client)
+    if signed is not None:
+        expires = datetime.fromtimestamp(signed.timestamp + MAX_SKEW_SECONDS, UTC) + SIGNATURE_MEMORY_MARGIN
+        row = landing.Landing(form.name, key, row.received_at, locale, fields, stored, client,
+                              signature=signed.digest, signature_expires_at=expires)
 
     def write() -> tuple[str, bool]:
         with runtime.engine().begin() as conn:
@@ -245,7 +334,7 @@ def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None
 async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JSONResponse:
     body = await read_body(request, form.max_request_bytes(media_type(request) == "multipart/form-data"))
     try:
-        verify(form, request.headers, body, runtime.connection_lookup, runtime.now().timestamp())
+        signed = verify(form, request.headers, body, runtime.connection_lookup, runtime.now().timestamp())
     except Unauthorized as bad:
         raise Reject(401, {"error": "unauthorized", "reason": bad.reason}) from None
     except SecretMissing as exc:
@@ -257,14 +346,14 @@ async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JS
     parsed = await parse_body(request, body, form)
     key = idempotency_key(request)
     try:
-        receipt, replayed = await run_in_threadpool(store, runtime, form, parsed, key, client)
+        receipt, replayed = await run_in_threadpool(store, runtime, form, parsed, key, client, signed)
     except InvalidSubmission as bad:
         raise Reject(422, {"error": "invalid", "fields": bad.errors} if bad.errors else {"error": "invalid"}) from None
     except AttachmentRejected as bad:
         answer = {"error": "too_large", "reason": bad.reason} if bad.status == 413 else {
             "error": "invalid", "fields": {"attachments": bad.reason}}
         raise Reject(bad.status, answer) from None
-    log.info("webform %s: 202 receipt %s%s", form.name, receipt, " (idempotent replay)" if replayed else "")
+    log.info("webform %s: 202 receipt %s%s", form.name, receipt, " (replayed: stored once)" if replayed else "")
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse({"receipt_id": receipt, "status": "received"}, status_code=202, headers=headers)
 

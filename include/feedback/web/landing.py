@@ -70,15 +70,65 @@ class Landing:
     fields: dict[str, str]
     attachments: list[dict[str, Any]]
     client_hash: str
+    signature: str | None = None            # sha256 of an accepted HMAC signature (verify: hmac)
+    signature_expires_at: datetime | None = None
 
 
 def land(conn: sa.Connection, landing: Landing) -> tuple[str, bool]:
-    """Insert the submission; (receipt id, True) when an earlier one with the same idempotency key exists.
+    """Insert the submission; (receipt id, True) when it was landed before: same idempotency key, or
+    the same signed request replayed inside its window.
 
     ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, so two
-    simultaneous retries also end with one row and one receipt.
+    simultaneous retries (or replays) also end with one row and one receipt.
     """
     receipt = new_receipt_id(landing.received_at)
+    if landing.signature is not None:
+        earlier = _remember_signature(conn, landing, receipt)
+        if earlier is not None:
+            return earlier, True
+    stored, replayed = _insert(conn, landing, receipt)
+    if landing.signature is not None and stored != receipt:
+        # An idempotent retry, signed anew: the signature stands for the receipt actually given.
+        conn.execute(
+            sa.text("UPDATE feedback.webform_signature SET receipt_id = :r WHERE form = :f AND signature_sha256 = :s"),
+            {"r": stored, "f": landing.form, "s": landing.signature},
+        )
+    return stored, replayed
+
+
+def _remember_signature(conn: sa.Connection, landing: Landing, receipt: str) -> str | None:
+    """Record the signature with the receipt about to be given; the earlier receipt if it was seen before.
+
+    Expired memories of the form are deleted first: a request that old is refused as expired
+    before it gets here, so forgetting it cannot let a replay through.
+    """
+    conn.execute(
+        # SKIP LOCKED: two workers purging at once never wait on (or deadlock over) each other's rows.
+        sa.text(
+            """DELETE FROM feedback.webform_signature WHERE (form, signature_sha256) IN (
+                   SELECT form, signature_sha256 FROM feedback.webform_signature
+                   WHERE form = :f AND expires_at < :now LIMIT 1000 FOR UPDATE SKIP LOCKED)"""
+        ),
+        {"f": landing.form, "now": landing.received_at},
+    )
+    fresh = conn.execute(
+        sa.text(
+            """INSERT INTO feedback.webform_signature (form, signature_sha256, receipt_id, expires_at)
+               VALUES (:f, :s, :r, :e)
+               ON CONFLICT (form, signature_sha256) DO NOTHING
+               RETURNING receipt_id"""
+        ),
+        {"f": landing.form, "s": landing.signature, "r": receipt, "e": landing.signature_expires_at},
+    ).scalar()
+    if fresh is not None:
+        return None
+    return conn.execute(
+        sa.text("SELECT receipt_id FROM feedback.webform_signature WHERE form = :f AND signature_sha256 = :s"),
+        {"f": landing.form, "s": landing.signature},
+    ).scalar_one()
+
+
+def _insert(conn: sa.Connection, landing: Landing, receipt: str) -> tuple[str, bool]:
     stored = conn.execute(
         sa.text(
             """INSERT INTO feedback.webform_submission

@@ -23,6 +23,8 @@ PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# Half of a UTF-16 pair alone: no UTF-8 form, so PostgreSQL could not store it.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidSubmission(Exception):
@@ -59,6 +61,8 @@ def _problem(value: Any, spec: FormField, required: bool) -> tuple[str | None, s
     value = value.strip()
     if "\x00" in value:
         return None, "contains a NUL character"
+    if SURROGATE.search(value):
+        return None, "is not Unicode text (a lone surrogate)"
     if not value:
         return None, "required" if required else None
     if len(value) > spec.max_length:

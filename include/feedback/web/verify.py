@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from feedback import connections
@@ -21,6 +23,8 @@ from feedback.errors import ConfigError, FeedbackError
 
 MAX_SKEW_SECONDS = 300
 SIGNATURE_PREFIX = "sha256="
+# Unix seconds as a site sends them: up to 12 ASCII digits (the year 33658 is still refused as expired).
+TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 ConnectionLookup = Callable[[str], str | None]
 
@@ -31,6 +35,23 @@ class Unauthorized(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class Signed:
+    """An accepted signature (canonical form) and until when a replay of it would still pass."""
+
+    signature: str
+    timestamp: int
+
+    @property
+    def expires_unix(self) -> int:
+        return self.timestamp + MAX_SKEW_SECONDS
+
+    @property
+    def digest(self) -> str:
+        """What the register keeps: a hash of the signature, not the signature itself."""
+        return hashlib.sha256(self.signature.encode()).hexdigest()
 
 
 class SecretMissing(FeedbackError):
@@ -76,29 +97,39 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest
 
 
-def check_signature(headers: Mapping[str, str], body: bytes, secret: str, now_unix: float) -> None:
-    """HMAC-SHA256 over `<timestamp>.<body>`; authentic but older than MAX_SKEW_SECONDS is a replay."""
+def check_signature(headers: Mapping[str, str], body: bytes, secret: str, now_unix: float) -> Signed:
+    """HMAC-SHA256 over `<timestamp>.<body>`; authentic but older than MAX_SKEW_SECONDS is a replay.
+
+    Inside the window the same signed request can still be sent again: the caller remembers the
+    returned signature until `Signed.expires_unix` so a replay lands nothing new.
+    """
     timestamp = headers.get("x-feedback-timestamp")
     given = headers.get("x-feedback-signature")
     if not timestamp or not given:
         raise Unauthorized("missing signature")
     timestamp = timestamp.strip()
-    if not timestamp.isdigit() or not given.startswith(SIGNATURE_PREFIX):
+    # ASCII digits only, and few of them: str.isdigit() takes "²" and "१२३", which int() refuses or
+    # reads, and 5,000 digits are more than int() converts; neither is a time anyone signs.
+    if not TIMESTAMP.match(timestamp) or not given.startswith(SIGNATURE_PREFIX):
         raise Unauthorized("invalid signature")
     expected = signature(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
         raise Unauthorized("invalid signature")
     if abs(now_unix - int(timestamp)) > MAX_SKEW_SECONDS:
         raise Unauthorized("expired signature")
+    return Signed(expected, int(timestamp))
 
 
 def verify(form: WebForm, headers: Mapping[str, str], body: bytes, lookup: ConnectionLookup,
-           now_unix: float) -> None:
-    """Apply the form's `verify` setting; raises Unauthorized or SecretMissing."""
+           now_unix: float) -> Signed | None:
+    """Apply the form's `verify` setting; the accepted signature for `verify: hmac`, else None.
+
+    Raises Unauthorized or SecretMissing.
+    """
     if form.verify == "none":
-        return
+        return None
     secret = form_secret(form, lookup)
     if form.verify == "token":
         check_token(headers, secret)
-    else:
-        check_signature(headers, body, secret, now_unix)
+        return None
+    return check_signature(headers, body, secret, now_unix)
