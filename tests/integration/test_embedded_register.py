@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -11,10 +14,14 @@ from feedback.local import postgres
 
 
 @pytest.fixture
-def local_state(tmp_path, monkeypatch):
-    monkeypatch.setenv("FEEDBACK_LOCAL_DIR", str(tmp_path))
-    yield tmp_path
+def local_state(monkeypatch):
+    # Not under pytest's tmp_path: under root the server runs as its own user, which must traverse
+    # the parents, and every pytest session resets /tmp/pytest-of-<user> to 0700.
+    state = Path(tempfile.mkdtemp(prefix="feedback-embedded-"))
+    monkeypatch.setenv("FEEDBACK_LOCAL_DIR", str(state))
+    yield state
     postgres.stop()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def _free_port() -> int:
