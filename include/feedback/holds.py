@@ -153,6 +153,49 @@ def isolate(
     return held
 
 
+def is_infrastructure_error(error: BaseException) -> bool:
+    """True for errors about the register itself (connection lost, server gone), not about a row.
+
+    Those must fail the run so Airflow retries it; holding rows for them would hold everything.
+    """
+    return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError))
+
+
+def isolate_nested(
+    conn: sa.Connection,
+    items: Sequence[T],
+    process: Callable[[sa.Connection, Sequence[T]], None],
+    on_poison: Callable[[sa.Connection, T, BaseException], None],
+) -> list[T]:
+    """`isolate` inside the caller's transaction: the batch, then one item per savepoint.
+
+    For stages whose run must stay one transaction (the SLA monitor records a breach and
+    its digest together, under its lock). Returns the held items; their holds are written
+    in the caller's transaction, so they commit with the rest of the run.
+    """
+    if not items:
+        return []
+    if len(items) > 1:
+        try:
+            with conn.begin_nested():
+                process(conn, items)
+            return []
+        except Exception as error:  # noqa: BLE001 - a data error somewhere in the batch: go one by one
+            if is_infrastructure_error(error):
+                raise
+    held = []
+    for item in items:
+        try:
+            with conn.begin_nested():
+                process(conn, [item])
+        except Exception as error:  # noqa: BLE001 - this item is the poison: hold it, go on
+            if is_infrastructure_error(error):
+                raise
+            on_poison(conn, item, error)
+            held.append(item)
+    return held
+
+
 def list_held(engine: Engine, *, stage: str | None = None, limit: int = 100) -> list[Held]:
     """Open holds of every kind, oldest first: held intake rows and held stage rows."""
     with engine.connect() as conn:

@@ -282,5 +282,6 @@ def apply_item_status(engine: Engine, run_time: datetime, setup: Any = None) -> 
     setup = setup or monitor.load_setup()
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": monitor.MONITOR_LOCK})
-        events, changed = monitor.apply_events(conn, setup, run_time)
-    return {"events": events, "items_changed": len(changed)}
+        held: list[int] = []
+        events, changed = monitor.apply_events(conn, setup, run_time, held)
+    return {"events": events, "items_changed": len(changed), "held": len(held)}

@@ -10,6 +10,14 @@ or their due time — an index range scan, whatever the number of open items —
 and records each once in `sla_breach`; old breaches escalate. Everything is one
 transaction under an advisory lock, so overlapping runs queue and a re-run of
 the same instant finds nothing new.
+
+Nothing one item carries can stop the run for everyone (design.md, "Poison isolation"):
+each step runs on its whole batch in a savepoint and, if that fails on the data, again one
+item per savepoint; an item, deadline or breach that still fails is held
+(`feedback.holds`, stage `sla_monitor`) and skipped by later runs until released. The
+events of a held item are set aside (`sla_deferred_event`) and applied, in order, by the
+first run after its release. Measures are computed in numeric and rounded, never in a
+bounded type, so a deadline first seen a thousand allowances late is recorded as such.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.db.bulk import copy_into
+from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error, isolate_nested
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
 
@@ -36,6 +45,11 @@ EVENT_BATCH = 50_000
 ANALYZE_AFTER = 20_000
 # Events that are themselves a status of the item.
 STATUS_EVENTS = {"resolved", "closed", "reopened"}
+# Where the monitor's holds are recorded (feedback.held_row: stage, table, row id).
+STAGE = "sla_monitor"
+ITEM_TABLE = "feedback.feedback"
+DEADLINE_TABLE = "feedback.feedback_deadline"
+BREACH_TABLE = "feedback.sla_breach"
 
 
 @dataclass
@@ -47,6 +61,7 @@ class MonitorSummary:
     breaches: int = 0
     escalations: int = 0
     notifications: int = 0
+    held: int = 0                 # items, deadlines or breaches held by this run (see `feedback quarantine list`)
     by_stage: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,18 +100,43 @@ def _event_names(event_type: str, to_status: str | None) -> list[str]:
 # --- applying events -------------------------------------------------------------------------------
 
 
-def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime) -> tuple[int, set[int]]:
-    """Apply every event recorded since the last run; returns (events applied, items changed)."""
+_EVENT_SELECT = """SELECT e.id, e.feedback_id, e.event_type, e.occurred_at, e.to_status,
+                          f.sla_preset, f.priority, f.customer_tier, f.handling_cycle, f.status
+                   FROM feedback.feedback_event e JOIN feedback.feedback f ON f.id = e.feedback_id"""
+
+
+def _held_ids(conn: sa.Connection, table: str) -> list[int]:
+    return [int(ref) for ref in held_refs(conn, STAGE, table) if ref.isdigit()]
+
+
+def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime,
+                 held: list[int] | None = None) -> tuple[int, set[int]]:
+    """Apply every event recorded since the last run; returns (events applied, items changed).
+
+    Items the monitor holds have their events set aside instead; items whose events fail
+    here are held now (their ids are appended to `held`), and their events set aside too.
+    """
     last = conn.execute(sa.text("SELECT last_event_id FROM feedback.sla_monitor_state FOR UPDATE")).scalar_one()
+    on_hold = set(_held_ids(conn, ITEM_TABLE))
+    newly_held: list[int] = [] if held is None else held
     applied, changed = 0, set()
+    # First the events set aside for items released since: in their original order.
+    released = conn.execute(
+        sa.text(_EVENT_SELECT + """ JOIN feedback.sla_deferred_event d ON d.event_id = e.id
+                                    WHERE NOT (d.feedback_id = ANY(:held)) ORDER BY e.id"""),
+        {"held": sorted(on_hold)},
+    ).all()
+    if released:
+        failed = _apply_isolated(conn, setup, released, run_time)
+        newly_held.extend(sorted(failed))
+        on_hold |= failed
+        done = sorted({e.id for e in released if e.feedback_id not in failed})
+        conn.execute(sa.text("DELETE FROM feedback.sla_deferred_event WHERE event_id = ANY(:ids)"), {"ids": done})
+        changed.update(e.feedback_id for e in released if e.feedback_id not in failed)
+        applied += len(done)
     while True:
         fetched = conn.execute(
-            sa.text(
-                """SELECT e.id, e.feedback_id, e.event_type, e.occurred_at, e.to_status,
-                          f.sla_preset, f.priority, f.customer_tier, f.handling_cycle, f.status
-                   FROM feedback.feedback_event e JOIN feedback.feedback f ON f.id = e.feedback_id
-                   WHERE e.id > :last ORDER BY e.id LIMIT :n"""
-            ),
+            sa.text(_EVENT_SELECT + " WHERE e.id > :last ORDER BY e.id LIMIT :n"),
             {"last": last, "n": EVENT_BATCH},
         ).all()
         # An event dated after this run's instant waits for a later run, and so does everything after it.
@@ -106,9 +146,14 @@ def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime) -> tu
                 break
             events.append(event)
         if events:
-            _apply(conn, setup, events)
-            changed.update(e.feedback_id for e in events)
-            applied += len(events)
+            todo = [e for e in events if e.feedback_id not in on_hold]
+            failed = _apply_isolated(conn, setup, todo, run_time)
+            newly_held.extend(sorted(failed))
+            on_hold |= failed
+            _defer(conn, [e for e in events if e.feedback_id in on_hold], run_time)
+            good = [e for e in todo if e.feedback_id not in failed]
+            changed.update(e.feedback_id for e in good)
+            applied += len(good)
             last = events[-1].id
         if len(events) < len(fetched) or len(fetched) < EVENT_BATCH:
             break
@@ -117,6 +162,35 @@ def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime) -> tu
     if changed:
         _refresh_next_deadline(conn, changed)
     return applied, changed
+
+
+def _apply_isolated(conn: sa.Connection, setup: SlaSetup, events: list[Any], run_time: datetime) -> set[int]:
+    """Apply events in one savepoint; on a failure, item by item. Returns the items held."""
+    if not events:
+        return set()
+    per_item: dict[int, list[Any]] = defaultdict(list)
+    for e in events:
+        per_item[e.feedback_id].append(e)
+
+    def process(c: sa.Connection, items: list[int]) -> None:
+        _apply(c, setup, sorted((e for fid in items for e in per_item[fid]), key=lambda e: e.id))
+
+    def on_poison(c: sa.Connection, item: int, error: BaseException) -> None:
+        reason, detail = describe_error(error)
+        hold_row(c, STAGE, ITEM_TABLE, item, reason, f"applying its events: {detail}", run_time)
+        log.warning("sla monitor: item %s held (%s); its events wait for a release", item, reason)
+
+    return set(isolate_nested(conn, list(per_item), process, on_poison))
+
+
+def _defer(conn: sa.Connection, events: list[Any], run_time: datetime) -> None:
+    """Set aside the events of held items; applied after the hold is released."""
+    if events:
+        conn.execute(
+            sa.text("""INSERT INTO feedback.sla_deferred_event (event_id, feedback_id, deferred_at)
+                       VALUES (:e, :f, :t) ON CONFLICT (event_id) DO NOTHING"""),
+            [{"e": e.id, "f": e.feedback_id, "t": run_time} for e in events],
+        )
 
 
 def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
@@ -262,22 +336,38 @@ def _refresh_next_deadline(conn: sa.Connection, items: set[int]) -> None:
     )
 
 
-def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000) -> int:
-    """Warning instants for deadlines written before they existed (older registers)."""
+def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000,
+                     held: list[int] | None = None, run_time: datetime | None = None) -> int:
+    """Warning instants for deadlines written before they existed (older registers).
+
+    A deadline whose instant cannot be computed (its calendar is gone, the arithmetic
+    leaves the calendar's range) is held, not retried on every run.
+    """
     rows = conn.execute(
         sa.text("""SELECT d.id, d.calendar, d.starts_at, d.due_at, d.allowance, f.sla_preset
                    FROM feedback.feedback_deadline d JOIN feedback.feedback f ON f.id = d.feedback_id
-                   WHERE d.warn_at IS NULL AND d.met_at IS NULL ORDER BY d.id LIMIT :n"""),
-        {"n": limit},
+                   WHERE d.warn_at IS NULL AND d.met_at IS NULL AND NOT (d.id = ANY(:held))
+                   ORDER BY d.id LIMIT :n"""),
+        {"n": limit, "held": _held_ids(conn, DEADLINE_TABLE)},
     ).all()
     from feedback.sla.deadlines import warn_instant
 
+    done = 0
     for r in rows:
-        warn = warn_instant(setup.calendars[r.calendar], r.starts_at, r.due_at, r.allowance,
-                            setup.policy(r.sla_preset).warning_share)
+        try:
+            warn = warn_instant(setup.calendars[r.calendar], r.starts_at, r.due_at, r.allowance,
+                                setup.policy(r.sla_preset).warning_share)
+        except Exception as error:  # noqa: BLE001 - this deadline is the poison: hold it, go on
+            reason, detail = describe_error(error)
+            hold_row(conn, STAGE, DEADLINE_TABLE, r.id, reason, f"computing its warning instant: {detail}",
+                     run_time or r.due_at)
+            if held is not None:
+                held.append(r.id)
+            continue
         conn.execute(sa.text("UPDATE feedback.feedback_deadline SET warn_at = :w WHERE id = :i"),
                      {"w": warn, "i": r.id})
-    return len(rows)
+        done += 1
+    return done
 
 
 # --- detection -------------------------------------------------------------------------------------
@@ -288,6 +378,7 @@ def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000) 
 CROSSED = """
 SELECT d.id FROM feedback.feedback_deadline d
 WHERE d.met_at IS NULL AND d.paused_at IS NULL AND d.breached_at IS NULL {condition}
+  AND NOT (d.id = ANY(:held)) AND NOT (d.feedback_id = ANY(:held_items))
 """
 DETECT = """
 WITH crossed AS (
@@ -300,13 +391,15 @@ WITH crossed AS (
 )
 INSERT INTO feedback.sla_breach (feedback_id, stage, kind, handling_cycle, deadline_at, detected_at, used_share)
 SELECT feedback_id, stage, '{kind}', handling_cycle, due_at, :now,
-       CASE WHEN allowance > interval '0' THEN {share} END
+       CASE WHEN allowance > interval '0' AND isfinite(due_at) THEN round({share}, 3) END
 FROM crossed
 ON CONFLICT ON CONSTRAINT sla_breach_once_key DO NOTHING
 RETURNING id, stage
 """
 # Used share: elapsed wall-clock time over the allowance is exact on 24x7 calendars; on office-hour
 # calendars the warning instant itself was computed in business time, and the digest shows the share.
+# `extract(epoch …)` is numeric (PostgreSQL 14+), the column unbounded numeric: a deadline first seen
+# a thousand allowances late is recorded as 1000.x, never an overflow; an infinite deadline has no share.
 BREACH_SQL = DETECT.format(
     marker="breached_at", extra=", warned_at = coalesce(d.warned_at, :now)", kind="breach",
     condition="AND d.due_at <= :now", share="1 + extract(epoch FROM :now - due_at) / extract(epoch FROM allowance)",
@@ -322,17 +415,34 @@ BREACH_IDS = CROSSED.format(condition="AND d.due_at <= :now")
 WARNING_IDS = CROSSED.format(condition="AND d.warned_at IS NULL AND d.warn_at <= :now AND d.due_at > :now")
 
 
-def _record(conn: sa.Connection, ids_sql: str, record_sql: str, run_time: datetime) -> list[Any]:
-    ids = conn.execute(sa.text(ids_sql), {"now": run_time}).scalars().all()
+def _record(conn: sa.Connection, ids_sql: str, record_sql: str, run_time: datetime, kind: str,
+            held: list[int] | None = None) -> list[Any]:
+    # Held deadlines, and every deadline of a held item (its events wait, so its state is stale), are skipped.
+    ids = conn.execute(sa.text(ids_sql), {"now": run_time, "held": _held_ids(conn, DEADLINE_TABLE),
+                                          "held_items": _held_ids(conn, ITEM_TABLE)}).scalars().all()
     if not ids:
         return []
-    return conn.execute(sa.text(record_sql), {"now": run_time, "ids": ids}).all()
+    recorded: list[Any] = []
+
+    def process(c: sa.Connection, batch: list[int]) -> None:
+        rows = c.execute(sa.text(record_sql), {"now": run_time, "ids": list(batch)}).all()
+        recorded.extend(rows)
+
+    def on_poison(c: sa.Connection, deadline_id: int, error: BaseException) -> None:
+        reason, detail = describe_error(error)
+        hold_row(c, STAGE, DEADLINE_TABLE, deadline_id, reason, f"recording a {kind}: {detail}", run_time)
+        log.warning("sla monitor: deadline %s held (%s)", deadline_id, reason)
+
+    poison = isolate_nested(conn, list(ids), process, on_poison)
+    if held is not None:
+        held.extend(poison)
+    return recorded
 
 
-def detect(conn: sa.Connection, run_time: datetime) -> tuple[int, int, dict[str, int]]:
+def detect(conn: sa.Connection, run_time: datetime, held: list[int] | None = None) -> tuple[int, int, dict[str, int]]:
     """Record deadlines that newly passed their due time, then those that passed their warning instant."""
-    breaches = _record(conn, BREACH_IDS, BREACH_SQL, run_time)
-    warnings = _record(conn, WARNING_IDS, WARNING_SQL, run_time)
+    breaches = _record(conn, BREACH_IDS, BREACH_SQL, run_time, "breach", held)
+    warnings = _record(conn, WARNING_IDS, WARNING_SQL, run_time, "warning", held)
     by_stage: dict[str, int] = defaultdict(int)
     for row in breaches:
         by_stage[f"breach:{row.stage}"] += 1
@@ -368,16 +478,55 @@ def escalate(conn: sa.Connection, run_time: datetime, after: list[timedelta]) ->
 
 
 def pending_alerts(conn: sa.Connection) -> list[Any]:
-    """Warnings and breaches not yet notified at their current escalation level (masked fields only)."""
+    """Warnings and breaches not yet notified at their current escalation level (masked fields only).
+
+    Breaches the monitor holds (their digest could not be written) wait for their release.
+    """
     return conn.execute(
         sa.text(
             """SELECT b.id, b.feedback_id, f.feedback_no, f.priority, f.department, f.handler_group, b.stage,
                       b.kind, b.deadline_at AS due_at, b.detected_at, b.used_share, b.escalation_level, f.subject
                FROM feedback.sla_breach b JOIN feedback.feedback f ON f.id = b.feedback_id
-               WHERE b.notified_level < b.escalation_level OR b.notified_level < 0
+               WHERE (b.notified_level < b.escalation_level OR b.notified_level < 0)
+                 AND NOT (b.id = ANY(:held))
                ORDER BY b.id"""
-        )
+        ),
+        {"held": _held_ids(conn, BREACH_TABLE)},
     ).all()
+
+
+def _notify_isolated(conn: sa.Connection, notify: Any, run_time: datetime, alerts: list[Any],
+                     held: list[int]) -> tuple[int, list[Any]]:
+    """Write the digests for `alerts`; alerts that cannot be written are held, the rest go together.
+
+    One digest per recipient covers many alerts, so a poison alert is found by trying each
+    alone in a savepoint that is always rolled back, then the good ones are written at once.
+    """
+    try:
+        with conn.begin_nested():
+            return notify(conn, run_time, alerts), alerts
+    except Exception as error:  # noqa: BLE001 - a data error in one alert: find it
+        if is_infrastructure_error(error):
+            raise
+    good = []
+    for alert in alerts:
+        probe = conn.begin_nested()
+        try:
+            notify(conn, run_time, [alert])
+        except Exception as error:  # noqa: BLE001 - this alert is the poison: hold it
+            probe.rollback()
+            if is_infrastructure_error(error):
+                raise
+            reason, detail = describe_error(error)
+            hold_row(conn, STAGE, BREACH_TABLE, alert.id, reason, f"writing its digest: {detail}", run_time)
+            held.append(alert.id)
+            continue
+        probe.rollback()
+        good.append(alert)
+    if not good:
+        return 0, []
+    with conn.begin_nested():
+        return notify(conn, run_time, good), good
 
 
 def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any = None) -> MonitorSummary:
@@ -387,17 +536,18 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
     transaction, so a failed run neither records a breach nor sends about it.
     """
     summary = MonitorSummary()
+    held: list[int] = []
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MONITOR_LOCK})
-        summary.events, changed = apply_events(conn, setup, run_time)
+        summary.events, changed = apply_events(conn, setup, run_time, held)
         summary.items_changed = len(changed)
-        summary.warn_backfilled = backfill_warn_at(conn, setup)
-        summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time)
+        summary.warn_backfilled = backfill_warn_at(conn, setup, held=held, run_time=run_time)
+        summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time, held)
         ladder_steps = getattr(notify, "escalation_after", None) or [timedelta(hours=4)]
         summary.escalations = escalate(conn, run_time, list(ladder_steps))
         alerts = pending_alerts(conn) if notify is not None else []
         if alerts:
-            summary.notifications = notify(conn, run_time, alerts)
+            summary.notifications, alerts = _notify_isolated(conn, notify, run_time, alerts, held)
         if alerts:
             conn.execute(
                 sa.text("UPDATE feedback.sla_breach SET notified_level = greatest(escalation_level, 0) "
@@ -406,5 +556,8 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
             )
         if summary.warnings + summary.breaches + summary.items_changed >= ANALYZE_AFTER:
             conn.exec_driver_sql("ANALYZE feedback.feedback_deadline, feedback.sla_breach, feedback.feedback")
+    summary.held = len(held)
     log.info("sla monitor at %s: %s", run_time.isoformat(), summary.as_dict())
+    if summary.held:
+        log.warning("sla monitor held %s row(s); see `feedback quarantine list --stage sla_monitor`", summary.held)
     return summary

@@ -1,0 +1,161 @@
+"""Poison isolation in every recurring stage: one bad row is held, the rest go through, a release retries it.
+
+Each test plants one poison row among good ones on a real register, runs the stage once and
+checks: the good rows are processed on that first run, the run succeeds and counts one held
+row, the hold is listed (stage, table, reason, a detail without values), a second run skips
+it, and after a fix and a release the next run processes it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from conftest import scalar
+
+from feedback import holds
+from feedback.sla import monitor
+
+SH = ZoneInfo("Asia/Shanghai")
+HIGH = "app频繁闪退，用不了几分钟就退出"
+
+
+def local(*args) -> datetime:
+    return datetime(*args, tzinfo=SH)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return monitor.load_setup()
+
+
+def add_items(engine, setup, received: datetime, n: int, priority: str = "high", status: str = "assigned",
+              vault_ids: list[int | None] | None = None) -> list[int]:
+    """Registered items as triage leaves them (number, deadlines on the policy's calendar, `created` event).
+
+    Written directly, so these tests depend on the monitor's inputs only, not on the classifier.
+    """
+    from feedback.sla.deadlines import COLUMNS, deadline_rows
+
+    policy = setup.policy(None)
+    ids = []
+    with engine.begin() as conn:
+        for i in range(n):
+            vault_id = (vault_ids or [None] * n)[i]
+            fid = conn.execute(
+                sa.text("""INSERT INTO feedback.feedback (feedback_no, channel, source, received_at, registered_at,
+                                                          description, priority, status, contact_vault_id,
+                                                          contact_refs, department, language, subject)
+                           VALUES (:no, 'webform', 'contact_zh', :t, :t, 'app频繁闪退', :p, :s, :v,
+                                   CAST(:refs AS jsonb), 'tech_support', 'zh', '闪退')
+                           RETURNING id"""),
+                {"no": f"{received.astimezone(SH):%Y%m%d}-{900 + i:03d}", "t": received, "p": priority, "s": status,
+                 "v": vault_id, "refs": json.dumps({"email": vault_id} if vault_id else {})},
+            ).scalar_one()
+            for row in deadline_rows(policy, setup.calendars, priority, "normal", received):
+                conn.execute(sa.text(f"INSERT INTO feedback.feedback_deadline ({', '.join(COLUMNS)}) "  # noqa: S608
+                                     f"VALUES ({', '.join(':' + c for c in COLUMNS)})"),
+                             dict(zip(COLUMNS, row.values(fid, 1), strict=True)))
+            conn.execute(sa.text("INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, "
+                                 "to_status) VALUES (:f, 'created', :t, 'triage', 'new')"), {"f": fid, "t": received})
+            ids.append(fid)
+    return ids
+
+
+def add_event(engine, feedback_id: int, kind: str, at: datetime, to_status: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, to_status) "
+                    "VALUES (:f, :k, :t, 'crm', :s)"),
+            {"f": feedback_id, "k": kind, "t": at, "s": to_status},
+        )
+
+
+def listed(engine, stage: str) -> list[holds.Held]:
+    return holds.list_held(engine, stage=stage)
+
+
+# --- SLA monitor ------------------------------------------------------------------------------------
+
+
+def test_sla_monitor_holds_an_item_whose_calendar_is_gone_and_watches_the_others(register, setup):
+    good_a, poison, good_b = add_items(register, setup, local(2026, 10, 14, 10, 0), 3)
+    # The poison: its deadlines were counted on a calendar since removed from calendars.yaml.
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.feedback_deadline SET calendar = 'retired_2025' WHERE feedback_id = :f"),
+                     {"f": poison})
+    for fid in (good_a, poison, good_b):
+        add_event(register, fid, "status_changed", local(2026, 10, 14, 11, 0), "waiting_customer")
+        add_event(register, fid, "status_changed", local(2026, 10, 14, 14, 0), "in_progress")
+
+    first = monitor.run_monitor(register, local(2026, 10, 14, 14, 5).astimezone(UTC), setup)
+    assert first.held == 1
+    # The good items' clocks were paused and resumed: due 15:30 + 1h30 paused = 17:00.
+    for fid in (good_a, good_b):
+        assert scalar(register, "SELECT due_at FROM feedback.feedback_deadline WHERE feedback_id = :f "
+                                "AND stage = 'first_response'", f=fid) == local(2026, 10, 14, 17, 0)
+        assert scalar(register, "SELECT status FROM feedback.feedback WHERE id = :f", f=fid) == "in_progress"
+    assert scalar(register, "SELECT status FROM feedback.feedback WHERE id = :f", f=poison) == "assigned"   # untouched
+    [hold] = listed(register, "sla_monitor")
+    assert (hold.table_name, hold.row_ref, hold.reason) == ("feedback.feedback", str(poison), "key_error")
+    assert "applying its events" in hold.detail
+    assert scalar(register, "SELECT count(*) FROM feedback.sla_deferred_event WHERE feedback_id = :f",
+                  f=poison) == 3   # created + the pause + the resume
+
+    # Later runs skip it (and set aside its new events); the others are watched as usual.
+    add_event(register, poison, "responded", local(2026, 10, 14, 16, 0))
+    later = monitor.run_monitor(register, local(2026, 10, 14, 17, 1).astimezone(UTC), setup)
+    assert later.held == 0 and later.breaches == 2
+    assert scalar(register, "SELECT count(*) FROM feedback.sla_deferred_event") == 4
+    assert listed(register, "sla_monitor")[0].hold_count == 1
+
+    # The fix (the calendar's name back), then the release: its events are applied, in order.
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.feedback_deadline SET calendar = 'default' WHERE feedback_id = :f"),
+                     {"f": poison})
+    assert holds.release(register, [hold.id], local(2026, 10, 14, 17, 2)) == 1
+    after = monitor.run_monitor(register, local(2026, 10, 14, 17, 5).astimezone(UTC), setup)
+    assert after.held == 0 and after.events == 4
+    assert scalar(register, "SELECT count(*) FROM feedback.sla_deferred_event") == 0
+    assert scalar(register, "SELECT status FROM feedback.feedback WHERE id = :f", f=poison) == "in_progress"
+    assert scalar(register, "SELECT met_at FROM feedback.feedback_deadline WHERE feedback_id = :f "
+                            "AND stage = 'first_response'", f=poison) == local(2026, 10, 14, 16, 0)
+    assert listed(register, "sla_monitor") == []
+
+
+def test_sla_monitor_holds_a_deadline_whose_warning_instant_cannot_be_computed(register, setup):
+    items = add_items(register, setup, local(2026, 10, 14, 10, 0), 3)
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.feedback_deadline SET warn_at = NULL"))
+        conn.execute(sa.text("UPDATE feedback.feedback_deadline SET calendar = 'retired_2025' WHERE feedback_id = :f "
+                             "AND stage = 'first_response'"), {"f": items[1]})
+    run = monitor.run_monitor(register, local(2026, 10, 14, 14, 45).astimezone(UTC), setup)
+    assert run.held == 1
+    assert run.warnings == 2          # the two good items' first-response warnings (14:42)
+    [hold] = listed(register, "sla_monitor")
+    assert hold.table_name == "feedback.feedback_deadline" and "warning instant" in hold.detail
+    assert monitor.run_monitor(register, local(2026, 10, 14, 14, 50).astimezone(UTC), setup).held == 0
+
+
+def test_measures_cannot_overflow_a_deadline_a_thousand_allowances_late(register, setup):
+    # A 4-hour allowance first watched about 1,000 allowances (some 160 days) after its due time: a go-live
+    # over a backlog, a monitor paused for months. numeric(6,3) overflowed here and stopped every run.
+    [late] = add_items(register, setup, local(2026, 10, 14, 10, 0) - timedelta(hours=4000), 1)
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.feedback SET feedback_no = '20260430-001' WHERE id = :f"), {"f": late})
+    endless, normal = add_items(register, setup, local(2026, 10, 14, 10, 0), 2)
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.feedback_deadline SET starts_at = '-infinity', due_at = '-infinity' "
+                             "WHERE feedback_id = :f"), {"f": endless})
+    run = monitor.run_monitor(register, local(2026, 10, 14, 16, 0).astimezone(UTC), setup)
+    assert run.held == 0
+    with register.connect() as conn:
+        shares = dict(conn.execute(sa.text(
+            "SELECT feedback_id, used_share FROM feedback.sla_breach WHERE stage = 'first_response'")).all())
+    assert set(shares) == {late, endless, normal}
+    assert 900 < shares[late] < 1100
+    assert shares[endless] is None
+    assert 1 < shares[normal] < 2
