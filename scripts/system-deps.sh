@@ -2,8 +2,9 @@
 # System packages the test suite and benchmarks use: Dovecot (a real IMAP server for
 # the e-mail intake), a CJK TrueType font embedded in the PDF reports, and poppler's
 # pdftotext/pdftoppm to check those PDFs, and Chromium for the browser tests of the
-# web form and the callback console (driven by Playwright). Installed with apt when missing and we are
-# root; otherwise one line says what to install (those tests then skip, or fail under CI).
+# web form and the callback console (driven by Playwright), and Redis (the Celery broker of
+# the end-to-end deployment test: a throwaway redis-server on a free loopback port). Installed
+# with apt when missing and we are root; otherwise one line says what to install (those tests then skip, or fail under CI).
 set -euo pipefail
 
 say() { printf '[system-deps] %s\n' "$*" >&2; }
@@ -13,10 +14,11 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dove
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  say "missing ${missing[*]}; install (e.g. sudo apt-get install -y ${missing[*]}) for the IMAP, report and browser tests"
+  say "missing ${missing[*]}; install (e.g. sudo apt-get install -y ${missing[*]}) for the IMAP, report, browser and Celery deployment tests"
   exit 0
 fi
 
