@@ -32,9 +32,22 @@ from starlette.requests import ClientDisconnect
 from feedback.config import WebForm
 from feedback.errors import ConfigError, RegisterUnreachable
 from feedback.web import landing
-from feedback.web.attachments import AttachmentRejected, Upload, check_attachments, store_attachments
+from feedback.web.attachments import (
+    ALLOWED_TYPES,
+    AttachmentRejected,
+    Upload,
+    check_attachments,
+    store_attachments,
+)
 from feedback.web.runtime import IntakeRuntime
-from feedback.web.schema import HONEYPOT, SURROGATE, InvalidSubmission, validate_fields, validate_locale
+from feedback.web.schema import (
+    HONEYPOT,
+    LOCALE,
+    SURROGATE,
+    InvalidSubmission,
+    validate_fields,
+    validate_locale,
+)
 from feedback.web.verify import MAX_SKEW_SECONDS, SecretMissing, Signed, Unauthorized, verify
 
 log = logging.getLogger(__name__)
@@ -358,11 +371,74 @@ async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JS
     return JSONResponse({"receipt_id": receipt, "status": "received"}, status_code=202, headers=headers)
 
 
+_REFUSAL = {"type": "object", "required": ["error"], "properties": {
+    "error": {"type": "string"}, "reason": {"type": "string"},
+    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+    "retry_after": {"type": "integer"}}}
+
+
+def _refusal(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _REFUSAL}}}
+
+
+_FIELDS = {"type": "object", "description": "The form's fields (channels.yaml webforms.forms[].fields), as text",
+           "additionalProperties": {"type": "string", "maxLength": 100_000},
+           "example": {"name": "张三", "phone": "13812345678", "message": "支付失败，扣款两次"}}
+_LOCALE = {"type": "string", "pattern": LOCALE.pattern, "description": "The page's language tag, e.g. zh-CN"}
+_FORM_BODY = {"type": "object", "properties": {"locale": _LOCALE}, "additionalProperties": {"type": "string"}}
+
+# What the OpenAPI schema says about POST /intake/{form}: the three body encodings, the headers a
+# site may send, and every answer. The handler reads the raw body itself (size limits before
+# parsing), so FastAPI cannot infer any of this; schemathesis fuzzes the endpoint from it.
+INTAKE_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
+         "description": "A retry with the same key gets the same receipt and stores nothing new"},
+        {"name": "Authorization", "in": "header", "required": False, "schema": {"type": "string"},
+         "description": "Bearer <token> for forms with verify: token"},
+        {"name": "X-Feedback-Timestamp", "in": "header", "required": False,
+         "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+         "description": "Unix seconds of the signature (verify: hmac)"},
+        {"name": "X-Feedback-Signature", "in": "header", "required": False,
+         "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+         "description": "sha256=HMAC-SHA256(secret, '<timestamp>.<body>') (verify: hmac); a replay inside "
+                        "the window gets the first receipt"},
+    ],
+    "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "required": ["fields"], "additionalProperties": False,
+                                        "properties": {"fields": _FIELDS, "locale": _LOCALE}}},
+        "application/x-www-form-urlencoded": {"schema": _FORM_BODY},
+        "multipart/form-data": {
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}, "properties": {
+                "locale": _LOCALE,
+                "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 20}}},
+            "encoding": {"attachments": {"contentType": ", ".join(ALLOWED_TYPES)}}},
+    }},
+    "responses": {
+        "202": {"description": "Stored (or a replay of a stored one: header Idempotent-Replayed: true)",
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["receipt_id", "status"],
+                    "properties": {"receipt_id": {"type": "string", "pattern": "^wf-[0-9a-z]{26}$"},
+                                   "status": {"type": "string", "enum": ["received"]}}}}}},
+        "400": _refusal("Malformed: not UTF-8, not JSON, nested too deeply, a bad header, the client hung up"),
+        "401": _refusal("Not from the form's site: missing/invalid token or signature, expired signature"),
+        "404": _refusal("No such form"),
+        "413": _refusal("Body or attachments too large"),
+        "415": _refusal("Not JSON, urlencoded or multipart"),
+        "422": _refusal("Fields that do not fit the form (each named, values never echoed)"),
+        "429": _refusal("Too many requests from this client; see Retry-After"),
+        "503": _refusal("The register or the form's secret is unavailable"),
+    },
+}
+
+
 def intake_router(runtime: IntakeRuntime) -> APIRouter:
     """The intake routes, bound to one runtime (register, forms, clock, secrets)."""
     router = APIRouter()
 
-    @router.post("/intake/{form_name}")
+    @router.post("/intake/{form_name}", status_code=202, openapi_extra=INTAKE_OPENAPI,
+                 responses={status: {} for status in INTAKE_OPENAPI["responses"]})
     async def post_submission(form_name: str, request: Request) -> Response:
         form: WebForm | None = None
         try:
