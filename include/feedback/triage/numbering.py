@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 
 import sqlalchemy as sa
 
@@ -18,7 +18,25 @@ WIDTH = 3
 
 
 def format_no(day: date, serial: int) -> str:
-    return f"{day:%Y%m%d}-{serial:0{WIDTH}d}"
+    """`20261122-001`; always eight date digits (strftime would not pad a year before 1000)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}-{serial:0{WIDTH}d}"
+
+
+def business_day(instant: datetime, zone: tzinfo) -> date:
+    """The business date of an instant (our receipt time) in the calendar's zone.
+
+    Never fails on an odd instant: a naive value is read as UTC, and one at the very edge of
+    the representable range (year 1 or 9999, where converting the zone overflows) keeps its
+    UTC date. Whether such a date is plausible is the intake's business, not numbering's.
+    """
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    for target in (zone, UTC):
+        try:
+            return instant.astimezone(target).date()
+        except (OverflowError, ValueError):
+            continue
+    return instant.date()
 
 
 def allocate(conn: sa.Connection, days: Sequence[date]) -> list[str]:
