@@ -159,3 +159,74 @@ def test_measures_cannot_overflow_a_deadline_a_thousand_allowances_late(register
     assert 900 < shares[late] < 1100
     assert shares[endless] is None
     assert 1 < shares[normal] < 2
+
+
+# --- outbox sender ------------------------------------------------------------------------------------
+
+CUSTOMERS = ["wang.wu@qq.com", "zhao.liu@163.com"]
+
+
+def test_outbox_holds_a_row_whose_vault_entry_cannot_be_decrypted_and_sends_the_rest(register, smtp_capture,
+                                                                                      monkeypatch):
+    from cryptography.fernet import Fernet, MultiFernet
+
+    from feedback.notify.outbox import OutboxRow, write_rows
+    from feedback.notify.sender import send_pending
+    from feedback.privacy import vault
+
+    now = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
+    old_key = Fernet.generate_key().decode()   # a key removed from the configuration before rotation finished
+    with register.begin() as conn:
+        [good_vid] = vault.store_contacts(conn, [("email", CUSTOMERS[0])], now)
+        [lost_vid] = vault.store_contacts(conn, [("email", CUSTOMERS[1])], now, fernet=MultiFernet([Fernet(old_key)]))
+        write_rows(conn, [
+            OutboxRow("ack", "ack:1", "ops@example.com", now, subject="a", body="staff one"),
+            OutboxRow("ack", "ack:2", f"vault:{lost_vid}", now, subject="b", body="customer, lost key",
+                      recipient_vault_id=lost_vid),
+            OutboxRow("ack", "ack:3", f"vault:{good_vid}", now, subject="c", body="customer",
+                      recipient_vault_id=good_vid),
+            OutboxRow("ack", "ack:4", "lead@example.com", now, subject="d", body="staff two"),
+        ])
+
+    counts = send_pending(register, now=now)
+    assert counts == {"sent": 3, "failed": 0, "gave_up": 0, "held": 1}
+    assert len(list(smtp_capture.folder.glob("*.eml"))) == 3
+    [hold] = listed(register, "outbox")
+    assert (hold.table_name, hold.reason) == ("feedback.outbox", "vault_undecryptable")
+    poison_id = scalar(register, "SELECT id FROM feedback.outbox WHERE dedup_key = 'ack:2'")
+    assert hold.row_ref == str(poison_id)
+    assert CUSTOMERS[1] not in hold.detail
+    # Nothing was revealed for it, no attempt was spent on it, and later runs leave it alone.
+    assert scalar(register, "SELECT count(*) FROM feedback.contact_reveal WHERE vault_id = :v", v=lost_vid) == 0
+    assert scalar(register, "SELECT attempts FROM feedback.outbox WHERE id = :i", i=poison_id) == 0
+    assert send_pending(register, now=now + timedelta(minutes=5)) == {"sent": 0, "failed": 0, "gave_up": 0}
+
+    # The fix: the old key is configured again (behind the newest); then the release.
+    import os
+
+    monkeypatch.setenv("FEEDBACK_VAULT_KEYS", f"{os.environ['FEEDBACK_VAULT_KEYS']},{old_key}")
+    assert holds.release(register, [hold.id], now) == 1
+    assert send_pending(register, now=now + timedelta(minutes=10)) == {"sent": 1, "failed": 0, "gave_up": 0}
+    assert len(list(smtp_capture.folder.glob("*.eml"))) == 4
+    assert listed(register, "outbox") == []
+
+
+def test_outbox_holds_a_row_whose_message_cannot_be_built(register, smtp_capture):
+    from feedback.notify.outbox import OutboxRow, write_rows
+    from feedback.notify.sender import send_pending
+
+    now = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
+    with register.begin() as conn:
+        write_rows(conn, [
+            OutboxRow("ack", "ack:1", "ops@example.com", now, subject="a", body="one"),
+            OutboxRow("ack", "ack:2", "ops@example.com", now, subject="b", body="two",
+                      payload={"headers": {"Bcc": "someone@example.com"}}),   # a header the sender never sets
+            OutboxRow("ack", "ack:3", "ops@example.com", now, subject="c", body="three"),
+        ])
+    assert send_pending(register, now=now) == {"sent": 2, "failed": 0, "gave_up": 0, "held": 1}
+    [hold] = listed(register, "outbox")
+    assert hold.reason == "value_error" and "someone@example.com" not in hold.detail
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.outbox SET payload = '{}' WHERE dedup_key = 'ack:2'"))
+    holds.release(register, [hold.id], now)
+    assert send_pending(register, now=now)["sent"] == 1

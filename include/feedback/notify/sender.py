@@ -10,6 +10,11 @@ Why it is shaped this way:
   `last_error` and `not_before = now + backoff` (exponential, capped); a permanent
   refusal (a webhook's 4xx other than 429, a mail server's 5xx for the recipient,
   a purged vault entry) goes straight to `attempts = max_attempts`.
+- **A row that cannot be built is held, not retried forever.** A recipient whose vault
+  entry cannot be decrypted, a message that cannot be built from its row (a header
+  not allowed, a payload that does not render), a data error while recording it: the
+  row is held (`feedback.holds`, stage `outbox`) with a reason and no values, the rest
+  of the queue goes on, and the row waits for `feedback quarantine release`.
 - **Personal data only at the moment of sending.** A customer recipient is stored
   as `vault:<id>` and revealed here (audited in `contact_reveal`); errors and logs
   name the row id, the kind and the server, never an address.
@@ -38,6 +43,7 @@ import sqlalchemy as sa
 
 from feedback import connections
 from feedback.errors import FeedbackError
+from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error
 from feedback.notify.outbox import message_id_for
 from feedback.privacy.vault import outbox_recipient
 
@@ -354,10 +360,33 @@ _CLAIM = """
 SELECT id, kind, dedup_key, recipient, subject, body, payload, attachments, message_id, attempts
 FROM feedback.outbox
 WHERE sent_at IS NULL AND attempts < :max_attempts AND (not_before IS NULL OR not_before <= :now) {kinds}
+  AND NOT (id = ANY(:held))
 ORDER BY id
 LIMIT 1
 FOR UPDATE SKIP LOCKED
 """
+
+
+STAGE = "outbox"
+TABLE = "feedback.outbox"
+
+
+class _Poison(Exception):
+    """This row cannot be sent as it is: hold it (reason code, one line without values)."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _recipient(conn: sa.Connection, row: Any, now: datetime) -> str:
+    """The row's recipient; a vault entry the configured keys cannot decrypt makes the row poison."""
+    try:
+        return outbox_recipient(conn, row.recipient, kind=row.kind, at=now)
+    except FeedbackError:
+        raise _Poison("vault_undecryptable", "the recipient's vault entry cannot be decrypted with the configured "
+                      "keys (restore the key, or rotate), then release") from None
 
 
 def _is_webhook(row: Any) -> bool:
@@ -385,6 +414,8 @@ def send_pending(
 ) -> dict[str, int]:
     """Deliver the outbox rows due at `now`; returns `{"sent": n, "failed": n, "gave_up": n}`.
 
+    Rows held by this call are counted as `"held": n` (the key appears only when some are).
+
     `smtp` defaults to `SmtpSettings.from_env()`, read only when a mail row is due (a
     run with only webhook rows needs no mail server). `kinds` restricts which rows
     this sender takes (e.g. `["sla_digest", "sla_webhook"]`); None takes every kind.
@@ -399,54 +430,73 @@ def send_pending(
     if kinds is not None:
         params["kinds"] = list(kinds)
     counts = {"sent": 0, "failed": 0, "gave_up": 0}
+    held = 0
     mailer: _Mailer | None = None
     own_client = http_client is None
     client = http_client or httpx.Client(timeout=http_timeout, follow_redirects=False)
+    with engine.connect() as conn:
+        skip = {int(ref) for ref in held_refs(conn, STAGE, TABLE) if ref.isdigit()}
     try:
         for _ in range(limit):
-            with engine.begin() as conn:
-                row = conn.execute(claim, params).one_or_none()
-                if row is None:
-                    break
-                try:
-                    if _is_webhook(row):
-                        url = outbox_recipient(conn, row.recipient, kind=row.kind, at=now)
-                        post_webhook(client, url, row.payload or {}, row.message_id)
-                    else:
-                        if mailer is None:
-                            mailer = _Mailer(smtp or SmtpSettings.from_env())
-                        if mailer.down:  # fail fast, and reveal no contact for a mail that cannot leave
-                            raise _Failed(mailer.down, server_down=True)
-                        address = _resolve_mail_address(conn, row, now)
-                        mailer.send(build_message(row, address, mailer.settings.from_email, now), address)
-                except _Failed as failure:
-                    outcome = _record_failure(conn, row, failure, now, max_attempts, backoff, max_backoff)
-                    counts[outcome] += 1
-                    continue
-                except (sa.exc.SQLAlchemyError, FeedbackError):
+            row = None
+            try:
+                with engine.begin() as conn:
+                    row = conn.execute(claim, {**params, "held": sorted(skip)}).one_or_none()
+                    if row is None:
+                        break
+                    try:
+                        if _is_webhook(row):
+                            url = _recipient(conn, row, now)
+                            post_webhook(client, url, row.payload or {}, row.message_id)
+                        else:
+                            if mailer is None:
+                                mailer = _Mailer(smtp or SmtpSettings.from_env())
+                            if mailer.down:  # fail fast, and reveal no contact for a mail that cannot leave
+                                raise _Failed(mailer.down, server_down=True)
+                            address = _resolve_mail_address(conn, row, now)
+                            mailer.send(build_message(row, address, mailer.settings.from_email, now), address)
+                    except _Failed as failure:
+                        outcome = _record_failure(conn, row, failure, now, max_attempts, backoff, max_backoff)
+                        counts[outcome] += 1
+                        continue
+                    conn.execute(sa.text("UPDATE feedback.outbox SET sent_at = :now WHERE id = :id"),
+                                 {"now": now, "id": row.id})
+                    counts["sent"] += 1
+            except Exception as error:  # noqa: BLE001 - the row is the poison, unless the setup or the register is
+                if row is None or is_infrastructure_error(error) or (
+                        isinstance(error, FeedbackError) and not isinstance(error, _Poison)):
                     raise
-                except Exception as exc:  # a bad row must not block the queue: it fails and, in time, gives up
-                    failure = _Failed(_scrub(f"{type(exc).__name__}: {exc}", [row.recipient]),
-                                      permanent=isinstance(exc, ValueError))
-                    outcome = _record_failure(conn, row, failure, now, max_attempts, backoff, max_backoff)
-                    counts[outcome] += 1
-                    continue
-                conn.execute(sa.text("UPDATE feedback.outbox SET sent_at = :now WHERE id = :id"),
-                             {"now": now, "id": row.id})
-                counts["sent"] += 1
+                _hold(engine, row, error, now)
+                skip.add(row.id)
+                held += 1
     finally:
         if mailer is not None:
             mailer.close()
         if own_client:
             client.close()
+    if held:
+        counts["held"] = held
     if any(counts.values()):
         log.info("outbox at %s: %s", now.isoformat(), counts)
     return counts
 
 
+def _hold(engine: sa.Engine, row: Any, error: BaseException, now: datetime) -> None:
+    """Hold a row that cannot be sent as it is; its transaction was rolled back (nothing revealed stays)."""
+    if isinstance(error, _Poison):
+        reason, detail = error.reason, error.detail
+    else:
+        reason, detail = describe_error(error)
+        detail = _scrub(detail, [row.recipient])
+    with engine.begin() as conn:
+        hold_row(conn, STAGE, TABLE, row.id, reason, f"{row.kind}: {detail}", now)
+    log.warning("outbox row %s (%s) held: %s; release it after the fix (`feedback quarantine release`)",
+                row.id, row.kind, reason)
+
+
 def _resolve_mail_address(conn: sa.Connection, row: Any, now: datetime) -> str:
     try:
-        address = outbox_recipient(conn, row.recipient, kind=row.kind, at=now)
+        address = _recipient(conn, row, now)
     except (LookupError, ValueError) as exc:
         raise _Failed(_scrub(str(exc)), permanent=True) from None
     if "@" not in address:
