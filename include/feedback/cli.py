@@ -175,7 +175,7 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     classifier = Classifier.from_config(preset=args.preset)
     with get_engine().begin() as conn:
         result = reclassify(conn, args.feedback_no, args.category, classifier=classifier, actor=args.actor,
-                            at=datetime.now(UTC))
+                            at=datetime.now(UTC), department=args.department, priority=args.priority)
     _say(f"{result['feedback_no']}: {', '.join(result['from'])} -> {args.category} (recorded for retraining)")
     return 0
 
@@ -189,6 +189,57 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
     result = retrain(get_engine(), Classifier.from_config(preset=args.preset), datetime.now(UTC))
     print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    """The learned classifier's data and versions: import labelled history, retrain, list and roll back models."""
+    from datetime import UTC, datetime
+
+    from feedback.db.engine import get_engine
+    from feedback.triage import corrections
+    from feedback.triage.classify import Classifier
+
+    classifier = Classifier.from_config(preset=args.preset)
+    now = datetime.now(UTC)
+    if args.triage_action == "import-labels":
+        from feedback.privacy.masking import Masker, load_mask_config
+        from feedback.triage.labels_import import import_labels
+
+        report = import_labels(get_engine(), Path(args.file), classifier=classifier, masker=Masker(load_mask_config()),
+                               at=now, actor=args.actor, encoding=args.encoding, dry_run=args.dry_run)
+        for bad in report.bad:
+            _say(f"{report.file}: {bad}")
+        verb = "would import" if report.dry_run else "imported"
+        _say(f"{report.file}: {report.rows} row(s): {verb} {report.imported}, updated {report.updated}, unchanged "
+             f"{report.unchanged}, {len(report.bad)} bad; {report.masked} text(s) carried contact data (masked)")
+        if args.json:
+            print(json.dumps(report.as_dict(), ensure_ascii=False))
+        return 1 if report.bad and not args.skip_bad else 0
+    if args.triage_action == "retrain":
+        result = corrections.retrain(get_engine(), classifier, now, force=args.force, actor=args.actor)
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    if args.model_action == "list":
+        versions = corrections.list_models(get_engine(), classifier.preset)
+        if args.json:
+            print(json.dumps(versions, ensure_ascii=False))
+            return 0
+        if not versions:
+            _say(f"preset {classifier.preset}: no model trained yet (feedback triage retrain)")
+        for v in versions:
+            acc = v["accuracy"] or {}
+            print(f"{'*' if v['active'] else ' '} v{v['version']}  {v['trained_at'][:19]}  {v['examples']} labels  "
+                  f"{'chosen' if v['chosen'] else 'not chosen'}  macro-F1 rules {v['rules_macro_f1']} -> with model "
+                  f"{v['learned_macro_f1']}  accuracy rules {acc.get('rules')} -> with model "
+                  f"{acc.get('rules_with_model')} ({v['method'] or 'n/a'})")
+        return 0
+    if not args.version:
+        raise FeedbackError("give the version to roll back to: feedback triage model rollback VERSION (or 'rules')")
+    result = corrections.rollback(get_engine(), classifier.preset, args.version, actor=args.actor, at=now)
+    active = f"v{result['active']}" if result["active"] else "the rules alone (no model)"
+    _say(f"preset {classifier.preset}: triage now uses {active} (was "
+         f"{'v' + str(result['previous']) if result['previous'] else 'no model'})")
     return 0
 
 
@@ -389,8 +440,27 @@ def build_parser() -> argparse.ArgumentParser:
     reclass.add_argument("category")
     reclass.add_argument("--preset", choices=["A", "B"], default=None)
     reclass.add_argument("--actor", default=os.environ.get("USER", "operator"))
+    reclass.add_argument("--department", help="route to this department instead of the category's own")
+    reclass.add_argument("--priority", choices=["urgent", "high", "medium", "low"],
+                         help="also correct the priority (the item's open deadlines follow)")
     add("retrain", cmd_retrain, "train the learned classifier on corrections; kept only if it beats the rules"
         ).add_argument("--preset", choices=["A"], default=None)
+    tri = add("triage", cmd_triage, "the learned classifier: import labelled history, retrain, model versions")
+    tri.add_argument("--preset", choices=["A"], default=None, help="taxonomy preset (default: configured)")
+    tri.add_argument("--actor", default=os.environ.get("USER", "operator"))
+    tri_sub = tri.add_subparsers(dest="triage_action", required=True, metavar="ACTION")
+    imp = tri_sub.add_parser("import-labels", help="import a CSV of labelled texts (text, category[, priority])")
+    imp.add_argument("file")
+    imp.add_argument("--skip-bad", action="store_true", help="exit 0 even when some rows were bad (they are listed)")
+    imp.add_argument("--dry-run", action="store_true", help="validate only, store nothing")
+    imp.add_argument("--encoding", default="utf-8-sig", help="the file's encoding (e.g. gb18030 for GBK exports)")
+    imp.add_argument("--json", action="store_true", help="also print the report as JSON")
+    tri_sub.add_parser("retrain", help="train on every label; the new version is used if it beats the rules"
+                       ).add_argument("--force", action="store_true", help="train even without new labels")
+    mod = tri_sub.add_parser("model", help="model versions: list them, or roll back to one (or to 'rules')")
+    mod.add_argument("model_action", choices=["list", "rollback"])
+    mod.add_argument("version", nargs="?", help="rollback: a version number (v3 or 3), or 'rules' for no model")
+    mod.add_argument("--json", action="store_true")
     sla = add("sla", cmd_sla, "SLA maintenance: recompute open items' deadlines after a calendar/policy change")
     sla.add_argument("action", choices=["recompute"])
     sla.add_argument("--reason", default="configuration changed", help="recorded on each changed item")
