@@ -15,8 +15,8 @@ from rest_server import Reply, RestServer, Seen, records
 from feedback import config
 from feedback.channels.base import InvalidItem
 from feedback.channels.rest_client import PlatformUnavailable
-from feedback.channels.rest_source import RestSource, load_source
-from feedback.errors import ConfigError
+from feedback.channels.rest_source import PagerStalled, RestSource, load_source
+from feedback.errors import ConfigError, FeedbackError
 
 BASE = 1_790_812_800          # 2026-10-01T00:00:00Z, records(i) change at BASE + 60 i
 MAPPING = {"external_id": "to_string(id)", "received_at": "created_at", "updated_at": "updated_at",
@@ -199,6 +199,115 @@ def test_link_to_another_host_is_refused(server):
     with RestSource(platform) as source, pytest.raises(PlatformUnavailable, match="another host"):
         for _page in source.pages(None):
             pass
+
+
+# --- paging that stops making progress fails loudly ---------------------------------------------------
+
+
+def _pull(platform: config.Platform, position=None) -> tuple[list, PagerStalled | None]:
+    """Pages yielded before the run ended, and the stall that ended it (None if it finished)."""
+    pages = []
+    with RestSource(platform) as source:
+        try:
+            for page in source.pages(position):
+                pages.append(page)
+        except PagerStalled as stalled:
+            return pages, stalled
+    return pages, None
+
+
+def test_a_next_link_cycle_fails_naming_the_platform_and_stores_nothing_past_the_last_good_page(server):
+    pages_by_number = {1: (records(0, 3), "/v1/reviews?page=2"), 2: (records(3, 6), "/v1/reviews?page=3"),
+                       3: (records(6, 9), "/v1/reviews?page=2")}    # page 3 leads back to page 2
+
+    def handle(seen: Seen) -> Reply:
+        chunk, link = pages_by_number[int(seen.query.get("page", 1))]
+        return Reply(200, {"items": chunk, "links": {"next": link}})
+
+    server.route("/v1/reviews", handle)
+    platform = spec(server, "/reviews", "items", {"type": "next_link", "next_path": "links.next"},
+                    base_url=server.url + "/v1")
+    pages, stalled = _pull(platform)
+    assert isinstance(stalled, FeedbackError)
+    assert str(stalled).startswith("acme: paging makes no progress at page 3: the next link of page 3 leads "
+                                   "back to page 2 of this run")
+    assert ids(pages) == list(range(6))       # page 3 is not stored: its position would go backwards
+    assert pages[-1].position["next"] == {"url": f"{server.url}/v1/reviews?page=3"}
+    assert [s.query.get("page") for s in server.seen] == [None, "2", "3"]   # no page read twice
+
+
+def test_a_next_link_to_the_same_page_fails_unless_the_page_is_empty(server):
+    server.route("/v1/reviews", Reply(200, {"items": records(0, 2), "links": {"next": "/v1/reviews"}}))
+    platform = spec(server, "/reviews", "items", {"type": "next_link", "next_path": "links.next"},
+                    base_url=server.url + "/v1")
+    pages, stalled = _pull(platform)
+    assert pages == [] and "the next link points at the page it came with" in str(stalled)
+    server.route("/v1/reviews", Reply(200, {"items": [], "links": {"next": "/v1/reviews"}}))
+    pages, stalled = _pull(platform)
+    assert stalled is None and [len(p.records) for p in pages] == [0]
+
+
+def test_a_cursor_that_comes_back_fails(server):
+    answers = {None: (records(0, 3), "a"), "a": (records(3, 6), "b"), "b": (records(6, 9), "a")}
+
+    def handle(seen: Seen) -> Reply:
+        chunk, after = answers[seen.query.get("cursor")]
+        return Reply(200, {"tickets": chunk, "after_cursor": after, "end_of_stream": False})
+
+    server.route("/tickets", handle)
+    platform = spec(server, "/tickets", "tickets", {"type": "cursor", "cursor_param": "cursor",
+                                                    "cursor_path": "after_cursor", "stop_path": "end_of_stream"})
+    pages, stalled = _pull(platform)
+    assert "acme: paging makes no progress at page 3: the next cursor of page 3 leads back to page 2" in str(stalled)
+    assert ids(pages) == list(range(6)) and pages[-1].position["next"] == {"cursor": "b"}
+    assert len(server.seen) == 3
+
+
+def test_a_cursor_that_does_not_advance_fails_unless_the_page_is_empty(server):
+    server.route("/tickets", [Reply(200, {"tickets": records(0, 3), "after_cursor": "a"}),
+                              Reply(200, {"tickets": records(3, 6), "after_cursor": "a"})])
+    platform = spec(server, "/tickets", "tickets", {"type": "cursor", "cursor_param": "cursor",
+                                                    "cursor_path": "after_cursor"})
+    pages, stalled = _pull(platform)
+    assert "acme: paging makes no progress: the next cursor is the one this page was asked with" in str(stalled)
+    assert ids(pages) == [0, 1, 2] and pages[-1].position["next"] == {"cursor": "a"}
+    # An empty page handing back its own cursor is how some APIs say "nothing new": the last page.
+    server.route("/tickets", Reply(200, {"tickets": [], "after_cursor": "a"}))
+    pages, stalled = _pull(platform, {"since": None, "run_since": None, "next": {"cursor": "a"}})
+    assert stalled is None and pages[-1].position["next"] == {"cursor": "a"}
+
+
+@pytest.mark.parametrize("kind", ["page_number", "offset"])
+def test_a_server_ignoring_the_page_or_offset_fails(server, kind):
+    server.route("/complaints", Reply(200, {"data": records(0, 3)}))   # the same first page, whatever is asked
+    pagination = ({"type": "page_number", "page_param": "page", "page_size": 3} if kind == "page_number" else
+                  {"type": "offset", "offset_param": "offset", "limit": 3})
+    pages, stalled = _pull(spec(server, "/complaints", "data", pagination))
+    word = "page number" if kind == "page_number" else "offset"
+    assert f"acme: paging makes no progress at page 2: page 2 has the same records as page 1 (the API ignores " \
+           f"the {word})" in str(stalled)
+    assert ids(pages) == [0, 1, 2] and len(server.seen) == 2
+
+
+def test_a_custom_pager_going_backwards_fails(server, tmp_path, monkeypatch):
+    """A python_class overriding next_state is held to the same rule: the page number must grow."""
+    (tmp_path / "backwards_pager.py").write_text(
+        "from feedback.channels.rest_source import RestSource\n"
+        "class Backwards(RestSource):\n"
+        "    def next_state(self, state, body, headers, records, url):\n"
+        "        page = state['page'] if state else 1\n"
+        "        nxt = {'page': page + 1 if page < 3 else 2}\n"
+        "        return nxt, nxt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    server.route("/complaints", lambda seen: Reply(200, {"data": records(int(seen.query["page"]) * 3,
+                                                                         int(seen.query["page"]) * 3 + 3)}))
+    platform = spec(server, "/complaints", "data", {"type": "page_number", "page_param": "page"},
+                    python_class="backwards_pager:Backwards")
+    with load_source(platform) as source, pytest.raises(PagerStalled) as stalled:
+        list(source.pages(None))
+    assert "acme: paging makes no progress at page 3: the next page (2) does not come after this one (3)" \
+        in str(stalled.value)
+    assert [s.query["page"] for s in server.seen] == ["1", "2", "3"]
 
 
 # --- since --------------------------------------------------------------------------------------

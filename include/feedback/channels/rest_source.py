@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from jmespath import exceptions as jmespath_errors
@@ -52,6 +52,15 @@ class Page:
     records: list[dict[str, Any]]
     position: dict[str, Any]        # the position to store WITH this page's rows (JSON-able)
     number: int                     # 1-based within this run
+
+
+class PagerStalled(PlatformUnavailable):
+    """The platform's paging stopped making progress: a page comes back, or the position goes backwards.
+
+    Treating that as the last page would end the run "ok" with the rest of the records never
+    read; following it would read the same pages until max_pages_per_run, run after run. The
+    page that pointed back is not stored, so the stored position stays on the last good page.
+    """
 
 
 # --- small pure helpers ---------------------------------------------------------------------------
@@ -161,10 +170,13 @@ class RestSource:
         limit = self.platform.pagination.max_pages_per_run if max_pages is None else max_pages
         watermark = self._stored_watermark(position)
         state, run_since = self._resume(position, watermark)
+        visited: dict[str, int] = {}        # request (URL and query) -> page number, this run
+        previous: bytes | None = None       # the last page's records, to notice a server ignoring the position
         number = 0
         while number < limit:
             number += 1
             url, params = self.request_for(state, run_since)
+            visited[_request_key(self.client.url_for(url), params)] = number
             body, headers = self.client.get_json(url, params)
             try:
                 records = self.records_from_body(body)
@@ -175,6 +187,13 @@ class RestSource:
                 ) from None
             watermark = self._advance(watermark, records)
             follow, keep = self.next_state(state, body, headers, records, self.client.url_for(url))
+            content = canonical_json(records) if records else None
+            if content is not None and content == previous:
+                raise self._stalled(number, f"page {number} has the same records as page {number - 1} "
+                                            f"(the API ignores the {self._position_word()})")
+            previous = content
+            if follow is not None:
+                self._check_progress(state, follow, run_since, number, visited)
             position = {
                 "since": iso_utc(watermark) if watermark else None,
                 "run_since": iso_utc(run_since) if (keep is not None and run_since) else None,
@@ -211,7 +230,7 @@ class RestSource:
         """(state of the next request in this run or None at the last page, `next` to store with this page)."""
         pag = self.platform.pagination
         if pag.type == "cursor":
-            return self._next_cursor(state, body)
+            return self._next_cursor(state, body, records)
         if pag.type == "next_link":
             link = self._search(pag.next_path, body) if pag.next_path else link_header_next(headers)
             if link in (None, ""):
@@ -220,7 +239,9 @@ class RestSource:
                 raise self._page_error(f"next_path gave {_kind(link)}, expected a URL")
             target = urljoin(url, link.strip())
             if target == url:
-                log.warning("%s: the next link repeats the current page; treating it as the last", self.platform.name)
+                if records:
+                    raise self._stalled(None, "the next link points at the page it came with")
+                log.warning("%s: an empty page links to itself; treating it as the last", self.platform.name)
                 return None, None
             return {"url": target}, {"url": target}
         if pag.type == "page_number":
@@ -233,7 +254,8 @@ class RestSource:
             return (None, None) if last else ({"offset": offset + len(records)}, {"offset": offset + len(records)})
         return None, None
 
-    def _next_cursor(self, state: dict[str, Any] | None, body: Any) -> tuple[dict | None, dict | None]:
+    def _next_cursor(self, state: dict[str, Any] | None, body: Any,
+                     records: list[Any]) -> tuple[dict | None, dict | None]:
         pag = self.platform.pagination
         current = state.get("cursor") if state else None
         cursor = self._search(pag.cursor_path, body)
@@ -243,8 +265,9 @@ class RestSource:
             cursor = None
         stop = bool(self._search(pag.stop_path, body)) if pag.stop_path else False
         if cursor is not None and cursor == current and not stop:
-            log.warning("%s: the next cursor repeats the current one; treating this page as the last",
-                        self.platform.name)
+            if records:
+                raise self._stalled(None, "the next cursor is the one this page was asked with")
+            log.warning("%s: an empty page repeats its cursor; treating it as the last", self.platform.name)
             stop = True
         if cursor is not None and not stop:
             return {"cursor": cursor}, {"cursor": cursor}
@@ -258,6 +281,35 @@ class RestSource:
             return compiled(expression).search(body)
         except jmespath_errors.JMESPathError as exc:
             raise self._page_error(f"{expression!r} cannot be evaluated ({type(exc).__name__})") from None
+
+    def _check_progress(self, state: dict[str, Any] | None, follow: dict[str, Any], run_since: datetime | None,
+                        number: int, visited: dict[str, int]) -> None:
+        """Refuse a next state that does not move on: a page number or offset that does not grow, or a
+        request (next link, cursor) already made in this run. Names no cursor or URL: they may carry keys."""
+        pag = self.platform.pagination
+        for key, start in (("page", pag.start_page), ("offset", 0)):
+            if key in follow and isinstance(follow[key], int):
+                current = state.get(key, start) if state else start
+                if isinstance(current, int) and follow[key] <= current:
+                    raise self._stalled(number, f"the next {key} ({follow[key]}) does not come after this one "
+                                                f"({current})")
+        url, params = self.request_for(follow, run_since)
+        seen = visited.get(_request_key(self.client.url_for(url), params))
+        if seen is not None:
+            what = "next link" if "url" in follow else f"next {self._position_word()}"
+            raise self._stalled(number, f"the {what} of page {number} leads back to page {seen} of this run")
+
+    def _position_word(self) -> str:
+        return {"cursor": "cursor", "next_link": "next link", "page_number": "page number",
+                "offset": "offset"}.get(self.platform.pagination.type, "position")
+
+    def _stalled(self, number: int | None, detail: str) -> PagerStalled:
+        where = f" at page {number}" if number else ""
+        return PagerStalled(
+            f"{self.platform.name}: paging makes no progress{where}: {detail}; stopped without storing that "
+            "page, so nothing is skipped (the stored position is the last good page). If the next run stops "
+            f"the same way, check the pagination of platform {self.platform.name} in channels.yaml or the API"
+        )
 
     def _page_error(self, detail: str) -> PlatformUnavailable:
         return PlatformUnavailable(f"{self.platform.name}: unexpected response: {detail}; "
@@ -431,6 +483,13 @@ class RestSource:
             return value.strip() or None
         raise InvalidItem("bad_field", f"rating (expression {expression}) gave {_kind(value)}, "
                                        "expected a number or text")
+
+
+def _request_key(url: str, params: dict[str, Any]) -> str:
+    """One spelling per request: the URL without fragment, its query and `params` merged and sorted."""
+    parts = urlsplit(url)
+    query = sorted([*parse_qsl(parts.query, keep_blank_values=True), *((k, str(v)) for k, v in params.items())])
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
