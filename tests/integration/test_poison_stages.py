@@ -230,3 +230,54 @@ def test_outbox_holds_a_row_whose_message_cannot_be_built(register, smtp_capture
         conn.execute(sa.text("UPDATE feedback.outbox SET payload = '{}' WHERE dedup_key = 'ack:2'"))
     holds.release(register, [hold.id], now)
     assert send_pending(register, now=now)["sent"] == 1
+
+
+# --- callbacks ------------------------------------------------------------------------------------
+
+
+def resolved_item(engine, n: int, refs: dict, resolved: datetime) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.text("""INSERT INTO feedback.feedback (feedback_no, channel, source, received_at, registered_at,
+                              description, subject, priority, department, status, handling_cycle, resolved_at,
+                              updated_at, contact_refs, language, sla_preset)
+                       VALUES (:no, 'webform', 'contact_zh', :rec, :rec, '支付失败', '支付失败', 'medium',
+                               'product_engineering', 'resolved', 1, :res, :res, CAST(:refs AS jsonb), 'zh', 'A')
+                       RETURNING id"""),
+            {"no": f"20261012-{n:03d}", "rec": resolved - timedelta(days=2), "res": resolved,
+             "refs": json.dumps(refs)},
+        ).scalar_one()
+
+
+def test_callbacks_hold_an_item_whose_contact_vanished_and_schedule_the_others(register, setup, monkeypatch):
+    from feedback.callbacks.schedule import schedule_callbacks
+    from feedback.privacy import vault
+
+    monkeypatch.setenv("FEEDBACK_HASH_KEY", "poison-test-hash-key-0123456789")
+    resolved = local(2026, 10, 12, 10, 0)
+    with register.begin() as conn:
+        phones = vault.store_contacts(conn, [("phone", "13912345678"), ("phone", "13812345679")], resolved)
+    good_a = resolved_item(register, 1, {"phone": phones[0]}, resolved)
+    poison = resolved_item(register, 2, {"phone": 987654}, resolved)        # a vault entry that is not there
+    good_b = resolved_item(register, 3, {"phone": phones[1]}, resolved)
+    odd = resolved_item(register, 4, {"phone": "not-a-number"}, resolved)   # no usable reference: unreachable
+
+    run = local(2026, 10, 12, 11, 0)
+    first = schedule_callbacks(register, run, setup=setup)
+    assert first["held"] == 1 and first["scheduled"] == 3 and first["no_contact"] == 1
+    with register.connect() as conn:
+        tasks = dict(conn.execute(sa.text("SELECT feedback_id, status FROM feedback.callback_task")).all())
+    assert tasks == {good_a: "pending", good_b: "pending", odd: "unreachable"}
+    [hold] = listed(register, "callbacks")
+    assert (hold.table_name, hold.row_ref, hold.reason) == ("feedback.feedback", str(poison), "missing_reference")
+    assert "987654" not in hold.detail
+    assert schedule_callbacks(register, run + timedelta(hours=1), setup=setup)["held"] == 0
+
+    with register.begin() as conn:   # the fix: the item's reference corrected by the operator
+        [fixed] = vault.store_contacts(conn, [("phone", "13712345670")], resolved)
+        conn.execute(sa.text("UPDATE feedback.feedback SET contact_refs = CAST(:r AS jsonb) WHERE id = :f"),
+                     {"r": json.dumps({"phone": fixed}), "f": poison})
+    holds.release(register, [hold.id], run)
+    again = schedule_callbacks(register, run + timedelta(hours=2), setup=setup)
+    assert again["scheduled"] == 1 and again["held"] == 0
+    assert scalar(register, "SELECT status FROM feedback.callback_task WHERE feedback_id = :f", f=poison) == "pending"

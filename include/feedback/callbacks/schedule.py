@@ -8,6 +8,10 @@ partial index), computes their due times on the business calendar, assigns them,
 inserts the tasks with `ON CONFLICT (feedback_id, handling_cycle) DO NOTHING` and a
 `callback_scheduled` event each. A second resolution after a reopen is a new cycle,
 so it gets a second task; a re-run of the same instant finds nothing to do.
+
+An item whose task cannot be made (its due time cannot be computed, its task breaks a
+constraint) is held (`feedback.holds`, stage `callbacks`) and skipped until released;
+the other items get their tasks in the same run.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from feedback.callbacks.due import callback_due
 from feedback.callbacks.outcomes import ACTOR, finish_unreachable, unreachable_action
 from feedback.callbacks.policy import CallbackPolicy, check_calendars, load_policy
 from feedback.db.bulk import copy_into
+from feedback.holds import describe_error, held_refs, hold_row, isolate_nested
 
 log = logging.getLogger(__name__)
 SCHEDULE_LOCK = 0x63616C6C6261636B  # "callback"
+STAGE = "callbacks"
+ITEM_TABLE = "feedback.feedback"
 TASK_COLUMNS = ("feedback_id", "handling_cycle", "due_at", "not_before", "assigned_to", "status", "purpose",
                 "resolved_at", "due_rule", "contact_vault_id", "survey_vault_id", "outcome", "completed_at",
                 "action", "created_at", "ord")
@@ -39,6 +46,7 @@ class ScheduleSummary:
     no_contact: int = 0
     cancelled: int = 0
     agents_changed: int = 0
+    held: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -48,16 +56,18 @@ class ScheduleSummary:
 CANDIDATES = """
 SELECT f.id, f.handling_cycle, f.status, f.priority, f.customer_tier, f.sla_preset, f.department,
        coalesce(f.resolved_at, f.updated_at) AS resolved_at,
-       coalesce(CAST(f.contact_refs ->> 'phone' AS bigint), f.contact_vault_id,
-                CAST(f.contact_refs ->> 'email' AS bigint)) AS call_vault_id,
-       CAST(f.contact_refs ->> 'email' AS bigint) AS email_vault_id
+       coalesce({phone}, f.contact_vault_id, {email}) AS call_vault_id,
+       {email} AS email_vault_id
 FROM feedback.feedback f
 WHERE f.status IN ('resolved', 'unsolvable')
-  AND coalesce(f.resolved_at, f.updated_at) <= :now
+  AND coalesce(f.resolved_at, f.updated_at) <= :now AND NOT (f.id = ANY(:held))
   AND NOT EXISTS (SELECT 1 FROM feedback.callback_task t
                   WHERE t.feedback_id = f.id AND t.handling_cycle = f.handling_cycle)
 ORDER BY f.id
 """
+# A vault reference that is not a number (written by another tool) is no reference: never a failed cast.
+_REF = "CASE WHEN f.contact_refs ->> '{kind}' ~ '^[0-9]{{1,18}}$' THEN CAST(f.contact_refs ->> '{kind}' AS bigint) END"
+CANDIDATES = CANDIDATES.format(phone=_REF.format(kind="phone"), email=_REF.format(kind="email"))
 
 # Open tasks whose item is no longer waiting for this callback.
 CANCEL_STALE = """
@@ -89,23 +99,46 @@ def schedule_callbacks(engine: Engine, run_time: datetime, policy: CallbackPolic
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEDULE_LOCK})
         summary.agents_changed = sync_agents(conn, policy, run_time)
         summary.cancelled = conn.execute(sa.text(CANCEL_STALE), {"now": run_time}).rowcount
-        items = conn.execute(sa.text(CANDIDATES), {"now": run_time}).all()
+        held = [int(r) for r in held_refs(conn, STAGE, ITEM_TABLE) if r.isdigit()]
+        items = conn.execute(sa.text(CANDIDATES), {"now": run_time, "held": held}).all()
         if items:
             rows = _task_rows(conn, items, run_time, policy, setup, summary)
-            ids, unreachable = _insert(conn, rows, run_time)
-            summary.scheduled = len(ids)
+            inserted: list[int] = []
+            unreachable: list[int] = []
+
+            def process(c: sa.Connection, batch: list[tuple]) -> None:
+                ids, missing = _insert(c, list(batch), run_time)
+                inserted.extend(ids)
+                unreachable.extend(missing)
+
+            def on_poison(c: sa.Connection, row: tuple, error: BaseException) -> None:
+                _hold(c, row[0], error, "writing its callback task", run_time)
+
+            summary.held += len(isolate_nested(conn, rows, process, on_poison))
+            summary.scheduled = len(inserted)
             summary.no_contact = len(unreachable)
-            finish_unreachable(conn, unreachable, run_time, policy, reason="no_contact")
+            finish_unreachable(conn, sorted(unreachable), run_time, policy, reason="no_contact")
     result = summary.as_dict()
     log.info("callbacks scheduled at %s: %s", run_time.isoformat(), result)
     return result
+
+
+def _hold(conn: sa.Connection, feedback_id: int, error: BaseException, doing: str, run_time: datetime) -> None:
+    reason, detail = describe_error(error)
+    hold_row(conn, STAGE, ITEM_TABLE, feedback_id, reason, f"{doing}: {detail}", run_time)
+    log.warning("callbacks: item %s held (%s); release it after the fix", feedback_id, reason)
 
 
 def _task_rows(conn: sa.Connection, items: list[Any], run_time: datetime, policy: CallbackPolicy, setup: Any,
                summary: ScheduleSummary) -> list[tuple]:
     planned = []
     for item in items:
-        due = callback_due(item.resolved_at, item.priority, item.customer_tier, item.sla_preset, policy, setup)
+        try:
+            due = callback_due(item.resolved_at, item.priority, item.customer_tier, item.sla_preset, policy, setup)
+        except Exception as error:  # noqa: BLE001 - this item is the poison: hold it, schedule the others
+            _hold(conn, item.id, error, "computing its callback's due time", run_time)
+            summary.held += 1
+            continue
         planned.append((due.at, item.id, item, due))
     planned.sort(key=lambda p: (p[0], p[1]))      # assignment in due order, stable
     agents = assign(conn, policy, [p[2].department for p in planned])

@@ -8,6 +8,9 @@ and reminded, so a re-run writes nothing twice. The link carries a signed token
 (`tokens`), valid `survey.expiry_days`; the answer goes through the same outcome
 rules as a phone call (`outcomes.record_answer`), and a task with an answer
 refuses another.
+
+A task whose survey cannot be written (its text does not render, its row breaks a
+constraint) is held (`feedback.holds`, stage `callbacks`), the others' surveys go out.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ from feedback.callbacks.errors import UnknownTask
 from feedback.callbacks.outcomes import OPEN_STATUSES, OutcomeResult, record_answer
 from feedback.callbacks.policy import CallbackPolicy, load_policy
 from feedback.callbacks.tokens import TokenInvalid, make_token, survey_key, verify_token
+from feedback.holds import describe_error, held_refs, hold_row, isolate_nested
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 
 log = logging.getLogger(__name__)
 SURVEY_KIND = "survey"
 REMINDER_KIND = "survey_reminder"
 KINDS = (SURVEY_KIND, REMINDER_KIND)
+STAGE = "callbacks"
+TASK_TABLE = "feedback.callback_task"
 SUBJECTS = {
     SURVEY_KIND: {"zh-CN": "[{no}] 请评价我们的处理结果", "en": "[{no}] How did we do? One question about your feedback"},
     REMINDER_KIND: {"zh-CN": "[{no}] 提醒：请评价我们的处理结果", "en": "[{no}] Reminder: how did we do?"},
@@ -41,7 +47,7 @@ SELECT t.id, t.feedback_id, t.survey_vault_id, f.feedback_no, f.subject, f.langu
        CAST(NULL AS timestamptz) AS survey_expires_at
 FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
 WHERE t.status IN ('pending', 'claimed') AND t.survey_vault_id IS NOT NULL AND t.survey_sent_at IS NULL
-  AND t.purpose = 'satisfaction' AND t.created_at <= :now
+  AND t.purpose = 'satisfaction' AND t.created_at <= :now AND NOT (t.id = ANY(:held))
 ORDER BY t.id
 FOR UPDATE OF t SKIP LOCKED
 """
@@ -49,7 +55,7 @@ _DUE_REMINDERS = """
 SELECT t.id, t.feedback_id, t.survey_vault_id, f.feedback_no, f.subject, f.language, t.survey_expires_at
 FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
 WHERE t.status IN ('pending', 'claimed') AND t.survey_vault_id IS NOT NULL AND t.survey_sent_at <= :cutoff
-  AND t.survey_reminded_at IS NULL AND t.survey_expires_at > :now
+  AND t.survey_reminded_at IS NULL AND t.survey_expires_at > :now AND NOT (t.id = ANY(:held))
 ORDER BY t.id
 FOR UPDATE OF t SKIP LOCKED
 """
@@ -114,28 +120,57 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
     key = key or survey_key()
     zone = _zone()
     survey = policy.survey
+    held = 0
+
+    def on_poison(c: sa.Connection, task: Any, error: BaseException) -> None:
+        reason, detail = describe_error(error)
+        hold_row(c, STAGE, TASK_TABLE, task.id, reason, f"writing its survey mail: {detail}", run_time)
+        log.warning("surveys: task %s held (%s); release it after the fix", task.id, reason)
+
     with engine.begin() as conn:
-        due = conn.execute(sa.text(_DUE_SURVEYS), {"now": run_time}).all()
+        skip = [int(r) for r in held_refs(conn, STAGE, TASK_TABLE) if r.isdigit()]
+        due = conn.execute(sa.text(_DUE_SURVEYS), {"now": run_time, "held": skip}).all()
         if due:
             expires = run_time + timedelta(days=survey.expiry_days)
-            counts["surveys"] = write_rows(conn, [_row(SURVEY_KIND, t, expires, run_time, policy, key, zone)
-                                                  for t in due])
-            conn.execute(
-                sa.text("UPDATE feedback.callback_task SET survey_sent_at = :now, survey_expires_at = :exp "
-                        "WHERE id = ANY(:ids)"),
-                {"now": run_time, "exp": expires, "ids": [t.id for t in due]},
-            )
+
+            def surveys(c: sa.Connection, tasks: list[Any]) -> None:
+                counts["surveys"] += write_rows(c, [_row(SURVEY_KIND, t, expires, run_time, policy, key, zone)
+                                                    for t in tasks])
+                c.execute(
+                    sa.text("UPDATE feedback.callback_task SET survey_sent_at = :now, survey_expires_at = :exp "
+                            "WHERE id = ANY(:ids)"),
+                    {"now": run_time, "exp": expires, "ids": [t.id for t in tasks]},
+                )
+
+            held += len(isolate_nested(conn, due, _counted(surveys, counts, "surveys"), on_poison))
         if survey.max_reminders:
             cutoff = run_time - timedelta(days=survey.reminder_after_days)
-            late = conn.execute(sa.text(_DUE_REMINDERS), {"now": run_time, "cutoff": cutoff}).all()
+            late = conn.execute(sa.text(_DUE_REMINDERS), {"now": run_time, "cutoff": cutoff, "held": skip}).all()
             if late:
-                counts["reminders"] = write_rows(
-                    conn, [_row(REMINDER_KIND, t, t.survey_expires_at, run_time, policy, key, zone) for t in late])
-                conn.execute(sa.text("UPDATE feedback.callback_task SET survey_reminded_at = :now WHERE id = ANY(:ids)"),
-                             {"now": run_time, "ids": [t.id for t in late]})
+                def reminders(c: sa.Connection, tasks: list[Any]) -> None:
+                    counts["reminders"] += write_rows(
+                        c, [_row(REMINDER_KIND, t, t.survey_expires_at, run_time, policy, key, zone) for t in tasks])
+                    c.execute(sa.text("UPDATE feedback.callback_task SET survey_reminded_at = :now "
+                                      "WHERE id = ANY(:ids)"), {"now": run_time, "ids": [t.id for t in tasks]})
+
+                held += len(isolate_nested(conn, late, _counted(reminders, counts, "reminders"), on_poison))
+    if held:
+        counts["held"] = held
     if any(counts.values()):
         log.info("surveys at %s: %s", run_time.isoformat(), counts)
     return counts
+
+
+def _counted(process: Any, counts: dict[str, int], key: str) -> Any:
+    """`process`, with its count rolled back together with its savepoint when it fails."""
+    def run(c: sa.Connection, tasks: list[Any]) -> None:
+        before = counts[key]
+        try:
+            process(c, tasks)
+        except BaseException:
+            counts[key] = before
+            raise
+    return run
 
 
 # --- the customer's side --------------------------------------------------------------------------
