@@ -93,3 +93,105 @@ def test_a_model_no_better_than_the_rules_is_not_used(register, classifier):
     result = correct_and_retrain(register, classifier, texts, labels)
     assert result["trained"] and not result["chosen"], result
     assert current_model(register, "A") is None
+
+
+# --- training labels, model versions and rollback ---------------------------------------------------
+
+def test_a_correction_is_audited_and_becomes_one_training_row(register, classifier):
+    (number,) = register_items(register, ["希望增加夜间模式，联系13812345678"])
+    with register.begin() as conn:
+        reclassify(conn, number, "service_complaint", classifier=classifier, actor="sup", at=RUN)
+        first = reclassify(conn, number, "feature_request", classifier=classifier, actor="sup",
+                           at=RUN + timedelta(minutes=5), department="marketing", priority="low")
+    assert first["review"] == "corrected" and first["department"]["to"] == "marketing"
+    with register.connect() as conn:
+        label = conn.execute(sa.text("SELECT source, category, priority, batch, text FROM feedback.training_label")
+                             ).one()   # one row per item: the latest label
+        item = conn.execute(sa.text("SELECT category, department, priority, needs_review FROM feedback.feedback")).one()
+    assert (label.source, label.category, label.priority, label.batch) == ("correction", "feature_request", "low",
+                                                                          number)
+    assert "13812345678" not in label.text                    # the item's masked text, never the contact
+    assert tuple(item) == (["feature_request"], "marketing", "low", False)
+    assert scalar(register, "SELECT count(*) FROM feedback.feedback_event WHERE event_type = 'reclassified'") == 2
+    with pytest.raises(CorrectionError, match="unknown department 'nowhere'"), register.begin() as conn:
+        reclassify(conn, number, "other", classifier=classifier, actor="x", at=RUN, department="nowhere")
+    with pytest.raises(CorrectionError, match="unknown priority 'asap'"), register.begin() as conn:
+        reclassify(conn, number, "other", classifier=classifier, actor="x", at=RUN, priority="asap")
+
+
+def test_a_priority_correction_moves_the_open_deadlines(register, classifier):
+    (number,) = register_items(register, ["希望增加夜间模式"])
+    before = scalar(register, "SELECT min(due_at) FROM feedback.feedback_deadline")
+    priority = scalar(register, "SELECT priority FROM feedback.feedback")
+    assert priority != "urgent"
+    with register.begin() as conn:
+        result = reclassify(conn, number, "feature_request", classifier=classifier, actor="sup", at=RUN,
+                            priority="urgent")
+    assert result["priority"] == {"from": priority, "to": "urgent"} and result["deadlines_changed"] >= 1
+    assert scalar(register, "SELECT min(due_at) FROM feedback.feedback_deadline") < before
+    assert scalar(register, "SELECT next_deadline_at FROM feedback.feedback") < before
+
+
+def imported(engine, pairs: list[tuple[str, str]]) -> None:
+    """Labelled history as `import-labels` stores it (masked texts, source import)."""
+    from feedback.triage.corrections import text_key
+
+    with engine.begin() as conn:
+        for n, (text, label) in enumerate(pairs):
+            conn.execute(sa.text("INSERT INTO feedback.training_label (preset, source, text, text_sha256, category,"
+                                 " batch, labelled_at) VALUES ('A', 'import', :x, :k, :c, :b, :t)"),
+                         {"x": text, "k": text_key(text), "c": label, "b": f"history.csv:{n + 2}", "t": RUN})
+
+
+JARGON = ([(f"zorblat 模块 {i} 号 quux", "function_problem") for i in range(24)]
+          + [(f"flimflam 柜台 {i} 号 snark", "service_complaint") for i in range(24)])
+
+
+def test_versions_keep_their_evaluation_and_roll_back(register, classifier):
+    from feedback.triage.corrections import ModelVersionError, list_models, rollback
+
+    imported(register, JARGON)
+    first = retrain(register, classifier, RUN)
+    assert first["trained"] and first["chosen"] and first["version"] == 1, first
+    # More history: version 2 replaces version 1 as the active model.
+    imported(register, [(f"quux zorblat 第 {i} 台又坏", "function_problem") for i in range(6)])
+    second = retrain(register, classifier, RUN + timedelta(days=1))
+    assert second["version"] == 2 and second["active"]
+    versions = list_models(register, "A")
+    assert [(v["version"], v["active"]) for v in versions] == [(2, True), (1, False)]
+    assert versions[0]["examples"] == 54 and versions[0]["sources"] == {"import": 54}
+    assert versions[0]["accuracy"]["rules_with_model"] > versions[0]["accuracy"]["rules"]
+    assert versions[0]["per_class"]["function_problem"]["support"] > 0
+    assert versions[0]["learned_macro_f1"] > versions[0]["rules_macro_f1"]
+
+    assert rollback(register, "A", "v1", actor="ops-lead", at=RUN + timedelta(days=2)) == \
+        {"preset": "A", "active": 1, "previous": 2}
+    [active] = [v for v in list_models(register, "A") if v["active"]]
+    assert active["version"] == 1 and active["activated_by"] == "ops-lead"
+    assert current_model(register, "A").evaluation["examples"] == 48        # triage now loads version 1
+
+    assert rollback(register, "A", "rules", actor="ops-lead", at=RUN)["active"] is None
+    assert current_model(register, "A") is None
+    ctx = triage.load_context(gate=False, engine=register)
+    assert ctx.learned is None and classifier.decide("zorblat 模块 9 号 quux", learned=ctx.learned).decided_by \
+        == "fallback"
+    with pytest.raises(ModelVersionError, match="no model version '7'; known: 1, 2"):
+        rollback(register, "A", "7", actor="x", at=RUN)
+
+
+def test_model_commands_from_the_shell(register, classifier):
+    from test_cli import feedback
+
+    imported(register, JARGON)
+    out = feedback("triage", "retrain")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["version"] == 1
+    listing = feedback("triage", "model", "list")
+    assert listing.returncode == 0 and listing.stdout.startswith("* v1 ") and "chosen" in listing.stdout
+    out = feedback("triage", "model", "rollback", "rules")
+    assert out.returncode == 0 and "triage now uses the rules alone (no model) (was v1)" in out.stderr
+    out = feedback("triage", "model", "rollback", "v9")
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "error: preset A has no model version 'v9'; known: 1 (or 'rules' for no model)")
+    out = feedback("triage", "model", "rollback", "1")
+    assert out.returncode == 0 and "triage now uses v1 (was no model)" in out.stderr

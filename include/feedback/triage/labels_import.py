@@ -195,7 +195,7 @@ def import_labels(engine: sa.Engine, path: Path, *, classifier: Any, masker: Any
     good, bad, rows = read_rows(data, classifier=classifier, masker=masker)
     report = ImportReport(file=path.name, rows=rows, bad=bad, dry_run=dry_run)
     report.masked = sum(g.masked for g in good)
-    if dry_run or not good:
+    if not good:
         return report
     with engine.begin() as conn:
         existing = dict(conn.execute(
@@ -214,7 +214,7 @@ def import_labels(engine: sa.Engine, path: Path, *, classifier: Any, masker: Any
                 report.updated += 1
             params.append({"p": classifier.preset, "x": g.text, "k": g.key, "c": g.category, "pr": g.priority,
                            "b": f"{path.name}:{g.line}", "a": actor, "t": at})
-        if params:
+        if params and not dry_run:
             conn.execute(
                 sa.text("""INSERT INTO feedback.training_label (preset, source, text, text_sha256, category, priority,
                                                                 batch, actor, labelled_at)
