@@ -281,3 +281,41 @@ def test_callbacks_hold_an_item_whose_contact_vanished_and_schedule_the_others(r
     again = schedule_callbacks(register, run + timedelta(hours=2), setup=setup)
     assert again["scheduled"] == 1 and again["held"] == 0
     assert scalar(register, "SELECT status FROM feedback.callback_task WHERE feedback_id = :f", f=poison) == "pending"
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def test_retention_holds_a_row_a_constraint_refuses_and_purges_the_others(register, tmp_path, monkeypatch):
+    from feedback.privacy.retention import run_retention
+
+    monkeypatch.setenv("FEEDBACK_LOCAL_DIR", str(tmp_path))
+    now = datetime(2027, 12, 1, 3, 30, tzinfo=UTC)
+    phone = "13812345678"
+    with register.begin() as conn:
+        ids = [conn.execute(sa.text(
+            """INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, content_sha256, status)
+               VALUES ('email', 'support', :e, :t, CAST(:p AS jsonb), repeat('0', 64), 'triaged') RETURNING id"""),
+            {"e": f"<old{n}@x>", "t": now - timedelta(days=120),
+             "p": json.dumps({"body": f"请回电 {phone}"})}).scalar_one() for n in range(3)]
+        # The poison: a legal hold a DBA put on one row, as a constraint the purge marker violates.
+        conn.execute(sa.text(f"ALTER TABLE feedback.intake ADD CONSTRAINT legal_hold_chk "
+                             f"CHECK (id <> {ids[1]} OR NOT (payload ? 'purged_at'))"))
+
+    first = run_retention(register, now)
+    assert (first.payloads, first.held) == (2, 1)
+    purged = {i for (i,) in register.connect().execute(
+        sa.text("SELECT id FROM feedback.intake WHERE payload ? 'purged_at'"))}
+    assert purged == {ids[0], ids[2]}
+    [hold] = listed(register, "retention")
+    assert (hold.table_name, hold.row_ref, hold.reason) == ("feedback.intake", str(ids[1]), "check_violation")
+    assert phone not in hold.detail
+    again = run_retention(register, now + timedelta(days=1))
+    assert (again.payloads, again.held) == (0, 0)
+    assert listed(register, "retention")[0].hold_count == 1
+
+    with register.begin() as conn:   # the legal hold ends
+        conn.execute(sa.text("ALTER TABLE feedback.intake DROP CONSTRAINT legal_hold_chk"))
+    holds.release(register, [hold.id], now)
+    assert run_retention(register, now + timedelta(days=2)).payloads == 1
+    assert scalar(register, "SELECT count(*) FROM feedback.intake WHERE payload ? 'purged_at'") == 3
