@@ -294,6 +294,34 @@ def test_claim_reveal_and_record_the_outcome(site, register, seeded, caplog):
     no_phone_in(logged)
 
 
+def test_a_reveal_is_audited_even_when_its_page_fails(site, register, seeded, tmp_path, monkeypatch, caplog):
+    """The audit row commits before the address leaves: a page that fails after the reveal leaves it recorded.
+
+    The failure is a real one: callbacks.yaml breaks between the task page and the reveal,
+    so building the reveal's page (which reads the active scale) fails after the audit.
+    """
+    caplog.set_level(logging.INFO)
+    browser = login(site, "cb-li")
+    task_id = claim(browser)
+    task_page = browser.get(f"/tasks/{task_id}")
+    assert task_page.status_code == 200
+    broken = tmp_path / "config"
+    shutil.copytree(ROOT / "include" / "config", broken)
+    (broken / "callbacks.yaml").write_text("scale: [this is not\n", encoding="utf-8")
+    monkeypatch.setenv("FEEDBACK_CONFIG_DIR", str(broken))
+
+    failed = browser.post(f"/tasks/{task_id}/reveal", data={"csrf_token": csrf_of(task_page)})
+    assert failed.status_code == 500
+    assert failed.headers["cache-control"] == "no-store"
+    no_phone_in(failed.text)
+    reveals = rows(register, "SELECT actor, purpose FROM feedback.contact_reveal")
+    assert [tuple(r) for r in reveals] == [("cb-li", f"callback:{task_id}")]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"the contact reveal of callback task {task_id} is audited, but its page failed (ConfigError)" in logged
+    no_phone_in(logged)
+    assert not any(r.exc_info for r in caplog.records)      # no traceback: its frames hold the address
+
+
 def test_only_the_claim_holder_sees_the_contact(site, register, seeded):
     holder = login(site, "cb-li")
     task_id = claim(holder)

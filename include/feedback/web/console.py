@@ -485,13 +485,26 @@ def task_page(request: Request, task_id: int, visit: Signed, engine: Engine, now
 
 @router.post("/tasks/{task_id}/reveal", name="console_reveal", response_class=HTMLResponse)
 def reveal(request: Request, task_id: int, visit: Posted, engine: Engine, now: Now) -> Response:
-    """Show the contact to the claim holder, in this response only (no redirect, no cache, no log)."""
+    """Show the contact to the claim holder, in this response only (no redirect, no cache, no log).
+
+    Two steps, in this order on purpose: `reveal_contact` decrypts and writes the
+    `contact_reveal` audit row in its own transaction, committed before it returns; only
+    then is the page with the address built and sent. Whatever fails after that (the
+    page, the connection) leaves the reveal audited; a failed audit shows nothing.
+    """
     try:
         contact = queue.reveal_contact(engine, task_id, visit.agent, now)
     except callback_errors.CallbackError as exc:
         return refused(request, visit, exc, "contact reveal", task_id)
     log.info("console: agent %s revealed the contact of callback task %s", visit.agent, task_id)
-    return _task_page(request, visit, engine, now, task_id, contact=contact)
+    try:
+        return _task_page(request, visit, engine, now, task_id, contact=contact)
+    except Exception as exc:
+        # No traceback: its frames hold the address. The kind of failure is enough to act on.
+        log.error("console: the contact reveal of callback task %s is audited, but its page failed (%s)",
+                  task_id, type(exc).__name__)
+        return HTMLResponse("<!doctype html><title>500</title><p>The page failed; the reveal was recorded.</p>",
+                            status_code=500, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/tasks/{task_id}/attempt", name="console_attempt")
