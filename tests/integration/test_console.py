@@ -515,3 +515,96 @@ def test_airflow_mode_uses_airflow_login(airflow_mode, register):
     finally:
         site.stop()
 
+
+
+# --- the review queue (supervisors) ------------------------------------------------------------------
+
+UNSURE = [
+    ("wf-review-0001", "zorblat 柜台的事", "zorblat 柜台 quux 的情况，请回电13600001111。"),
+    ("wf-review-0002", "zorblat 模块", "zorblat 模块 quux 又出状况，我要找媒体曝光。"),
+]
+
+
+def unsure_items(engine: sa.Engine) -> dict[str, str]:
+    """Two items no classification rule understands (so triage flags them for review); the second is urgent."""
+    received = datetime.now(UTC) - timedelta(hours=2)
+    with engine.begin() as conn:
+        for n, (external_id, subject, body) in enumerate(UNSURE):
+            payload = {"subject": subject, "body": body, "contact": {"phone": "13600001111"}}
+            conn.execute(
+                sa.text("INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, "
+                        "content_sha256) VALUES ('webform', 'contact_zh', :e, :t, CAST(:p AS jsonb), :h)"),
+                {"e": external_id, "t": received - timedelta(minutes=n),
+                 "p": json.dumps(payload, ensure_ascii=False), "h": "0" * 64},
+            )
+    triage.triage_pending(engine, received + timedelta(minutes=1), triage.load_context(gate=False))
+    return {e: scalar(engine, "SELECT f.feedback_no FROM feedback.feedback f JOIN feedback.intake i "
+                              "ON i.id = f.intake_id WHERE i.external_id = :e AND f.needs_review", e=e)
+            for e, *_ in UNSURE}
+
+
+def test_supervisors_confirm_or_correct_items_in_the_review_queue(site, register):
+    numbers = unsure_items(register)
+    assert all(numbers.values()), numbers                      # both flagged needs_review by triage
+    urgent_no, plain_no = numbers["wf-review-0002"], numbers["wf-review-0001"]
+    assert scalar(register, "SELECT priority FROM feedback.feedback WHERE feedback_no = :n", n=urgent_no) == "urgent"
+
+    agent = login(site, "cb-li")
+    refused = agent.get("/review")
+    assert refused.status_code == 403 and "复核队列仅对主管开放" in refused.text
+    assert agent.post(f"/review/{plain_no}", data={"csrf_token": csrf_of(agent.get("/")),
+                                                   "category": "other"}).status_code == 403
+
+    supervisor = login(site, "cb-chen")
+    page = supervisor.get("/review")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "复核队列" in page.text and "确认并保存" in page.text and "待复核事项: <strong>2</strong>" in page.text
+    assert page.text.index(urgent_no) < page.text.index(plain_no)       # the urgent one first
+    assert "13600001111" not in page.text and "136****1111" in page.text
+    english = supervisor.get("/review", params={"lang": "en"})
+    assert "Review queue" in english.text and "Confirm / correct" in english.text
+    page = supervisor.get("/review", params={"lang": "zh"})          # the session's language: back to Chinese
+
+    # Without the session's CSRF token nothing changes; an unknown category is refused.
+    assert supervisor.post(f"/review/{plain_no}", data={"category": "other"}).status_code == 403
+    bad = supervisor.post(f"/review/{plain_no}", data={"csrf_token": csrf_of(page), "category": "bogus"})
+    assert bad.status_code == 422
+    assert supervisor.post("/review/20990101-001", data={"csrf_token": csrf_of(page),
+                                                         "category": "other"}).status_code == 404
+
+    saved = supervisor.post(f"/review/{plain_no}", data={
+        "csrf_token": csrf_of(page), "category": "service_complaint", "department": "customer_service",
+        "priority": "high"})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("/console/review?notice=reviewed")
+    after = supervisor.get(saved.headers["location"])
+    assert "复核结果已保存" in after.text and plain_no not in after.text and urgent_no in after.text
+    [item] = rows(register, "SELECT category, department, priority, needs_review FROM feedback.feedback "
+                            "WHERE feedback_no = :n", n=plain_no)
+    assert tuple(item) == (["service_complaint"], "customer_service", "high", False)
+    [event] = rows(register, "SELECT e.actor, e.details FROM feedback.feedback_event e JOIN feedback.feedback f "
+                             "ON f.id = e.feedback_id WHERE f.feedback_no = :n AND e.event_type = 'reclassified'",
+                   n=plain_no)
+    assert event.actor == "cb-chen" and event.details["review"] == "corrected" and event.details["source"] == "review"
+    assert event.details["priority"]["to"] == "high" and event.details["department"]["to"] == "customer_service"
+    [label] = rows(register, "SELECT source, category, priority, actor FROM feedback.training_label")
+    assert tuple(label) == ("review", "service_complaint", "high", "cb-chen")
+
+    # Confirming as it stands is one action too: audited as a confirmation, kept as a label.
+    confirm = supervisor.post(f"/review/{urgent_no}", data={
+        "csrf_token": csrf_of(after), "category": "other", "department": "cs_management", "priority": "urgent"})
+    assert confirm.status_code == 303
+    details = scalar(register, "SELECT e.details FROM feedback.feedback_event e JOIN feedback.feedback f "
+                               "ON f.id = e.feedback_id WHERE f.feedback_no = :n AND e.event_type = 'reclassified'",
+                     n=urgent_no)
+    assert details["review"] == "confirmed" and "priority" not in details
+    assert scalar(register, "SELECT count(*) FROM feedback.training_label WHERE source = 'review'") == 2
+    assert "目前没有待复核的事项" in supervisor.get("/review").text
+
+
+def test_the_board_shows_the_review_queue_size_and_age(site, register):
+    unsure_items(register)
+    board = login(site, "cb-chen").get("/board")
+    assert board.status_code == 200
+    summary = board.text.split('id="review-summary"')[1].split("</p>")[0]
+    assert "待复核事项" in summary and "<strong>2</strong>" in summary
+    assert "其中紧急 1" in summary and "最早一条已等待 1小时" in summary

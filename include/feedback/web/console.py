@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from feedback.callbacks import errors as callback_errors
 from feedback.callbacks import policy as callback_policy
 from feedback.callbacks import queue
+from feedback.triage import review_queue
 from feedback.triage.taxonomy import category_label, department_label
 from feedback.web import console_auth as auth
 from feedback.web import deps
@@ -73,6 +74,11 @@ TEXT: dict[str, dict[str, str]] = {
         "handler": "负责人", "minutes": "分钟", "hours": "小时", "language": "English",
         "event_time": "时间", "event": "事件", "actor": "操作人", "details": "说明",
         "no_events": "暂无记录。", "unavailable": "控制台暂不可用",
+        "review": "复核队列", "review_hint": "以下事项分类把握不足，请确认或更正分类、处理部门和优先级（紧急、最新的在前）。",
+        "confidence": "置信度", "why": "判定依据", "channel": "渠道", "save_review": "确认并保存",
+        "notice_reviewed": "复核结果已保存，该事项已移出复核队列。", "review_empty": "目前没有待复核的事项。",
+        "review_waiting": "待复核事项", "review_oldest": "最早一条已等待", "review_urgent": "其中紧急",
+        "supervisors_review": "复核队列仅对主管开放。", "review_not_found": "未找到该反馈事项。",
     },
     "en": {
         "title": "Callback console", "login": "Log in", "logout": "Log out", "token": "Access token",
@@ -107,6 +113,13 @@ TEXT: dict[str, dict[str, str]] = {
         "handler": "Who", "minutes": "min", "hours": "h", "language": "中文",
         "event_time": "Time", "event": "Event", "actor": "Actor", "details": "Details",
         "no_events": "No events yet.", "unavailable": "Console unavailable",
+        "review": "Review queue",
+        "review_hint": "Triage was unsure about these items: confirm or correct the category, department and "
+                       "priority (most urgent and newest first).",
+        "confidence": "Confidence", "why": "Why", "channel": "Channel", "save_review": "Confirm / correct",
+        "notice_reviewed": "Review saved; the item left the queue.", "review_empty": "Nothing waits for review.",
+        "review_waiting": "Waiting for review", "review_oldest": "oldest waiting", "review_urgent": "urgent",
+        "supervisors_review": "The review queue is for supervisors.", "review_not_found": "No such feedback item.",
     },
 }
 
@@ -589,7 +602,7 @@ def board(request: Request, visit: Signed, engine: Engine, now: Now, department:
     return render(request, visit.session, "board.html", agent=visit.agent, supervisor=True, now=now,
                   groups=by_department(shown), total=len(shown), departments=_departments(engine),
                   department=department, stage=stage, stages=stages, window=hours, breached_only=breached_only,
-                  span=_span(visit.session.lang))
+                  span=_span(visit.session.lang), review=review_queue.summary(engine))
 
 
 KNOWN_STAGES = ("first_response", "resolution", "engaged", "solution", "closed", "callback")
@@ -613,3 +626,57 @@ def _span(lang: str):
             return (f"{days}天" if days else "") + (f"{hours}小时" if hours else "") + f"{mins}分"
         return " ".join(p for p in (f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min") if p)
     return span
+
+
+# --- the review queue (supervisors) --------------------------------------------------------------
+
+PRIORITY_LEVELS = ("urgent", "high", "medium", "low")
+REVIEW_NOTICES = ("reviewed",)
+
+
+def _classifier(preset: str | None = None):
+    from feedback.triage.classify import Classifier
+
+    return Classifier.from_config(preset=preset)
+
+
+@router.get("/review", name="console_review", response_class=HTMLResponse)
+def review_page(request: Request, visit: Signed, engine: Engine, now: Now, notice: str | None = None) -> Response:
+    """Items triage was unsure about (needs_review), most urgent and newest first, each with its one-action form."""
+    if not auth.is_supervisor(engine, visit.agent):
+        log.warning("console: agent %s refused the review queue (not a supervisor)", visit.agent)
+        return _problem(request, visit, 403, "supervisors_review")
+    classifier = _classifier()
+    return render(request, visit.session, "review.html", agent=visit.agent, supervisor=True, now=now,
+                  items=review_queue.pending(engine), summary=review_queue.summary(engine),
+                  classes=classifier.classes, departments=list(classifier.taxonomy.departments),
+                  priorities=PRIORITY_LEVELS, span=_span(visit.session.lang),
+                  notice=notice if notice in REVIEW_NOTICES else None)
+
+
+@router.post("/review/{feedback_no}", name="console_review_save")
+async def review_save(request: Request, feedback_no: str, visit: Posted, engine: Engine, now: Now) -> Response:
+    """Confirm or correct category, department and priority at once: audited, kept as training data."""
+    from feedback.triage.corrections import CorrectionError
+
+    if not auth.is_supervisor(engine, visit.agent):
+        log.warning("console: agent %s refused a review (not a supervisor)", visit.agent)
+        return _problem(request, visit, 403, "supervisors_review")
+    form = await request.form()
+    category, department, priority = (_form_text(form.get(k)) for k in ("category", "department", "priority"))
+    if not category:
+        return _problem(request, visit, 422, "bad_input", supervisor=True)
+    with engine.connect() as conn:
+        preset = conn.execute(sa.text("SELECT coalesce(taxonomy_preset, 'A') FROM feedback.feedback "
+                                      "WHERE feedback_no = :n"), {"n": feedback_no}).scalar()
+    if preset is None:
+        return _problem(request, visit, 404, "review_not_found", supervisor=True)
+    try:
+        result = review_queue.review(engine, feedback_no, category=category, department=department,
+                                     priority=priority, classifier=_classifier(preset), actor=visit.agent, at=now)
+    except CorrectionError:
+        log.warning("console: review by agent %s refused (invalid category, department or priority)", visit.agent)
+        return _problem(request, visit, 422, "bad_input", supervisor=True)
+    log.info("console: agent %s %s the triage of an item (review)", visit.agent, result["review"])
+    return redirect(request, visit.session,
+                    str(request.url_for("console_review").include_query_params(notice="reviewed")))
