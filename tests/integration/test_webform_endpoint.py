@@ -493,5 +493,5 @@ print("ok")
 def test_the_reporting_role_cannot_read_the_landing_tables(register):
     if not scalar(register, "SELECT count(*) FROM pg_roles WHERE rolname = 'feedback_reporting'"):
         pytest.skip("role feedback_reporting does not exist on this server")
-    for table in ("feedback.webform_submission", "feedback.webform_rate"):
+    for table in ("feedback.webform_submission", "feedback.webform_rate", "feedback.webform_signature"):
         assert scalar(register, "SELECT has_table_privilege('feedback_reporting', :t, 'SELECT')", t=table) is False
