@@ -103,3 +103,81 @@ def test_an_agent_closes_the_loop_in_chinese(chromium, register, console_env):
     assert scalar(register, "SELECT count(*) FROM feedback.contact_reveal WHERE actor = 'cb-li'") == 1
     outcomes.apply_item_status(register, datetime.now(UTC))
     assert scalar(register, "SELECT status FROM feedback.feedback WHERE id = :i", i=item) == "closed"
+
+
+SUPERVISOR_TOKEN = "wu-browser-token-0123456789abcdef"
+UNSURE_PHONE = "13600002222"
+
+
+@pytest.fixture
+def review_env(monkeypatch):
+    monkeypatch.setenv("FEEDBACK_HASH_KEY", "console-browser-hash-key-0123456789")
+    monkeypatch.setenv(console_auth.AUTH_ENV, "token")
+    monkeypatch.setenv(console_auth.TOKENS_ENV, f"sup-wu:{SUPERVISOR_TOKEN}")
+    monkeypatch.setenv(console_auth.SUPERVISORS_ENV, "sup-wu")
+    monkeypatch.setenv(console_auth.SECRET_ENV, "console-browser-session-secret-0123")
+
+
+def unsure_items(engine: sa.Engine, now: datetime) -> list[str]:
+    """Two items no classification rule understands: triage sends both to review."""
+    texts = [("wf-review-browser1", f"zorblat 柜台 quux 的情况，请回电{UNSURE_PHONE}。"),
+             ("wf-review-browser2", "flimflam 模块 snark 又出状况了。")]
+    with engine.begin() as conn:
+        for n, (external_id, body) in enumerate(texts):
+            conn.execute(
+                sa.text("INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, "
+                        "content_sha256) VALUES ('webform', 'contact_zh', :e, :t, CAST(:p AS jsonb), :h)"),
+                {"e": external_id, "t": now - timedelta(hours=1, minutes=n),
+                 "p": json.dumps({"body": body, "contact": {"phone": UNSURE_PHONE}}, ensure_ascii=False),
+                 "h": "0" * 64},
+            )
+    triage.triage_pending(engine, now - timedelta(minutes=30), triage.load_context(gate=False))
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text("SELECT feedback_no FROM feedback.feedback WHERE needs_review "
+                                         "ORDER BY received_at DESC")).scalars())
+
+
+def test_a_supervisor_corrects_an_item_in_the_review_queue(chromium, register, review_env):
+    now = datetime.now(UTC)
+    numbers = unsure_items(register, now)
+    assert len(numbers) == 2, numbers
+    corrected, other = numbers
+    root = FastAPI()
+    root.mount("/feedback", create_app(engine=lambda: register, routers=[console.router]))
+    with serve(root) as base:
+        page = chromium.new_page()
+        page.goto(f"{base}/feedback/console/login")
+        page.get_by_label("访问令牌").fill(SUPERVISOR_TOKEN)
+        page.get_by_role("button", name="登录").click()
+        page.get_by_role("link", name="复核队列").click()
+
+        page.get_by_role("heading", name="复核队列").wait_for()
+        assert corrected in page.content() and other in page.content()
+        assert UNSURE_PHONE not in page.content()
+        item = page.locator(f"#review-{corrected}")
+        item.get_by_label("分类").select_option(label="服务投诉")
+        item.get_by_label("处理部门").select_option(label="客服部")
+        item.get_by_label("优先级").select_option(label="高")
+        item.get_by_role("button", name="确认并保存").click()
+
+        page.get_by_text("复核结果已保存").wait_for()
+        assert page.locator(f"#review-{corrected}").count() == 0          # it left the queue
+        assert page.locator(f"#review-{other}").count() == 1
+        page.get_by_role("link", name="时效看板").click()
+        page.locator("#review-summary").get_by_text("1", exact=True).wait_for()   # one left to review
+        page.close()
+
+    with register.connect() as conn:
+        item_row = conn.execute(sa.text("SELECT category, department, priority, needs_review FROM feedback.feedback "
+                                        "WHERE feedback_no = :n"), {"n": corrected}).one()
+        event = conn.execute(sa.text("SELECT e.actor, e.details FROM feedback.feedback_event e JOIN feedback.feedback f"
+                                     " ON f.id = e.feedback_id WHERE f.feedback_no = :n AND "
+                                     "e.event_type = 'reclassified'"), {"n": corrected}).one()
+        label = conn.execute(sa.text("SELECT source, category, priority, actor, text FROM feedback.training_label")
+                             ).one()
+    assert tuple(item_row) == (["service_complaint"], "customer_service", "high", False)
+    assert event.actor == "sup-wu" and event.details["to"] == ["service_complaint"]
+    assert event.details["review"] == "corrected" and event.details["priority"]["to"] == "high"
+    assert (label.source, label.category, label.priority, label.actor) == ("review", "service_complaint", "high",
+                                                                          "sup-wu")
+    assert UNSURE_PHONE not in label.text
