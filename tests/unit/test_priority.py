@@ -17,6 +17,7 @@ from feedback.triage.taxonomy import load_taxonomy, normalise
 MEDIUM_FP = "App在订单页偶尔闪退，重新打开就好了"          # function problem, no trigger: medium
 URGENT_FP = "付款失败，钱却扣了"                           # payment failed: urgent
 PRAISE = "感谢客服小王耐心帮我解决了问题，特此表扬！"
+NEGATIVE_FP = MEDIUM_FP + "，差评"                          # the same problem, with a bad verdict
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +94,19 @@ def test_anxious_tone_is_recorded_without_a_bump(clf):
     assert d.emotion == "anxious" and d.priority == "medium"
 
 
-def test_platform_channel_bumps_and_others_do_not(clf):
-    d = clf.decide(MEDIUM_FP, channel="platform")
-    assert d.priority == "high" and "channel_bump:platform" in d.priority_reasons
-    assert clf.decide(MEDIUM_FP, channel="email").priority == "medium"
+def test_platform_channel_bumps_negative_items_and_others_do_not(clf):
+    # issue 14: the channel alone never raises an item (it put 84-93% of platform items at high)
+    plain = clf.decide(MEDIUM_FP, channel="platform")
+    assert plain.priority == "medium" and not any(r.startswith("channel_bump") for r in plain.priority_reasons)
+    d = clf.decide(NEGATIVE_FP, channel="platform")
+    assert d.negative and d.emotion == "calm"
+    assert d.priority == "high" and "channel_bump:platform" in d.priority_reasons and "negative" in d.priority_reasons
+    assert clf.decide(NEGATIVE_FP, channel="email").priority == "medium"
+    low = clf.decide(MEDIUM_FP, channel="platform", rating=1)
+    assert low.priority == "high" and "low_rating" in low.priority_reasons
+    assert clf.decide(MEDIUM_FP, channel="platform", rating=4).priority == "medium"
+    # praise on a platform is not negative, and "不是很满意" is not praise
+    assert not clf.decide("送餐很快，味道很好，好评", channel="platform").negative
 
 
 def test_bumps_together_raise_one_level_at_most(clf):
@@ -124,15 +134,19 @@ def test_praise_never_rises_above_low(clf):
 
 def test_channel_bump_is_configurable(tmp_path):
     none = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(channel_bump={}))
-    assert none.decide(MEDIUM_FP, channel="platform").priority == "medium"
+    assert none.decide(NEGATIVE_FP, channel="platform").priority == "medium"
     email = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(channel_bump={"email": 2},
                                                                              max_total_bump=2))
-    assert email.decide(MEDIUM_FP, channel="email").priority == "urgent"
+    assert email.decide(NEGATIVE_FP, channel="email").priority == "urgent"
+    assert email.decide(MEDIUM_FP, channel="email").priority == "medium"
+    strict = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(low_rating=1))
+    assert strict.decide(MEDIUM_FP, channel="platform", rating=2).priority == "medium"
+    assert strict.decide(MEDIUM_FP, channel="platform", rating=1).priority == "high"
 
 
 def test_max_total_bump_is_configurable(tmp_path):
     two = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(max_total_bump=2))
-    assert two.decide(MEDIUM_FP, customer_tier="vip", channel="platform").priority == "urgent"
+    assert two.decide(NEGATIVE_FP, customer_tier="vip", channel="platform").priority == "urgent"
 
 
 def test_ceiling_limits_bumps_but_keeps_triggers(tmp_path):

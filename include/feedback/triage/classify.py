@@ -53,6 +53,13 @@ class Decision:
     preset: str = "A"
     source: str = "rules"  # "rules", or "learned" when a chosen learned model set the class
     scores: dict[str, float] = field(default_factory=dict)
+    # Who set the class: "rules" (a classification rule fired), "model" (a learned model), or
+    # "fallback" (nothing fired: the preset's fallback class, sent to review).
+    decided_by: str = "rules"
+    # One line per piece of evidence, "rule id: the words that fired it" (class rules, priority
+    # triggers, tone), so an operator can read why; a model adds its top features here.
+    explanation: list[str] = field(default_factory=list)
+    negative: bool = False  # negative wording or angry tone (what lets a public platform item move up)
 
     @property
     def category(self) -> str:
@@ -129,13 +136,16 @@ class Classifier:
         norm = _join(text, subject)
         return self._score(norm)
 
-    def _score(self, norm: str) -> tuple[dict[str, float], list[str]]:
+    def _score(self, norm: str, spans: dict[str, tuple[int, int]] | None = None) -> tuple[dict[str, float], list[str]]:
         scores: dict[str, float] = {}
         fired: list[str] = []
         for rule in self._rules:
-            if rule.matcher.fires(norm):
+            span = rule.matcher.find(norm)
+            if span is not None:
                 fired.append(rule.matcher.id)
                 scores[rule.votes] = scores.get(rule.votes, 0.0) + rule.weight
+                if spans is not None:
+                    spans[rule.matcher.id] = span
         return scores, fired
 
     def _rank(self, scores: dict[str, float]) -> list[tuple[str, float]]:
@@ -150,6 +160,7 @@ class Classifier:
         customer_tier: str = "normal",
         category_hint: str | None = None,
         learned: LearnedModel | None = None,
+        rating: float | None = None,
     ) -> Decision:
         """Classify, route and prioritise one (already masked) item.
 
@@ -157,9 +168,13 @@ class Classifier:
         one more vote (`hint_weight`), because customers often pick the wrong box.
         `learned` is used for the class only if that model was chosen over the rules
         on held-out corrections (`LearnedModel.chosen`) and was trained for this preset.
+        `rating` is a platform's star rating (1-5) when the item has one: a low rating lets
+        a public platform item move up one level.
         """
         norm = _join(text, subject)
-        scores, rule_ids = self._score(norm)
+        spans: dict[str, tuple[int, int]] = {}
+        scores, rule_ids = self._score(norm, spans)
+        class_rules_fired = bool(rule_ids)
         if category_hint:
             hinted = self._hints.get(normalise(category_hint).strip())
             if hinted and self._preset.hint_weight > 0:
@@ -185,11 +200,14 @@ class Classifier:
             categories = [ranked[0][0]]
             confidence = top / (top + second + self._prior)
 
+        verdict = None   # the learned model decides only where the rules are silent or weak (learned.consult)
         if learned is not None and learned.chosen and learned.preset == self.preset and not self._preset.multi_label:
-            label, proba = learned.predict(_join(text, subject))
-            if label in self._preset.classes:
-                categories, confidence, source = [label], proba, "learned"
-                rule_ids.append(f"learned:{label}")
+            verdict = learned.consult(norm, categories=categories, confidence=confidence, rules_fired=bool(scores),
+                                      threshold=self._review_threshold, classes=self._preset.classes)
+            if verdict is not None:
+                categories, confidence, source = [verdict.label], verdict.probability, "learned"
+                rule_ids.append(f"learned:{verdict.label}")
+        decided_by = "model" if source == "learned" else ("rules" if scores else "fallback")
 
         primary = categories[0]
         category = self._preset.classes[primary]
@@ -201,9 +219,17 @@ class Classifier:
             handler_group = best.handler_group or handler_group
 
         tone = self._emotion.detect(norm)
+        hits = self._priority.trigger_hits(norm)
         prio = self._priority.decide(
-            norm, categories, emotion=tone.emotion, channel=channel, customer_tier=customer_tier
+            norm, categories, emotion=tone.emotion, channel=channel, customer_tier=customer_tier,
+            fired=[(h.rule_id, h.rank, h.reason, h.only_for) for h in hits], negative=tone.negative, rating=rating,
         )
+        explanation = [f"{rid}: {_snippet(norm, span)}" for rid, span in spans.items()]
+        if not class_rules_fired:
+            explanation.append(f"no class rule fired: {categories[0]}")
+        explanation += [f"{h.rule_id}: {_snippet(norm, h.span)}" for h in hits]
+        if verdict is not None:
+            explanation.append(verdict.explain())
         return Decision(
             categories=categories,
             department=department,
@@ -217,7 +243,18 @@ class Classifier:
             preset=self.preset,
             source=source,
             scores=scores,
+            decided_by=decided_by,
+            explanation=explanation,
+            negative=tone.negative,
         )
+
+
+def _snippet(norm: str, span: tuple[int, int], reach: int = 6) -> str:
+    """The words that fired a rule, with a few characters of context: 「…字样 [hit] 字样…」."""
+    start, end = span
+    before = norm[max(0, start - reach):start].replace("\n", " ")
+    after = norm[end:end + reach].replace("\n", " ")
+    return f"{before}[{norm[start:end]}]{after}"
 
 
 def _join(text: str, subject: str | None) -> str:

@@ -6,8 +6,9 @@ enough to explain in one line per item:
 1. base level: the highest configured trigger that fired (支付失败 → urgent, 频繁闪退 →
    high, 界面文案 → medium, 建议 → low; a trigger may be limited to some classes with
    `only_for`), else the class's default level;
-2. bumps: VIP tier, angry (or anxious) tone, the channel (a public complaint platform is
-   a reputational risk); together at most `max_total_bump` levels;
+2. bumps: VIP tier, angry (or anxious) tone, the channel: a public platform item moves up
+   only when it is negative (a low star rating, angry tone or negative wording), never on
+   the channel alone, so `high` keeps its meaning; together at most `max_total_bump` levels;
 3. caps: never above `ceiling` (urgent), never above a class's ceiling (praise stays low).
 
 Every step that applied is written to `priority_reasons` so an operator sees why.
@@ -34,6 +35,18 @@ class PriorityResult:
 class EmotionResult:
     emotion: str
     rule_ids: list[str]
+    negative: bool = False  # negative wording (差评, 失望, terrible) or angry: what gates the channel bump
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerHit:
+    """A priority trigger that fired, with the words that fired it (shown to operators)."""
+
+    rule_id: str
+    rank: int
+    reason: str
+    only_for: frozenset[str]
+    span: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,26 +75,30 @@ class EmotionDetector:
         cfg = taxonomy.emotion
         self._angry_threshold = cfg.angry_threshold
         self._anxious_threshold = cfg.anxious_threshold
+        self._negative_threshold = cfg.negative_threshold
         self._markers = tuple(
             _Marker(compile_matcher(m, taxonomy.negation_sets), m.emotion, m.weight) for m in cfg.markers
         )
 
     def detect(self, norm_text: str) -> EmotionResult:
         """`norm_text` is already normalised (see taxonomy.normalise)."""
-        angry = anxious = 0.0
+        angry = anxious = negative = 0.0
         fired: list[str] = []
         for marker in self._markers:
             if marker.matcher.fires(norm_text):
                 fired.append(marker.matcher.id)
                 if marker.emotion == "angry":
                     angry += marker.weight
+                elif marker.emotion == "negative":
+                    negative += marker.weight
                 else:
                     anxious += marker.weight
+        is_negative = negative >= self._negative_threshold or angry >= self._angry_threshold
         if angry >= self._angry_threshold:
-            return EmotionResult("angry", fired)
+            return EmotionResult("angry", fired, True)
         if anxious >= self._anxious_threshold:
-            return EmotionResult("anxious", fired)
-        return EmotionResult("calm", fired)
+            return EmotionResult("anxious", fired, is_negative)
+        return EmotionResult("calm", fired, is_negative)
 
 
 class PriorityEngine:
@@ -100,15 +117,23 @@ class PriorityEngine:
         self._vip_bump = mod.vip_bump
         self._emotion_bump = dict(mod.emotion_bump)
         self._channel_bump = {k.lower(): v for k, v in mod.channel_bump.items()}
+        self._low_rating = mod.low_rating
         self._max_bump = mod.max_total_bump
         self._ceiling = _RANK[mod.ceiling]
         self._class_ceiling = {name: _RANK[level] for name, level in mod.class_ceiling.items()}
 
     def triggers_fired(self, norm_text: str) -> list[tuple[str, int, str, frozenset[str]]]:
         """(rule id, rank, reason, only_for) of every trigger that fires, in file order."""
-        return [
-            (t.matcher.id, t.rank, t.reason, t.only_for) for t in self._triggers if t.matcher.fires(norm_text)
-        ]
+        return [(h.rule_id, h.rank, h.reason, h.only_for) for h in self.trigger_hits(norm_text)]
+
+    def trigger_hits(self, norm_text: str) -> list[TriggerHit]:
+        """Every trigger that fires with the span of text that fired it, in file order."""
+        hits = []
+        for t in self._triggers:
+            span = t.matcher.find(norm_text)
+            if span is not None:
+                hits.append(TriggerHit(t.matcher.id, t.rank, t.reason, t.only_for, span))
+        return hits
 
     def decide(
         self,
@@ -119,8 +144,15 @@ class PriorityEngine:
         channel: str = "webform",
         customer_tier: str = "normal",
         fired: list[tuple[str, int, str, frozenset[str]]] | None = None,
+        negative: bool | None = None,
+        rating: float | None = None,
     ) -> PriorityResult:
-        """The level for an item already classified into `categories`, with the reasons."""
+        """The level for an item already classified into `categories`, with the reasons.
+
+        `negative` (the tone detector's verdict; angry counts as negative when not given) and
+        `rating` (the platform's stars, 1-5) decide whether a channel bump applies: a public
+        item is a reputational risk only when it says something bad.
+        """
         cats = list(categories)
         if fired is None:
             fired = self.triggers_fired(norm_text)
@@ -148,9 +180,12 @@ class PriorityEngine:
             bump += tone
             reasons.append(f"{emotion}_tone")
         chan = self._channel_bump.get(channel.lower(), 0)
-        if chan:
+        is_negative = (emotion == "angry") if negative is None else negative
+        low_rating = rating is not None and rating <= self._low_rating
+        if chan and (is_negative or low_rating):
             bump += chan
             reasons.append(f"channel_bump:{channel.lower()}")
+            reasons.append("low_rating" if low_rating else "negative")
         if bump > self._max_bump:
             bump = self._max_bump
             reasons.append(f"bump_limit:{self._max_bump}")

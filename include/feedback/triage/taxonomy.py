@@ -26,7 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from feedback.config import Name, Strict, load_file
 from feedback.paths import config_dir
-from feedback.triage.text import normalise_english, segment
+from feedback.triage.text import CJK_TEXT, LATIN_TEXT, normalise_english, scripts, segment
 
 LEVELS: tuple[str, ...] = ("urgent", "high", "medium", "low")  # highest first
 Level = Literal["urgent", "high", "medium", "low"]
@@ -142,9 +142,13 @@ class Trigger(Matcher):
 
 
 class EmotionMarker(Matcher):
-    """Evidence of the customer's tone (情绪): markers add `weight` toward `emotion`."""
+    """Evidence of the customer's tone (情绪): markers add `weight` toward `emotion`.
 
-    emotion: Literal["angry", "anxious"]
+    `negative` markers (差评, 失望, terrible) do not change the stored tone (angry / anxious /
+    calm); they say the item is negative, which is what lets a public platform item move up.
+    """
+
+    emotion: Literal["angry", "anxious", "negative"]
     weight: float = Field(1.0, gt=0, le=100)
 
 
@@ -218,16 +222,22 @@ class Confidence(Strict):
 class Emotion(Strict):
     angry_threshold: float = Field(2.0, gt=0)
     anxious_threshold: float = Field(1.0, gt=0)
+    negative_threshold: float = Field(1.0, gt=0)
     markers: list[EmotionMarker] = []
 
 
 class Modifiers(Strict):
-    """Bumps on top of the base level (domain.md §3): VIP, tone, channel; then the caps."""
+    """Bumps on top of the base level (domain.md §3): VIP, tone, channel; then the caps.
+
+    A `channel_bump` applies only to negative items (negative wording, angry tone, or a star
+    rating at or below `low_rating`): the channel alone never raises an item.
+    """
 
     vip_tiers: list[str] = ["vip"]
     vip_bump: int = Field(1, ge=0, le=3)
     emotion_bump: dict[Literal["angry", "anxious", "calm"], int] = {"angry": 1}
     channel_bump: dict[str, int] = {}
+    low_rating: float = Field(2, ge=0, le=10)
     max_total_bump: int = Field(1, ge=0, le=3)
     ceiling: Level = "urgent"
     class_ceiling: dict[Name, Level] = {}
@@ -491,8 +501,8 @@ class _CompiledNegation:
                     continue
                 gap_from, gap_to = end, ms
             else:  # overlaps the hit: "不是支付失败" around "支付失败"
-                if self.scope == "before" and ms > start:
-                    continue
+                if self.scope == "before" and ms >= start:
+                    continue  # a negation that opens the hit is part of it: 不好吃, not working
                 if self.scope == "after" and me < end:
                     continue
                 return True
@@ -522,6 +532,8 @@ class CompiledMatcher:
     context: re.Pattern[str] | None = None  # one of these words must be near the hit
     context_window: int = 12
     context_same_clause: bool = False
+    # keyword rules: the alternation split by script, so a Chinese text never scans English terms
+    by_script: tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None = None
 
     def _in_context(self, text: str, start: int, end: int) -> bool:
         assert self.context is not None
@@ -543,18 +555,31 @@ class CompiledMatcher:
         return True
 
     def fires(self, text: str) -> bool:
+        return self.find(text) is not None
+
+    def find(self, text: str) -> tuple[int, int] | None:
+        """The span of the first hit that counts (boundaries, words, context and negations checked), or None."""
         regex = self.regex
+        if self.by_script is not None:
+            mask = scripts(text)
+            if mask in (CJK_TEXT, LATIN_TEXT):
+                regex = self.by_script[0] if mask == CJK_TEXT else self.by_script[1]
+                if regex is None:
+                    return None
         pos = 0
         if self.prefilter is not None:
             first = self.prefilter.search(text)
             if first is None:
-                return False
+                return None
             pos = first.start()
         if not self.negations and not self.boundaries and not self.words and self.context is None:
-            return regex.search(text, pos) is not None
+            m = regex.search(text, pos)
+            return m.span() if m is not None else None
         while (m := regex.search(text, pos)) is not None:
             start, end = m.span()
             pos = start + 1
+            if start == end:
+                continue
             if self.boundaries and not self._bounded(text, start, end, m.group()):
                 continue
             if self.words and not segment(text).aligned(start, end):
@@ -562,8 +587,8 @@ class CompiledMatcher:
             if self.context is not None and not self._in_context(text, start, end):
                 continue
             if not any(n.cancels(text, start, end) for n in self.negations):
-                return True
-        return False
+                return start, end
+        return None
 
 
 def compile_matcher(rule: Matcher, negation_sets: dict[str, list[Negation]]) -> CompiledMatcher:
@@ -584,10 +609,20 @@ def compile_matcher(rule: Matcher, negation_sets: dict[str, list[Negation]]) -> 
         prefixes=frozenset(normalise(t.rstrip("*")).strip() for t in rule.terms if t.endswith("*")),
         prefilter=_prefilter(rule.pattern or "") if rule.kind == "regex" else None,
         words=rule.kind != "regex",
+        by_script=_split_by_script(rule) if rule.kind == "keyword" else None,
         context=_literals_regex(rule.context) if rule.context else None,
         context_window=rule.context_window,
         context_same_clause=rule.context_same_clause,
     )
+
+
+def _split_by_script(rule: Matcher) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """(terms that can match a text without Latin letters, terms that can match one without CJK)."""
+    terms = [t for t in rule.terms if t.strip(" *")]
+    lits = [normalise(t.rstrip("*")).strip() for t in terms]
+    zh = [t for t, lit in zip(terms, lits, strict=True) if not re.search(r"[a-z]", lit)]
+    en = [t for t, lit in zip(terms, lits, strict=True) if not re.search(r"[\u3400-\u9fff]", lit)]
+    return (_literals_regex(zh) if zh else None, _literals_regex(en) if en else None)
 
 
 def _literals_regex(terms: list[str]) -> re.Pattern[str]:

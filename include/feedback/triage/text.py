@@ -124,6 +124,15 @@ def segment(text: str) -> Segmented:
     return Segmented(text, frozenset(bounds))
 
 
+CJK_TEXT, LATIN_TEXT = 1, 2
+
+
+@lru_cache(maxsize=1024)
+def scripts(text: str) -> int:
+    """Bit mask of the scripts in `text` (CJK_TEXT, LATIN_TEXT): a rule skips terms of a script the text lacks."""
+    return (CJK_TEXT if _CJK.search(text) else 0) | (LATIN_TEXT if _HAS_ASCII_LETTER.search(text) else 0)
+
+
 def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     """The clause around [start, end): from the punctuation before it to the punctuation after it."""
     lo = start

@@ -1,0 +1,295 @@
+"""Triage measured on real text nobody on the project wrote (the development corpora).
+
+The labelled set beside the rules flatters them (its author wrote both). This module runs
+the shipped rules over the corpora in `FEEDBACK_CORPORA` (default ../shared/corpora from
+the project root; see its README) and reports what a new user would see:
+
+- BANKING77 (English bank requests, 77 intents): preset A per-class precision / recall
+  through the project's intent mapping (tests/data/banking77_preset_a.yaml), accuracy on
+  the intents whose type is clear, and the share where no class rule fired;
+- waimai_10k (Chinese delivery reviews, positive / negative): negatives in `other`,
+  positives as praise, no-rule shares, the priority mix;
+- the support tweets (inbound ones): the class mix and the no-rule share;
+- the project's own hand labels (row numbers and labels only, tests/data/handlabels_*.csv);
+- every urgent decision with the words that fired it, so its precision can be read: the
+  texts go to the terminal only, never into the repository (docs/eval.md gets counts and
+  row numbers);
+- throughput with masking (decisions per second, masking included, one process).
+
+The corpora are not part of the project; when the folder is absent this says so and skips.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from feedback.paths import project_root
+from feedback.triage.classify import Classifier, Decision
+
+BANKING_FILES = ("banking77-train.csv", "banking77-test.csv")
+
+
+def corpora_dir() -> Path:
+    """FEEDBACK_CORPORA, or ../shared/corpora next to the project."""
+    env = os.environ.get("FEEDBACK_CORPORA")
+    return Path(env) if env else (project_root().parent / "shared" / "corpora").resolve()
+
+
+def data_dir() -> Path:
+    return project_root() / "tests" / "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One corpus text: where it is (file and 1-based data row, header not counted) and its label."""
+
+    corpus: str
+    file: str
+    row: int
+    text: str
+    label: str | None = None
+
+
+def read_banking(root: Path) -> list[Row]:
+    rows = []
+    for name in BANKING_FILES:
+        with (root / "text" / name).open(encoding="utf-8", newline="") as fh:
+            for i, rec in enumerate(csv.DictReader(fh), start=1):
+                rows.append(Row("banking77", name, i, rec["text"], rec["category"]))
+    return rows
+
+
+def read_waimai(root: Path) -> list[Row]:
+    with (root / "text" / "waimai_10k.csv").open(encoding="utf-8", newline="") as fh:
+        return [Row("waimai", "waimai_10k.csv", i, rec["review"], "positive" if rec["label"] == "1" else "negative")
+                for i, rec in enumerate(csv.DictReader(fh), start=1)]
+
+
+def read_tweets(root: Path) -> list[Row]:
+    with (root / "text" / "twcs-sample.csv").open(encoding="utf-8", newline="") as fh:
+        return [Row("tweets", "twcs-sample.csv", i, rec["text"]) for i, rec in enumerate(csv.DictReader(fh), start=1)
+                if rec.get("inbound") == "True"]
+
+
+def banking_mapping(path: Path | None = None) -> dict[str, tuple[str, bool]]:
+    """intent -> (preset A class, clear) from tests/data/banking77_preset_a.yaml."""
+    data = yaml.safe_load((path or data_dir() / "banking77_preset_a.yaml").read_text(encoding="utf-8"))
+    return {intent: (v["class"], bool(v["clear"])) for intent, v in data["intents"].items()}
+
+
+@dataclass(frozen=True, slots=True)
+class HandLabel:
+    file: str
+    row: int
+    category: str
+    priority: str
+
+
+def read_handlabels(path: Path) -> list[HandLabel]:
+    """Hand labels: `file,row,category,priority` (no corpus text is ever stored in the project)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.startswith("#")]
+    return [HandLabel(r["file"], int(r["row"]), r["category"], r["priority"]) for r in csv.DictReader(lines)]
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def no_rule(d: Decision) -> bool:
+    """True when no class rule fired (the fallback class was given for lack of evidence)."""
+    return d.decided_by == "fallback"
+
+
+@dataclass
+class Section:
+    title: str
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CorpusReport:
+    sections: list[Section]
+    urgent: list[tuple[Row, Decision]]  # shown on the terminal with their text, never written
+
+
+def _pct(n: int, d: int) -> str:
+    return f"{n / d:.1%}" if d else "n/a"
+
+
+def _class_table(truth: Sequence[str], pred: Sequence[str], labels: Iterable[str]) -> list[str]:
+    out = ["| class | precision | recall | support | predicted |", "|---|---:|---:|---:|---:|"]
+    for label in labels:
+        tp = sum(1 for t, p in zip(truth, pred, strict=True) if t == label and p == label)
+        npred = sum(1 for p in pred if p == label)
+        nsup = sum(1 for t in truth if t == label)
+        prec = f"{tp / npred:.3f}" if npred else "-"
+        rec = f"{tp / nsup:.3f}" if nsup else "-"
+        out.append(f"| {label} | {prec} | {rec} | {nsup} | {npred} |")
+    return out
+
+
+def _mix(decisions: Sequence[Decision], key) -> str:
+    counts = Counter(key(d) for d in decisions)
+    n = len(decisions)
+    return ", ".join(f"{k} {v / n:.1%}" for k, v in counts.most_common())
+
+
+def measure_banking(clf: Classifier, rows: Sequence[Row], mapping: dict[str, tuple[str, bool]]) -> Section:
+    decisions = [clf.decide(r.text, channel="email") for r in rows]
+    truth = [mapping[r.label or ""][0] for r in rows]
+    pred = [d.category for d in decisions]
+    clear = [i for i, r in enumerate(rows) if mapping[r.label or ""][1]]
+    right_clear = sum(truth[i] == pred[i] for i in clear)
+    always_other = sum(truth[i] == "other" for i in clear)
+    sec = Section(f"BANKING77 ({len(rows):,} English bank requests, train + test), preset A")
+    sec.lines += [
+        f"- accuracy on the {len(clear):,} requests whose type is clear: **{_pct(right_clear, len(clear))}** "
+        f"(always answering `other` would score {_pct(always_other, len(clear))}); on all requests "
+        f"{_pct(sum(t == p for t, p in zip(truth, pred, strict=True)), len(rows))}",
+        f"- no class rule fired: **{_pct(sum(no_rule(d) for d in decisions), len(rows))}** "
+        f"(clear-type requests: {_pct(sum(no_rule(decisions[i]) for i in clear), len(clear))})",
+        f"- needs review: {_pct(sum(d.needs_review for d in decisions), len(rows))}",
+        f"- priority: {_mix(decisions, lambda d: d.priority)}",
+        "",
+        *_class_table(truth, pred, clf.classes),
+    ]
+    return sec
+
+
+def measure_waimai(clf: Classifier, clf_b: Classifier, rows: Sequence[Row]) -> Section:
+    decisions = [clf.decide(r.text, channel="platform") for r in rows]
+    neg = [d for r, d in zip(rows, decisions, strict=True) if r.label == "negative"]
+    pos = [d for r, d in zip(rows, decisions, strict=True) if r.label == "positive"]
+    dec_b = [clf_b.decide(r.text, channel="platform") for r in rows if r.label == "negative"]
+    sec = Section(f"waimai_10k ({len(rows):,} Chinese delivery reviews: {len(neg):,} negative, "
+                  f"{len(pos):,} positive), platform channel")
+    sec.lines += [
+        f"- negative reviews in `other`: **{_pct(sum(d.category == 'other' for d in neg), len(neg))}**; "
+        f"no class rule fired on {_pct(sum(no_rule(d) for d in neg), len(neg))}",
+        f"- negative reviews as praise: {_pct(sum(d.category == 'praise' for d in neg), len(neg))}",
+        f"- positive reviews as praise: **{_pct(sum(d.category == 'praise' for d in pos), len(pos))}**; "
+        f"no class rule fired on {_pct(sum(no_rule(d) for d in pos), len(pos))}",
+        f"- preset A classes of negative reviews: {_mix(neg, lambda d: d.category)}",
+        f"- preset A classes of positive reviews: {_mix(pos, lambda d: d.category)}",
+        f"- preset B labels of negative reviews: {_mix(dec_b, lambda d: '+'.join(d.categories))}",
+        f"- priority of negative reviews: {_mix(neg, lambda d: d.priority)}; of positive: "
+        f"{_mix(pos, lambda d: d.priority)}",
+    ]
+    return sec
+
+
+def measure_tweets(clf: Classifier, rows: Sequence[Row]) -> Section:
+    decisions = [clf.decide(r.text, channel="platform") for r in rows]
+    sec = Section(f"Support tweets ({len(rows)} inbound), preset A (no labels)")
+    sec.lines += [
+        f"- no class rule fired: **{_pct(sum(no_rule(d) for d in decisions), len(rows))}**",
+        f"- classes: {_mix(decisions, lambda d: d.category)}",
+        f"- priority: {_mix(decisions, lambda d: d.priority)}",
+    ]
+    return sec
+
+
+def measure_handlabels(clf: Classifier, by_file: dict[str, dict[int, Row]], path: Path, channel: str) -> Section:
+    labels = read_handlabels(path)
+    rows = [by_file[h.file][h.row] for h in labels]
+    decisions = [clf.decide(r.text, channel=channel) for r in rows]
+    cat_right = sum(d.category == h.category for d, h in zip(decisions, labels, strict=True))
+    prio_right = sum(d.priority == h.priority for d, h in zip(decisions, labels, strict=True))
+    order = ("urgent", "high", "medium", "low")
+    within = sum(abs(order.index(d.priority) - order.index(h.priority)) <= 1
+                 for d, h in zip(decisions, labels, strict=True))
+    sec = Section(f"Hand labels `{path.relative_to(project_root())}` ({len(labels)} rows, preset A)")
+    sec.lines += [
+        f"- category accuracy **{_pct(cat_right, len(labels))}**; priority accuracy **{_pct(prio_right, len(labels))}** "
+        f"(within one level {_pct(within, len(labels))})",
+        "",
+        *_class_table([h.category for h in labels], [d.category for d in decisions], clf.classes),
+    ]
+    return sec
+
+
+def measure_throughput(clf: Classifier, texts: Sequence[str], minimum: int = 20_000) -> float:
+    """Decisions per second with masking (the text is masked first, as triage does), one process."""
+    from feedback.privacy.masking import Masker, load_mask_config
+
+    masker = Masker(load_mask_config())
+    rounds = max(1, -(-minimum // max(1, len(texts))))
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for t in texts:
+            clf.decide(masker.mask(t).text)
+    return rounds * len(texts) / (time.perf_counter() - start)
+
+
+def run(clf_a: Classifier, clf_b: Classifier, root: Path | None = None) -> CorpusReport | None:
+    """Measure on every corpus present under `root`; None when the folder is absent."""
+    root = root or corpora_dir()
+    if not (root / "text").is_dir():
+        return None
+    sections: list[Section] = []
+    urgent: list[tuple[Row, Decision]] = []
+    by_file: dict[str, dict[int, Row]] = {}
+    all_rows: list[Row] = []
+    if all((root / "text" / f).exists() for f in BANKING_FILES):
+        rows = read_banking(root)
+        all_rows += rows
+        sections.append(measure_banking(clf_a, rows, banking_mapping()))
+        for r in rows:
+            by_file.setdefault(r.file, {})[r.row] = r
+    if (root / "text" / "waimai_10k.csv").exists():
+        rows = read_waimai(root)
+        all_rows += rows
+        sections.append(measure_waimai(clf_a, clf_b, rows))
+        by_file["waimai_10k.csv"] = {r.row: r for r in rows}
+    if (root / "text" / "twcs-sample.csv").exists():
+        rows = read_tweets(root)
+        all_rows += rows
+        sections.append(measure_tweets(clf_a, rows))
+    for name, channel in (("handlabels_waimai.csv", "platform"), ("handlabels_banking77.csv", "email")):
+        path = data_dir() / name
+        if path.exists() and by_file:
+            sections.append(measure_handlabels(clf_a, by_file, path, channel))
+    channels = {"banking77": "email", "waimai": "platform", "tweets": "platform"}
+    for r in all_rows:
+        d = clf_a.decide(r.text, channel=channels[r.corpus])
+        if d.priority == "urgent":
+            urgent.append((r, d))
+    sec = Section("Urgent decisions")
+    reasons = Counter(reason for _, d in urgent for reason in d.priority_reasons if reason.startswith("trigger:"))
+    per_corpus = Counter(r.corpus for r, _ in urgent)
+    sec.lines += [
+        f"- {len(urgent)} urgent decisions: " + ", ".join(f"{k} {v}" for k, v in per_corpus.most_common()),
+        "- by trigger: " + ", ".join(f"{k.removeprefix('trigger:')} {v}" for k, v in reasons.most_common()),
+        "- rows: " + "; ".join(f"{r.file}:{r.row}" for r, _ in urgent[:200]),
+    ]
+    sections.append(sec)
+    sample = [r.text for r in all_rows[:: max(1, len(all_rows) // 4000)]]
+    rate = measure_throughput(clf_a, sample)
+    sections.append(Section("Throughput", [
+        f"- **{rate:,.0f} decisions/s with masking** (preset A, one process, {len(sample):,} corpus texts "
+        "of all three corpora repeated to 20,000 decisions)"]))
+    return CorpusReport(sections, urgent)
+
+
+def render(report: CorpusReport) -> str:
+    out = []
+    for sec in report.sections:
+        out += [f"### {sec.title}", "", *sec.lines, ""]
+    return "\n".join(out)
+
+
+def render_urgent(report: CorpusReport) -> str:
+    """The urgent decisions with the text that fired them: for the terminal only (corpus text)."""
+    out = [f"{len(report.urgent)} urgent decisions (read them: is each defensible?)"]
+    for r, d in report.urgent:
+        why = [e for e in d.explanation if e.startswith("p.urgent.")]
+        out.append(f"  {r.file}:{r.row}  {'; '.join(why)}  | {r.text[:120]}")
+    return "\n".join(out)
