@@ -16,9 +16,15 @@ its `responded` event (the first response the SLA monitor looks for).
 
 * **Triggered** by the `feedback://register/intake` asset (any ingest DAG storing rows), with a 10-minute
   schedule as a safety net.
-* **Safe to overlap and re-run**: rows are claimed with `FOR UPDATE SKIP LOCKED`; every write is keyed.
-* **Leak gate**: a Great Expectations checkpoint checks every text column of the batch's `feedback` and
-  `feedback_event` rows for phones, e-mails and ID numbers before commit; a hit fails the task and stores nothing.
+* **Safe to overlap and re-run**: rows are claimed with `FOR UPDATE SKIP LOCKED`; every write is keyed; a batch
+  fetches the new originals its replies answer, and a reply whose original is in another run's open batch waits
+  for it, so two runs at once give the result of one.
+* **Leak gate**: before commit, every text the batch writes to `feedback` and `feedback_event` is checked for
+  phones (also international spellings), e-mails and ID numbers (province, birth date, checksum, no order
+  context); our own identifiers (feedback numbers, ids, Message-IDs, rule ids) are not checked.
+* **Poison isolation**: a row the gate flags, or one that breaks a statement, is held (`intake.status = 'held'`,
+  the reason names table, column and kind, never the value) and the rest of the batch commits; the task succeeds
+  and returns the `held` count. `feedback quarantine list` shows held rows; release them after a fix.
 * **Learned classifier**: `retrain_learned_classifier` trains on operators' corrections (`feedback reclassify`)
   when there are new ones, and triage uses the model only if it beat the rules on held-out corrections.
 * **Params**: `taxonomy_preset` (A/B), `sla_preset` (A/B) override the configured defaults for a run.
@@ -26,7 +32,7 @@ its `responded` event (the first response the SLA monitor looks for).
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, TIMEOUTS, default_args, run_instant, tags
 
 
 @dag(
@@ -46,9 +52,9 @@ from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, ru
     },
 )
 def feedback_triage():
-    @task
+    @task(execution_timeout=TIMEOUTS["triage"])
     def triage_new_intake(params=None, **context) -> dict:
-        """Counts only (registered, replies, per priority / category) for XCom; never item contents."""
+        """Counts only (registered, replies, held, per priority / category) for XCom; never item contents."""
         from feedback import config
         from feedback.triage.run import load_context, triage_pending
         from feedback_airflow.register import register_engine
@@ -58,7 +64,7 @@ def feedback_triage():
         batch_size = config.settings().intake.batch_size
         return triage_pending(engine, run_instant(context), ctx, batch_size).as_dict()
 
-    @task
+    @task(execution_timeout=TIMEOUTS["train"])
     def retrain_learned_classifier(params=None, **context) -> dict:
         """Retrains on operators' corrections when there are new ones; kept only if it beats the rules."""
         from feedback.triage.classify import Classifier
@@ -70,7 +76,7 @@ def feedback_triage():
             return {"trained": False, "reason": "multi-label preset"}
         return retrain(register_engine(), classifier, run_instant(context))
 
-    @task(retries=3)
+    @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
     def send_acknowledgements(**context) -> dict:
         """Delivers the receipt mails this triage wrote (and any still pending); counts only."""
         from feedback.notify.sender import send_pending

@@ -38,3 +38,23 @@ def test_triage_dag_registers_items_and_logs_no_contacts(dag, register, capfd):
     assert "triage_new_intake" in out and "registered" in out
     for secret in (PHONE, EMAIL, NAME, "139 8765 4321"):
         assert secret not in out, "a planted contact reached the task log"
+
+
+def test_a_poison_row_is_held_and_the_run_succeeds(dag, register, capfd):
+    poison = "14087654321"   # the masker does not know 140 as a mobile prefix; the gate does
+    with register.begin() as conn:
+        for n, body in enumerate([f"请回电{poison}", "物流太慢了", "支付失败，扣款未到账"]):
+            payload = {"subject": "反馈", "body": body, "contact": {}}
+            conn.execute(
+                sa.text("INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, "
+                        "content_sha256) VALUES ('webform', 'contact_zh', :e, :t, CAST(:p AS jsonb), :h)"),
+                {"e": f"wf-poison{n:06d}", "t": datetime(2026, 10, 9, 2, n, tzinfo=UTC),
+                 "p": json.dumps(payload, ensure_ascii=False), "h": "0" * 64},
+            )
+    run = dag.test(logical_date=datetime(2026, 10, 9, 4, 0, tzinfo=UTC))
+    assert run.state == "success"
+    assert scalar(register, "SELECT count(*) FROM feedback.feedback") == 2
+    assert scalar(register, "SELECT status_reason FROM feedback.intake WHERE status = 'held'") \
+        == "leak_gate: feedback.description phone"
+    out = "".join(capfd.readouterr())
+    assert "held" in out and poison not in out
