@@ -25,7 +25,7 @@ escalated to the department's supervisor. Rules: `include/config/callbacks.yaml`
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from feedback_airflow.defaults import START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, run_instant, tags
 
 OUTBOX_KINDS = ["survey", "survey_reminder", "callback_escalation"]
 
@@ -41,7 +41,7 @@ OUTBOX_KINDS = ["survey", "survey_reminder", "callback_escalation"]
     default_args=default_args(),
 )
 def feedback_callbacks():
-    @task
+    @task(execution_timeout=TIMEOUTS["register"])
     def release_expired_claims(**context) -> dict:
         """Counts only: claims released."""
         from feedback.callbacks.queue import release_expired
@@ -49,7 +49,7 @@ def feedback_callbacks():
 
         return {"released": release_expired(register_engine(), run_instant(context))}
 
-    @task
+    @task(execution_timeout=TIMEOUTS["register"])
     def apply_item_status(**context) -> dict:
         """Counts only: events applied, items changed."""
         from feedback.callbacks.outcomes import apply_item_status as apply_events
@@ -57,7 +57,7 @@ def feedback_callbacks():
 
         return apply_events(register_engine(), run_instant(context))
 
-    @task
+    @task(execution_timeout=TIMEOUTS["register"])
     def schedule_callbacks(**context) -> dict:
         """Counts only: tasks scheduled (per due rule), without contact, cancelled."""
         from feedback.callbacks.schedule import schedule_callbacks as schedule
@@ -65,7 +65,7 @@ def feedback_callbacks():
 
         return schedule(register_engine(), run_instant(context))
 
-    @task
+    @task(execution_timeout=TIMEOUTS["register"])
     def send_surveys(**context) -> dict:
         """Counts only: surveys and reminders written to the outbox."""
         from feedback.callbacks.survey import send_surveys as write_surveys
@@ -75,7 +75,7 @@ def feedback_callbacks():
         key = survey_key(connection_uri("feedback_survey"))
         return write_surveys(register_engine(), run_instant(context), key=key)
 
-    @task(retries=3)
+    @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
     def deliver_outbox(**context) -> dict:
         """Counts only: sent, failed (will retry), gave up."""
         from feedback.notify.sender import send_pending

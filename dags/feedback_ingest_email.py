@@ -16,15 +16,23 @@ Reads every support mailbox into the register's `intake` table, each message exa
   triage records as `responded` events.
 * **Bad input**: a mail that cannot be parsed, or is larger than `mail.max_message_bytes`, is parked in
   `quarantine` with the reason (raw bytes encrypted); the batch goes on. `feedback quarantine list|retry`.
-* **Output**: counts per folder (no addresses, no subjects); updates `feedback://register/intake`, which
-  triggers triage.
+* **Output**: counts per folder (no addresses, no subjects); when it stored rows, updates
+  `feedback://register/intake`, which triggers triage (a run that stored nothing triggers nothing).
 """
 
 from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import (
+    INTAKE_ALIAS,
+    START_DATE,
+    TIMEOUTS,
+    announce_intake,
+    default_args,
+    run_instant,
+    tags,
+)
 
 
 @dag(
@@ -38,21 +46,21 @@ from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, ru
     default_args=default_args(),
 )
 def feedback_ingest_email():
-    @task
+    @task(execution_timeout=TIMEOUTS["lookup"])
     def enabled_mailboxes() -> list[str]:
         """Names only; each mailbox becomes one mapped task."""
         from feedback import config
 
         return [m.name for m in config.channels().mailboxes if m.enabled]
 
-    @task(retries=3, outlets=[INTAKE_ASSET], execution_timeout=timedelta(minutes=10))
+    @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def ingest_mailbox(mailbox: str, **context) -> dict:
         """Counts per folder for XCom: fetched, inserted, duplicates, skipped, quarantined, position."""
         from feedback.channels.mail_ingest import ingest_mailbox, mailbox_config
         from feedback_airflow.register import connection_uri, register_engine
 
         uri = connection_uri(mailbox_config(mailbox).connection_id)
-        return ingest_mailbox(register_engine(), mailbox, uri, run_time=run_instant(context))
+        return announce_intake(context, ingest_mailbox(register_engine(), mailbox, uri, run_time=run_instant(context)))
 
     ingest_mailbox.expand(mailbox=enabled_mailboxes())
 

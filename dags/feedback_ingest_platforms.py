@@ -15,14 +15,22 @@ register's `intake` table, each item exactly once.
 * **Bad input**: records that break the mapping are parked in `quarantine` with the reason.
 * **Outage**: the task fails after its retries with one line naming the platform and request; the
   next run resumes from the last stored page.
-* **Output**: updates the `feedback://register/intake` asset, which triggers triage.
+* **Output**: when it stored rows, updates the `feedback://register/intake` asset, which triggers triage.
 """
 
 from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import (
+    INTAKE_ALIAS,
+    START_DATE,
+    TIMEOUTS,
+    announce_intake,
+    default_args,
+    run_instant,
+    tags,
+)
 
 
 @dag(
@@ -36,7 +44,7 @@ from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, ru
     default_args=default_args(),
 )
 def feedback_ingest_platforms():
-    @task
+    @task(execution_timeout=TIMEOUTS["lookup"])
     def platforms_to_pull() -> list[str]:
         """Names only; each platform becomes one mapped task."""
         from feedback.channels.platform_ingest import pullable
@@ -44,14 +52,14 @@ def feedback_ingest_platforms():
 
         return pullable("platform", connection_uri)
 
-    @task(retries=3, retry_delay=timedelta(minutes=2), outlets=[INTAKE_ASSET],
-          execution_timeout=timedelta(minutes=25))
+    @task(retries=3, retry_delay=timedelta(minutes=2), outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["pull"])
     def ingest_platform(name: str, **context) -> dict:
         """Counts for XCom: pages, records, inserted, duplicates, edits, quarantined, requests, retries."""
         from feedback.channels.platform_ingest import ingest_configured
         from feedback_airflow.register import connection_uri, register_engine
 
-        return ingest_configured(register_engine(), "platform", name, connection_uri, run_instant(context))
+        return announce_intake(context, ingest_configured(register_engine(), "platform", name, connection_uri,
+                                                          run_instant(context)))
 
     ingest_platform.expand(name=platforms_to_pull())
 

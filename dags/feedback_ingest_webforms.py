@@ -20,14 +20,22 @@ Moves web-form submissions into the register's `intake` table, each exactly once
 * **Bad input**: a file that is not a valid submission, or a landed row whose form was removed from the
   configuration, is parked in `quarantine` with its reason (invalid_json, missing_field, unknown_form,
   oversize, bad_timestamp); the batch goes on.
-* **Output**: updates the `feedback://register/intake` asset, which triggers triage.
+* **Output**: when a task stored rows, it updates the `feedback://register/intake` asset, which triggers triage.
 """
 
 from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import (
+    INTAKE_ALIAS,
+    START_DATE,
+    TIMEOUTS,
+    announce_intake,
+    default_args,
+    run_instant,
+    tags,
+)
 
 
 @dag(
@@ -41,25 +49,25 @@ from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, default_args, ru
     default_args=default_args(),
 )
 def feedback_ingest_webforms():
-    @task(retries=3, outlets=[INTAKE_ASSET])
+    @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def ingest_drop_folders(**context) -> dict:
         """Returns counts only (files, inserted, duplicates, quarantined) for XCom."""
         from feedback.channels.webform_drop import ingest_configured_drops
         from feedback_airflow.register import register_engine
 
-        return ingest_configured_drops(register_engine(), run_time=run_instant(context))
+        return announce_intake(context, ingest_configured_drops(register_engine(), run_time=run_instant(context)))
 
-    @task(retries=3, outlets=[INTAKE_ASSET])
+    @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def move_landed_submissions(**context) -> dict:
         """Returns counts only (moved, inserted, duplicates, quarantined) for XCom."""
         from feedback import config
         from feedback.channels.webform_landing import move_landed
         from feedback_airflow.register import register_engine
 
-        return move_landed(register_engine(), run_time=run_instant(context),
-                           batch_size=config.settings().intake.batch_size)
+        return announce_intake(context, move_landed(register_engine(), run_time=run_instant(context),
+                                                    batch_size=config.settings().intake.batch_size))
 
-    @task
+    @task(execution_timeout=TIMEOUTS["lookup"])
     def providers_to_pull() -> list[str]:
         """Names only; each form provider with a connection becomes one mapped task."""
         from feedback.channels.platform_ingest import pullable
@@ -67,14 +75,14 @@ def feedback_ingest_webforms():
 
         return pullable("webform", connection_uri)
 
-    @task(retries=3, retry_delay=timedelta(minutes=2), outlets=[INTAKE_ASSET],
-          execution_timeout=timedelta(minutes=10))
+    @task(retries=3, retry_delay=timedelta(minutes=2), outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def pull_form_provider(name: str, **context) -> dict:
         """Counts for XCom: pages, records, inserted, duplicates, quarantined, requests."""
         from feedback.channels.platform_ingest import ingest_configured
         from feedback_airflow.register import connection_uri, register_engine
 
-        return ingest_configured(register_engine(), "webform", name, connection_uri, run_instant(context))
+        return announce_intake(context, ingest_configured(register_engine(), "webform", name, connection_uri,
+                                                          run_instant(context)))
 
     ingest_drop_folders()
     move_landed_submissions()

@@ -15,7 +15,7 @@ Param `dry_run` reports what would be done and changes nothing. Counts only in X
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, run_instant, tags
 
 
 @dag(
@@ -30,7 +30,7 @@ from feedback_airflow.defaults import START_DATE, default_args, run_instant, tag
     params={"dry_run": Param(False, type="boolean")},
 )
 def feedback_retention():
-    @task(retries=2)
+    @task(retries=2, execution_timeout=TIMEOUTS["retention"])
     def apply_retention(params=None, **context) -> dict:
         """Purged payloads, attachments and vault entries, exported months: counts only."""
         from feedback.privacy.retention import run_retention

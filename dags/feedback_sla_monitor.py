@@ -21,7 +21,7 @@ team's CRM (see docs/operating.md).
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, default_args, run_instant, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, run_instant, tags
 
 
 @dag(
@@ -39,7 +39,7 @@ from feedback_airflow.defaults import START_DATE, default_args, run_instant, tag
     },
 )
 def feedback_sla_monitor():
-    @task
+    @task(execution_timeout=TIMEOUTS["triage"])  # every open item, like a triage backlog
     def recompute_deadlines(params=None, **context) -> dict:
         """Counts only."""
         if not params.get("recompute"):
@@ -51,7 +51,7 @@ def feedback_sla_monitor():
         return recompute_open_items(register_engine(), load_setup(), run_instant(context),
                                     reason=params.get("recompute_reason") or "configuration changed")
 
-    @task
+    @task(execution_timeout=TIMEOUTS["register"])
     def watch_deadlines(**context) -> dict:
         """Counts only: events applied, warnings, breaches, escalations, digests written."""
         from feedback.sla.alerts import notifier
@@ -60,7 +60,7 @@ def feedback_sla_monitor():
 
         return run_monitor(register_engine(), run_instant(context), load_setup(), notifier()).as_dict()
 
-    @task(retries=3)
+    @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
     def send_notifications(**context) -> dict:
         """Counts only: sent, failed (will retry), gave up."""
         from feedback.notify.sender import send_pending

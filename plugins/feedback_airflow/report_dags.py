@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, default_args, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, tags
 
 
 def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_pattern: str, doc: str):
@@ -26,7 +26,7 @@ def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_p
         },
     )
     def report():
-        @task(retries=2)
+        @task(retries=2, execution_timeout=TIMEOUTS["report"])
         def produce_report(params=None, **context) -> dict:
             """Counts and file sizes only (version, new or not, mails queued, quality passed)."""
             from feedback import config
@@ -38,7 +38,7 @@ def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_p
             return produce(register_engine(), kind, period, generated_at=context["dag_run"].run_after,
                            locale=params.get("locale"), resend=bool(params.get("resend"))).as_dict()
 
-        @task(retries=3)
+        @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
         def send_report_mail(**context) -> dict:
             """Delivers the queued report mails (attachments, or links above the size limit)."""
             from feedback.notify.sender import send_pending

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,43 @@ def test_every_dag_has_owner_tags_doc_and_retries(dagbag):
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id}: set an owner"
             assert task.retries >= 2, f"{dag_id}.{task.task_id}: I/O tasks need retries >= 2"
+
+
+def _callbacks(value) -> list:
+    return [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+
+
+def test_every_task_has_a_timeout_and_the_failure_alert(dagbag):
+    """A hung task would hold back every later run (max_active_runs=1); a failed one must be heard of."""
+    seen = 0
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            where = f"{dag_id}.{task.task_id}"
+            timeout = task.execution_timeout
+            assert timeout is not None, f"{where}: set an execution_timeout sized to its work"
+            assert timedelta(0) < timeout <= timedelta(hours=2), f"{where}: execution_timeout {timeout}"
+            names = {f"{cb.__module__}.{cb.__qualname__}" for cb in _callbacks(task.on_failure_callback)}
+            assert "feedback_airflow.defaults.alert_on_failure" in names, f"{where}: no failure alert ({names})"
+            seen += 1
+    assert seen >= 20, "expected the tasks of every DAG"
+
+
+def test_ingest_tasks_update_the_intake_asset_only_through_the_alias(dagbag):
+    """Declared Asset outlets get an event on every success; the alias lets a task emit only when it stored rows."""
+    from feedback_airflow.defaults import INTAKE_ALIAS, INTAKE_ASSET
+
+    producers = []
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            outlets = list(task.outlets or [])
+            assert INTAKE_ASSET not in outlets, f"{dag_id}.{task.task_id}: use INTAKE_ALIAS and announce_intake"
+            if INTAKE_ALIAS in outlets:
+                producers.append(f"{dag_id}.{task.task_id}")
+    assert {p.split(".")[0] for p in producers} == {
+        "feedback_ingest_email", "feedback_ingest_webforms", "feedback_ingest_platforms"}, producers
+    for path in DAG_FILES:
+        text = path.read_text()
+        assert text.count("outlets=[INTAKE_ALIAS]") <= text.count("announce_intake(context,"), path.name
 
 
 def test_dag_files_do_no_work_at_top_level():
