@@ -259,27 +259,66 @@ def cmd_sla(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from feedback import holds
     from feedback.channels import quarantine
     from feedback.db.engine import get_engine
 
     engine = get_engine()
     if args.action == "list":
-        rows = quarantine.list_parked(engine, channel=args.channel, reason=args.reason, status=args.status,
-                                      limit=args.limit)
+        rows = [] if args.stage else quarantine.list_parked(engine, channel=args.channel, reason=args.reason,
+                                                            status=args.status, limit=args.limit)
+        # Held rows (poison isolation) are open by nature and have no channel: listed with parked items.
+        held = [] if args.channel or args.status != "parked" else [
+            h for h in holds.list_held(engine, stage=args.stage, limit=args.limit)
+            if args.reason is None or h.reason == args.reason]
         if args.json:
-            print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+            print(json.dumps(rows + [{"kind": "held", **h.as_dict()} for h in held], ensure_ascii=False,
+                             default=str, indent=2))
             return 0
         for r in rows:
             print(f"{r['id']:>6}  {r['parked_at']:%Y-%m-%d %H:%M}  {r['channel']:<8} {r['source']:<22} "
                   f"{r['reason']:<16} retries {r['retry_count']}  {r['external_ref'] or ''}  {r['detail']}")
-        _say(f"{len(rows)} {args.status} item(s)" + (" (limit reached; use --limit)" if len(rows) == args.limit else ""))
+        for h in held:
+            print(f"{h.id:>12}  {h.held_at:%Y-%m-%d %H:%M}  {h.stage:<11} {h.table_name:<26} row {h.row_ref:<8} "
+                  f"{h.reason:<20} held {h.hold_count}x  {h.detail}")
+        if not args.stage:
+            _say(f"{len(rows)} {args.status} item(s)"
+                 + (" (limit reached; use --limit)" if len(rows) == args.limit else ""))
+        if held or args.stage:
+            _say(f"{len(held)} held row(s): release after the fix with `feedback quarantine release ID...` "
+                 "(or --all [--stage S])")
+        return 0
+    if args.action == "release":
+        now = datetime.now(UTC)
+        actor = os.environ.get("USER", "operator")
+        if args.all:
+            released = holds.release_all(engine, now, stage=args.stage, actor=actor)
+        elif args.ids:
+            released = holds.release(engine, args.ids, now, actor=actor)
+        else:
+            raise FeedbackError("say which holds to release: ids such as held:3 or intake:12 (from "
+                                "`feedback quarantine list`), or --all [--stage S]")
+        _say(f"released {released} hold(s); each stage takes its rows again on its next run "
+             "(or now: `feedback run DAG_ID`)")
         return 0
     if not args.ids and not args.all:
         raise FeedbackError("say which items to retry: ids (from `feedback quarantine list`) or --all")
-    result = quarantine.retry(engine, datetime.now(UTC), ids=args.ids or None, channel=args.channel)
+    if any(not str(i).isdigit() for i in args.ids):
+        raise FeedbackError("retry takes quarantine ids (numbers); held rows (held:N, intake:N) are released with "
+                            "`feedback quarantine release`")
+    ids = [int(i) for i in args.ids]
+    result = quarantine.retry(engine, datetime.now(UTC), ids=ids or None, channel=args.channel)
     _say(f"retried: {result.resolved} now in intake, {result.still_parked} still parked (reason updated), "
          f"{result.not_retryable} not retryable here (oversize mail: raise mail.max_message_bytes; the mail "
          "is still on the server)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from feedback import config
+    from feedback.run_now import parse_at, run_dag
+
+    run_dag(args.dag_id, parse_at(args.at, config.settings().timezone), _say)
     return 0
 
 
@@ -464,15 +503,23 @@ def build_parser() -> argparse.ArgumentParser:
     sla = add("sla", cmd_sla, "SLA maintenance: recompute open items' deadlines after a calendar/policy change")
     sla.add_argument("action", choices=["recompute"])
     sla.add_argument("--reason", default="configuration changed", help="recorded on each changed item")
-    quar = add("quarantine", cmd_quarantine, "list parked items, or re-run them through the current parsers")
-    quar.add_argument("action", choices=["list", "retry"])
-    quar.add_argument("ids", nargs="*", type=int, help="retry: quarantine ids")
-    quar.add_argument("--all", action="store_true", help="retry: every parked item (of --channel)")
+    quar = add("quarantine", cmd_quarantine, "list parked items and held rows; re-run parked items through the "
+               "current parsers (retry) or release held rows after a fix (release)")
+    quar.add_argument("action", choices=["list", "retry", "release"])
+    quar.add_argument("ids", nargs="*", help="retry: quarantine ids; release: hold ids (held:N, intake:N)")
+    quar.add_argument("--all", action="store_true",
+                      help="retry: every parked item (of --channel); release: every open hold (of --stage)")
+    quar.add_argument("--stage", choices=["triage", "sla_monitor", "callbacks", "outbox", "reports", "retention"],
+                      help="list / release: only the holds of this stage")
     quar.add_argument("--channel", choices=["email", "webform", "platform"])
     quar.add_argument("--reason", help="list: only this reason code")
     quar.add_argument("--status", default="parked", choices=["parked", "resolved"], help="list: which items")
     quar.add_argument("--limit", type=int, default=100)
     quar.add_argument("--json", action="store_true")
+    run = add("run", cmd_run, "run one DAG now through Airflow (dag.test) on the configured register and SMTP, "
+              "e.g. after a fix and a release")
+    run.add_argument("dag_id", help="e.g. feedback_sla_monitor, feedback_retention")
+    run.add_argument("--at", help="logical date, ISO 8601 (default now); without an offset it is business time")
     report = add("report", cmd_report, "render, archive and queue the mail of a monthly or weekly report")
     report.add_argument("kind", choices=["monthly", "weekly"])
     report.add_argument("--month", help="monthly: YYYY-MM")

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,89 @@ def test_an_unmigrated_register_says_run_migrate(empty_db):
     out = feedback("report", "monthly", "--month", "2026-10", env={"AIRFLOW_CONN_FEEDBACK_DB": url})
     assert out.returncode == 2, out.stderr[-2000:]
     assert "run `feedback migrate`" in out.stderr and "Traceback" not in out.stderr
+
+
+def _old_intake_with_a_legal_hold(register, now):
+    """Three raw payloads past retention; a constraint (a DBA's legal hold) refuses the purge of one."""
+    import sqlalchemy as sa
+
+    with register.begin() as conn:
+        ids = [conn.execute(sa.text(
+            """INSERT INTO feedback.intake (channel, source, external_id, received_at, payload, content_sha256, status)
+               VALUES ('email', 'support', :e, :t, CAST(:p AS jsonb), repeat('0', 64), 'triaged') RETURNING id"""),
+            {"e": f"<cli-old{n}@x>", "t": now - timedelta(days=120),
+             "p": json.dumps({"body": "请回电 13812345678"})}).scalar_one() for n in range(3)]
+        conn.execute(sa.text(f"ALTER TABLE feedback.intake ADD CONSTRAINT legal_hold_chk "
+                             f"CHECK (id <> {ids[1]} OR NOT (payload ? 'purged_at'))"))
+    return ids
+
+
+def test_run_a_dag_now_then_list_and_release_its_held_row(airflow_db, register, tmp_path):
+    import sqlalchemy as sa
+
+    now = datetime(2027, 12, 1, 3, 30, tzinfo=UTC)
+    ids = _old_intake_with_a_legal_hold(register, now)
+    env = {"FEEDBACK_LOCAL_DIR": str(tmp_path)}
+
+    ran = feedback("run", "feedback_retention", "--at", "2027-12-01T11:30", env=env)   # business time (+08:00)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "apply_retention" in ran.stderr and "success" in ran.stderr
+    with register.connect() as conn:
+        purged = set(conn.execute(sa.text("SELECT id FROM feedback.intake WHERE payload ? 'purged_at'")).scalars())
+    assert purged == {ids[0], ids[2]}
+
+    listed = feedback("quarantine", "list")
+    assert listed.returncode == 0, listed.stderr
+    [line] = [x for x in listed.stdout.splitlines() if "retention" in x]
+    assert "feedback.intake" in line and f"row {ids[1]}" in line and "check_violation" in line
+    assert "13812345678" not in listed.stdout
+    assert "1 held row(s)" in listed.stderr
+    as_json = json.loads(feedback("quarantine", "list", "--stage", "retention", "--json").stdout)
+    [hold] = as_json
+    assert (hold["kind"], hold["stage"], hold["row_ref"]) == ("held", "retention", str(ids[1]))
+
+    refused = feedback("quarantine", "release")
+    assert refused.returncode == 2 and "--all" in refused.stderr
+    bad = feedback("quarantine", "release", "17")
+    assert bad.returncode == 2 and "held:<n>" in bad.stderr
+    with register.begin() as conn:   # the fix: the legal hold ends
+        conn.execute(sa.text("ALTER TABLE feedback.intake DROP CONSTRAINT legal_hold_chk"))
+    released = feedback("quarantine", "release", "--all", "--stage", "retention")
+    assert released.returncode == 0 and "released 1 hold(s)" in released.stderr
+
+    again = feedback("run", "feedback_retention", "--at", "2027-12-02T11:30", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with register.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM feedback.intake WHERE payload ? 'purged_at'")).scalar() == 3
+    assert "0 held row(s)" in feedback("quarantine", "list", "--stage", "retention").stderr
+
+
+def test_run_says_one_line_for_an_unknown_dag_and_for_a_failed_task(airflow_db, register, tmp_path):
+    unknown = feedback("run", "feedback_nonesuch")
+    assert unknown.returncode == 2
+    [line] = [x for x in unknown.stderr.splitlines() if x.startswith("error:")]
+    assert "no DAG 'feedback_nonesuch'" in line and "feedback_retention" in line
+    assert "Traceback" not in unknown.stderr
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "probe.py").write_text(
+        "from datetime import datetime\n"
+        "from airflow.sdk import dag, task\n\n\n"
+        "@dag(dag_id='probe_fails', schedule=None, start_date=datetime(2026, 1, 1), catchup=False, doc_md='probe')\n"
+        "def probe_fails():\n"
+        "    @task(retries=0)\n"
+        "    def works():\n"
+        "        return 1\n\n"
+        "    @task(retries=0)\n"
+        "    def breaks(_):\n"
+        "        raise RuntimeError('broken on purpose')\n\n"
+        "    breaks(works())\n\n\n"
+        "probe_fails()\n")
+    failed = feedback("run", "probe_fails", "--at", "2026-10-16T10:00+08:00",
+                      env={"AIRFLOW__CORE__DAGS_FOLDER": str(folder)})
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    [line] = [x for x in failed.stderr.splitlines() if x.startswith("error:")]
+    assert "probe_fails" in line and "breaks" in line and "works" not in line.split("not successful")[1]
+    bad_time = feedback("run", "feedback_retention", "--at", "yesterday")
+    assert bad_time.returncode == 2 and "--at: not a time" in bad_time.stderr
