@@ -29,6 +29,7 @@ from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.triage import run as triage
 
 RUN = datetime(2026, 10, 12, 6, 0, tzinfo=UTC)
+DELIVERED = int(datetime(2026, 10, 12, 1, 0, 5, tzinfo=UTC).timestamp())   # a Maildir name's delivery stamp
 LATER = datetime(2026, 10, 12, 9, 0, tzinfo=UTC)
 
 
@@ -66,12 +67,13 @@ def ctx():
 def test_maildir_mail_is_stored_once_and_moved_to_cur(register, local):
     box = maildir(local)
     for n in range(1, 6):
-        deliver(box, f"1760000{n:03d}.M1P1.mx", mail(n))
+        deliver(box, f"{DELIVERED + n * 60}.M1P1.mx", mail(n))   # delivered 5 s after its Date
     first = ingest_mailbox(register, "support", None, RUN)
     inbox = first["folders"][0]
     assert first["via"] == "drop"
     assert (inbox["fetched"], inbox["inserted"], inbox["duplicates"], inbox["quarantined"]) == (5, 5, 0, 0)
-    assert sorted(p.name for p in (box / "cur").iterdir()) == [f"1760000{n:03d}.M1P1.mx:2," for n in range(1, 6)]
+    assert sorted(p.name for p in (box / "cur").iterdir()) == [f"{DELIVERED + n * 60}.M1P1.mx:2,"
+                                                              for n in range(1, 6)]
     assert list((box / "new").iterdir()) == []
     again = ingest_mailbox(register, "support", None, RUN)
     assert again["folders"][0]["fetched"] == 0
@@ -82,7 +84,11 @@ def test_maildir_mail_is_stored_once_and_moved_to_cur(register, local):
     assert first_row["payload"]["subject"] == "订单 1 支付失败"
     assert "未支付" in first_row["payload"]["body"]
     assert first_row["payload"]["contact"]["email"] == "zhangsan@example.net"
-    assert first_row["received_at"] == datetime(2026, 10, 12, 1, 1, tzinfo=UTC)
+    # Our side of the wire: the Maildir delivery stamp, not the sender's Date (kept beside it).
+    assert first_row["received_at"] == datetime(2026, 10, 12, 1, 1, 5, tzinfo=UTC)
+    assert first_row["payload"]["sender_date"] == "2026-10-12T01:01:00+00:00"
+    assert "sender_date_flag" not in first_row["payload"]
+    assert first_row["raw_ref"] == f"file://{box}/cur/{DELIVERED + 60}.M1P1.mx:2,"
 
 
 def test_the_same_message_delivered_twice_or_to_two_mailboxes_is_one_item(register, local):

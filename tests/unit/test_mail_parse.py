@@ -743,7 +743,7 @@ def _never_raises_other_than_invalid_item(raw: bytes) -> None:
         return
     json.dumps(mail.payload(), ensure_ascii=False).encode("utf-8")
     mail.content_hash()
-    assert mail.kind in ("feedback", "bounce", "auto_reply", "own")
+    assert mail.kind in ("feedback", "bounce", "auto_reply", "own", "spam", "report", "list")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

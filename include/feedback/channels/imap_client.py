@@ -18,6 +18,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from feedback import connections
@@ -197,12 +198,26 @@ class FetchedMessage:
     size: int
     raw: bytes = field(repr=False)
     headers_only: bool          # the message is larger than max_bytes: raw holds just the header block
+    internal_date: datetime | None = None   # INTERNALDATE: when the server received it (our side of the wire)
 
 
 _LITERAL_ITEM = re.compile(rb"((?:BODY|BINARY)\[[^\]]*\](?:<\d+>)?|RFC822(?:\.HEADER|\.TEXT)?) ~?\{\d+\}\s*$",
                            re.IGNORECASE)
 _UID = re.compile(rb"\bUID (\d+)", re.IGNORECASE)
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.IGNORECASE)
+_INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]{10,40})"', re.IGNORECASE)
+
+
+def _internal_date(text: bytes) -> datetime | None:
+    """INTERNALDATE ("12-Oct-2026 09:01:05 +0800") as an aware UTC time; None when absent or garbled."""
+    match = _INTERNALDATE.search(text)
+    if not match:
+        return None
+    try:
+        value = datetime.strptime(match.group(1).decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value.astimezone(UTC)
 _LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\) (?P<delim>NIL|"(?:[^"\\]|\\.)*") ?(?P<name>.*)$', re.DOTALL)
 
 
@@ -529,16 +544,22 @@ class ImapReader:
         # "n:*" always matches the highest UID, even when it is below n: keep only what is really after.
         return sorted(uid for uid in found if uid > last_uid)[:limit]
 
-    def _fetch_sizes(self, conn: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    def _fetch_sizes(self, conn: imaplib.IMAP4, uids: list[int],
+                     dates: dict[int, datetime] | None = None) -> dict[int, int]:
+        """RFC822.SIZE of each UID; INTERNALDATE (the server's receipt time) into `dates` when given."""
         sizes: dict[int, int] = {}
         wanted = set(uids)
         for start in range(0, len(uids), FETCH_CHUNK):
             chunk = uids[start:start + FETCH_CHUNK]
-            _, data = self._call("UID FETCH RFC822.SIZE", conn.uid, "FETCH", _uid_set(chunk), "(UID RFC822.SIZE)")
+            _, data = self._call("UID FETCH RFC822.SIZE INTERNALDATE", conn.uid, "FETCH", _uid_set(chunk),
+                                 "(UID RFC822.SIZE INTERNALDATE)")
             for text, _ in _fetch_records(data):
                 uid, size = _UID.search(text), _SIZE.search(text)
                 if uid and size and int(uid.group(1)) in wanted:
                     sizes[int(uid.group(1))] = int(size.group(1))
+                    when = _internal_date(text)
+                    if dates is not None and when is not None:
+                        dates[int(uid.group(1))] = when
         return sizes
 
     def _fetch_parts(self, conn: imaplib.IMAP4, uids: list[int], sizes: dict[int, int], item: str) -> dict[int, bytes]:
@@ -581,14 +602,17 @@ class ImapReader:
         ordered = sorted({int(uid) for uid in uids})
         if not ordered:
             return []
-        sizes = self._fetch_sizes(conn, ordered)
+        dates: dict[int, datetime] = {}
+        sizes = self._fetch_sizes(conn, ordered, dates)
         present = [uid for uid in ordered if uid in sizes]
         small = [uid for uid in present if sizes[uid] <= max_bytes]
         large = [uid for uid in present if sizes[uid] > max_bytes]
         bodies = self._fetch_parts(conn, small, sizes, "BODY.PEEK[]") if small else {}
         headers = self._fetch_parts(conn, large, sizes, "BODY.PEEK[HEADER]") if large else {}
-        messages = [FetchedMessage(uid, sizes[uid], bodies[uid], False) for uid in small if uid in bodies]
-        messages += [FetchedMessage(uid, sizes[uid], headers[uid], True) for uid in large if uid in headers]
+        messages = [FetchedMessage(uid, sizes[uid], bodies[uid], False, dates.get(uid))
+                    for uid in small if uid in bodies]
+        messages += [FetchedMessage(uid, sizes[uid], headers[uid], True, dates.get(uid))
+                     for uid in large if uid in headers]
         return sorted(messages, key=lambda message: message.uid)
 
     def move_or_delete(self, folder: str, uids: Sequence[int], move_to: str | None) -> None:

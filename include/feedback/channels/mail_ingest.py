@@ -94,7 +94,7 @@ def _read_batches(engine: Engine, source: MailSource, rules: MailRules, summary:
             break
         judged = [
             judge(m.raw, rules, folder_source=source.key, source_ref=m.ref, raw_ref=m.raw_ref, outbound=outbound,
-                  arrived_at=m.arrived_at or run_time, size=m.size, headers_only=m.headers_only)
+                  arrived_at=m.arrived_at, run_time=run_time, size=m.size, headers_only=m.headers_only)
             for m in batch.mails
         ]
         items = [j for j in judged if isinstance(j, IntakeItem)]

@@ -28,8 +28,31 @@ from feedback.channels.mail_parse import Attachment, ParsedMail, parse_mail
 
 CHANNEL = "email"
 log = logging.getLogger(__name__)
-# A Date header further in the future than this is a wrong clock, not a time: use the arrival time.
+# A Date header further in the future than this is a wrong clock, not a time.
 FUTURE_SLACK = timedelta(days=1)
+# A Date before this is a wrong clock (or a test mail from the last century), not a time.
+OLDEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def plausible(when: datetime | None, receipt: datetime) -> bool:
+    """Whether a time a sender or a relay wrote can be a real time for a mail we received at `receipt`."""
+    return when is not None and OLDEST_PLAUSIBLE <= when <= receipt + FUTURE_SLACK
+
+
+def receipt_time(parsed: ParsedMail, arrived_at: datetime | None, run_time: datetime) -> datetime:
+    """When *we* received the mail: our side of the wire, never the sender's clock.
+
+    The source's own record first (IMAP INTERNALDATE, the Maildir delivery stamp or file
+    time), else the topmost Received: header (our MTA's), else this run's instant. The
+    sender's Date: is only kept in the payload: a 1993 or a 2099 Date must not number
+    the item or start its deadlines.
+    """
+    if arrived_at is not None:
+        return arrived_at
+    if plausible(parsed.received_date, run_time):
+        assert parsed.received_date is not None
+        return parsed.received_date
+    return run_time
 
 
 @dataclass(frozen=True)
@@ -94,25 +117,31 @@ def _attachments(parsed: ParsedMail, rules: MailRules) -> list[dict[str, Any]]:
     return out
 
 
-def to_intake(raw: bytes, rules: MailRules, *, raw_ref: str, outbound: bool, arrived_at: datetime) -> IntakeItem:
+def to_intake(raw: bytes, rules: MailRules, *, raw_ref: str, outbound: bool, arrived_at: datetime | None,
+              run_time: datetime | None = None) -> IntakeItem:
     """Judge one mail: an item for triage, or a recorded mail with status `skipped` and why.
 
     Raises InvalidItem when the bytes cannot be used; the caller parks them.
-    `arrived_at` (when the server received it, or the run's instant) stands in for a
-    missing or absurd Date header.
+    `arrived_at` is when the source says the mail reached us (None: not known, then the
+    top Received: header or `run_time` is used; see `receipt_time`).
     """
     parsed = parse_mail(raw, own_addresses=rules.own_addresses,
                         own_message_id_domains=rules.own_message_id_domains)
-    received = parsed.date
-    if received is None or received > arrived_at + FUTURE_SLACK:
-        received = arrived_at
+    if arrived_at is None and run_time is None:
+        raise ValueError("to_intake needs arrived_at or run_time")
+    received = receipt_time(parsed, arrived_at, run_time or arrived_at)  # type: ignore[arg-type]
+    if outbound and plausible(parsed.date, received):
+        received = parsed.date  # our own sent mail: its Date is our clock, the time we answered
     payload = parsed.payload()
     payload.update(
         mailbox=rules.mailbox,
         direction="outbound" if outbound else "inbound",
         content_hash=parsed.content_hash(),
         attachments=_attachments(parsed, rules),
+        sender_date=parsed.date.isoformat() if parsed.date else None,
     )
+    if parsed.date is not None and not plausible(parsed.date, received):
+        payload["sender_date_flag"] = "implausible"
     status, reason = "new", None
     if not outbound and parsed.kind != "feedback":
         status, reason = "skipped", f"{parsed.kind}: {parsed.kind_reason or 'detected'}"
@@ -121,14 +150,15 @@ def to_intake(raw: bytes, rules: MailRules, *, raw_ref: str, outbound: bool, arr
 
 
 def judge(raw: bytes, rules: MailRules, *, folder_source: str, source_ref: str, raw_ref: str, outbound: bool,
-          arrived_at: datetime, size: int | None = None, headers_only: bool = False) -> IntakeItem | Rejected:
+          arrived_at: datetime | None, run_time: datetime | None = None, size: int | None = None,
+          headers_only: bool = False) -> IntakeItem | Rejected:
     """`to_intake`, with every way a mail can fail turned into a quarantine entry (the batch goes on)."""
     if headers_only or (size is not None and size > rules.max_message_bytes):
         return Rejected(CHANNEL, folder_source, source_ref, "oversize",
                         f"{size if size is not None else len(raw)} bytes, limit {rules.max_message_bytes}; "
                         f"headers kept here, the whole mail stays at {raw_ref}", raw)
     try:
-        return to_intake(raw, rules, raw_ref=raw_ref, outbound=outbound, arrived_at=arrived_at)
+        return to_intake(raw, rules, raw_ref=raw_ref, outbound=outbound, arrived_at=arrived_at, run_time=run_time)
     except InvalidItem as bad:
         return Rejected(CHANNEL, folder_source, source_ref, bad.reason, bad.detail, raw)
     except Exception as exc:  # a parser bug must not stall the mailbox: park the mail, say what broke

@@ -43,7 +43,7 @@ from feedback.channels.mail_text import (
     normalise_text,
 )
 
-KINDS = ("feedback", "bounce", "auto_reply", "own")
+KINDS = ("feedback", "bounce", "auto_reply", "own", "spam", "report", "list")
 _MAX_DEPTH = 40
 _KNOWN_HEADERS = frozenset({
     "from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type",
@@ -76,6 +76,12 @@ _BOUNCE_SUBJECT = re.compile(
     r"|failure notice|退信|投递失败|无法投递|未能送达", re.I)
 _AUTO_SUBMITTED = frozenset({"auto-generated", "auto-replied", "auto-notified"})
 _PRECEDENCE = frozenset({"bulk", "auto_reply", "junk", "list"})
+_SPAM_FLAG = re.compile(r"^\s*yes\b", re.I)
+# Report types that are about delivery or reading, answered by machines; anything else is a report too.
+_LIST_HEADERS = ("list-id", "list-unsubscribe")
+_FORWARD_MARK = "---------- Forwarded message ----------"
+_ENRICHED_PARAM = re.compile(r"<param>.*?</param>", re.I | re.S)
+_ENRICHED_TAG = re.compile(r"</?[A-Za-z0-9-]{1,60}>")
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoreply-from", "x-mail-autoreply")
 _AUTO_SUBJECT = re.compile(
     r"^[\s\[【(（]*(?:"
@@ -107,8 +113,10 @@ class Attachment:
 class ParsedMail:
     """What intake needs from one mail, already decoded, so nothing downstream touches MIME.
 
-    ``body_source`` is "none" when no text part had any text; ``kind`` is "feedback",
-    "bounce", "auto_reply" or "own", and ``kind_reason`` says which signal decided.
+    ``body_source`` is "plain", "html", "other" (text/enriched, text/x-*), "forwarded" (only an
+    attached message had text) or "none"; ``kind`` is "feedback", "bounce", "auto_reply",
+    "own", "spam", "report" (ARF and other feedback reports) or "list" (mailing-list mail),
+    and ``kind_reason`` says which signal decided.
     """
 
     message_id: str | None
@@ -164,6 +172,9 @@ class ParsedMail:
 
     # To + Cc without Delivered-To / X-Original-To, for payload(); filled in by parse_mail.
     _header_recipients: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    # When the topmost Received: header (our own server's, added last) says the mail arrived.
+    # A delivery detail, so not in payload() or content_hash(): copies differ in it.
+    received_date: datetime | None = field(default=None, compare=False)
 
 
 class _Notes(Notes):
@@ -185,8 +196,13 @@ class _Notes(Notes):
 
 @dataclass
 class _Collected:
-    pieces: list[tuple[str, str]] = field(default_factory=list)   # (plain|html, text)
+    pieces: list[tuple[str, str]] = field(default_factory=list)   # (plain|html|other, text)
     attachments: list[Attachment] = field(default_factory=list)
+    # Other text parts (text/enriched, text/x-*): the body when there is no plain or HTML part,
+    # else kept as attachments, never dropped.
+    others: list[Attachment] = field(default_factory=list)
+    # Bodies of attached messages, and whether each came as a file (Content-Disposition: attachment).
+    forwarded: list[tuple[str, bool]] = field(default_factory=list)
 
 
 # --- headers -----------------------------------------------------------------------------------
@@ -250,6 +266,13 @@ def _msg_ids(value: str | None) -> list[str]:
         if inner:
             seen.setdefault(f"<{inner}>")
     return list(seen)
+
+
+def _received_date(value: str | None) -> datetime | None:
+    """The time stamp after the last ';' of a Received: header (RFC 5321 4.4), or None."""
+    if not value or ";" not in value:
+        return None
+    return _date(value.rsplit(";", 1)[1], _Notes(0))
 
 
 def _date(value: str | None, notes: _Notes) -> datetime | None:
@@ -387,8 +410,13 @@ def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, pa
     if ctype.startswith("message/") or not ctype.startswith("multipart/"):
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             notes.reports.add("message/delivery-status")
+        if ctype == "message/feedback-report":
+            notes.reports.add("message/feedback-report")
         disposition = header_params(_first(headers, "content-disposition"), notes)[1]
         out.attachments.append(_attachment(_filename(disposition, params), ctype, _message_bytes(part)))
+        if ctype in ("message/rfc822", "message/global") or not ctype.startswith("message/"):
+            as_file = header_params(_first(headers, "content-disposition"), notes)[0] == "attachment"
+            _forwarded(payload, notes, out, depth, as_file)
         return
     children = [child for child in payload if isinstance(child, Message)]
     if not children:
@@ -397,6 +425,10 @@ def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, pa
     subtype = ctype.split("/", 1)[1]
     if subtype == "report":
         notes.reports.add("report:" + params.get("report-type", "").lower())
+    if subtype == "digest":
+        for child in children:  # a digest's parts are messages even when they do not say so
+            if not _first(_raw_headers(child), "content-type"):
+                child.set_default_type("message/rfc822")
     if subtype == "alternative":
         results = []
         for child in children:
@@ -404,11 +436,13 @@ def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, pa
             _walk(child, notes, result, depth + 1, body_allowed)
             results.append(result)
             out.attachments.extend(result.attachments)  # e.g. images of the HTML branch
+            out.forwarded.extend(result.forwarded)
         for wanted in ("plain", "html", None):
             chosen = next((r for r in results if any((wanted is None or source == wanted) and text.strip()
                                                      for source, text in r.pieces)), None)
             if chosen is not None:
                 out.pieces.extend(chosen.pieces)
+                out.others.extend(chosen.others)
                 break
         return
     root = 0
@@ -436,12 +470,68 @@ def _walk_leaf(part: Message, headers: dict[str, list[str]], ctype: str, params:
             out.pieces.append(("html", html_to_text(text, notes.max_chars)))
         else:
             out.pieces.append(("plain", normalise_text(text)))
-    elif filename is not None or disposition == "attachment" or not ctype.startswith("text/"):
-        data, textual = _payload_bytes(part, headers, notes)
-        if textual and ctype.startswith(("text/", "message/")):
-            data = data.replace(b"\r\n", b"\n")  # so CRLF and LF copies of a mail hash alike
-        out.attachments.append(_attachment(filename, ctype, data))
-    # else: a text part that is neither body nor attachment (CSS of an HTML body, report headers)
+        return
+    data, textual = _payload_bytes(part, headers, notes)
+    if textual and ctype.startswith(("text/", "message/")):
+        data = data.replace(b"\r\n", b"\n")  # so CRLF and LF copies of a mail hash alike
+    if (ctype.startswith("text/") and body_allowed and filename is None and disposition != "attachment"
+            and ctype not in _NOT_BODY_TEXT):
+        # text/enriched, text/x-*, ...: the body if the mail has no plain or HTML part (decided in _parse)
+        text = notes.decode(data, params.get("charset"))
+        out.pieces.append(("other", _enriched_to_text(text) if ctype in ("text/enriched", "text/richtext")
+                           else normalise_text(text)))
+        out.others.append(_attachment(filename, ctype, data))
+        return
+    # Files, and text that is not the body (CSS of an HTML body, report headers): kept, never dropped.
+    out.attachments.append(_attachment(filename, ctype, data))
+
+
+# Text parts that are never what the customer wrote.
+_NOT_BODY_TEXT = frozenset({"text/css", "text/rfc822-headers", "text/javascript"})
+
+
+def _enriched_to_text(text: str) -> str:
+    """text/enriched (RFC 1896) as plain text: commands dropped, its line-break rules applied."""
+    text = _ENRICHED_PARAM.sub("", text.replace("\r\n", "\n"))
+    text = _ENRICHED_TAG.sub("", text).replace("<<", "<")
+    # One newline is a space; n newlines in a row are n-1 line breaks.
+    text = re.sub(r"\n+", lambda m: " " if len(m[0]) == 1 else "\n" * (len(m[0]) - 1), text)
+    return normalise_text(text)
+
+
+def _forwarded(payload: list, notes: _Notes, out: _Collected, depth: int, as_file: bool) -> None:
+    """The text of an attached (forwarded) message, so triage reads what was forwarded."""
+    for sub in payload:
+        if not isinstance(sub, Message):
+            continue
+        inner = _Collected()
+        reports = set(notes.reports)
+        _walk(sub, notes, inner, depth + 1)
+        notes.reports = reports  # a forwarded bounce or report does not make this mail one
+        text = _body_text(inner)[1]
+        subject = decode_words(_first(_raw_headers(sub), "subject") or "", notes)
+        if text or subject:
+            out.forwarded.append(("\n".join(filter(None, [_FORWARD_MARK, f"Subject: {subject}" if subject else "",
+                                                           text])), as_file))
+
+
+def _body_text(collected: _Collected) -> tuple[str, str]:
+    """(body source, text): the first plain or HTML piece decides; other text only when there is neither.
+
+    Later inline parts of the chosen kind are the rest of a body that the client split around
+    inline images, while a later part of the other kind is a duplicate or a footer. (Inside
+    multipart/alternative the plain branch was already preferred.) Messages forwarded inline
+    follow the text; a message attached as a file is the body only when nothing else is.
+    """
+    pieces = [(s, t) for s, t in collected.pieces if t.strip()]
+    main = [(s, t) for s, t in pieces if s != "other"] or pieces
+    source = main[0][0] if main else "none"
+    text = "\n\n".join(t for s, t in main if s == source)
+    forwarded = [t for t, as_file in collected.forwarded if not as_file or not text]
+    if forwarded:
+        text = "\n\n".join(filter(None, [text, *forwarded]))
+        source = "forwarded" if source == "none" else source
+    return source, text
 
 
 # --- classification ----------------------------------------------------------------------------
@@ -462,6 +552,9 @@ def _classify(headers: dict[str, list[str]], from_address: str | None, message_i
         return "own", "Message-ID domain is ours"
     if "x-feedback-outbox" in headers:
         return "own", "X-Feedback-Outbox header present"
+    for name in ("x-spam-flag", "x-spam-status"):
+        if any(_SPAM_FLAG.match(v) for v in headers.get(name, [])):
+            return "spam", f"{name}: yes"
     if "report:delivery-status" in reports:
         return "bounce", "multipart/report delivery-status"
     if "message/delivery-status" in reports:
@@ -469,6 +562,16 @@ def _classify(headers: dict[str, list[str]], from_address: str | None, message_i
     local = from_address.split("@", 1)[0] if from_address else ""
     if local in _BOUNCE_SENDERS and subject and _BOUNCE_SUBJECT.search(subject):
         return "bounce", f"{local} sender with bounce subject"
+    if "report:feedback-report" in reports or "message/feedback-report" in reports:
+        return "report", "ARF feedback report"
+    other_reports = sorted(r for r in reports if r.startswith("report:")
+                           and r not in ("report:disposition-notification",))
+    if other_reports:
+        kind = other_reports[0].removeprefix("report:")
+        return "report", f"multipart/report {kind if re.fullmatch(r'[a-z0-9.-]{1,40}', kind) else 'other'}"
+    for name in _LIST_HEADERS:
+        if name in headers:
+            return "list", f"{name.title()} header present"
     auto = (_first(headers, "auto-submitted") or "").split(";")[0].strip().lower()
     if "auto-submitted" in headers and auto != "no":
         return "auto_reply", f"Auto-Submitted: {auto if auto in _AUTO_SUBMITTED else 'other'}"
@@ -487,6 +590,20 @@ def _classify(headers: dict[str, list[str]], from_address: str | None, message_i
 
 
 # --- entry point -------------------------------------------------------------------------------
+
+def _declared_charset(msg: Message) -> str | None:
+    """The first charset the message declares (top level, else its first text part): the best
+    guess for raw 8-bit header bytes, which clients write in the charset of the body."""
+    for index, part in enumerate(msg.walk()):
+        if index > 50:
+            break
+        value = _first(_raw_headers(part), "content-type")
+        if value:
+            charset = header_params(value, Notes())[1].get("charset")
+            if charset:
+                return charset
+    return None
+
 
 def _is_mail(msg: Message) -> bool:
     return any(name.strip().lower() in _KNOWN_HEADERS for name in msg.keys())
@@ -535,6 +652,7 @@ def _parse(raw: bytes, own_addresses: frozenset[str], own_domains: frozenset[str
     notes = _Notes(max_text_chars)
     msg = _read(raw, notes)
     headers = _raw_headers(msg)
+    notes.header_charset = _declared_charset(msg)
     subject = decode_words(_first(headers, "subject") or "", notes) or None
     from_name, from_address = _sender(_first(headers, "from") or _first(headers, "sender"), notes)
     recipients = _address_list(headers.get("to", []) + headers.get("cc", []), notes)
@@ -546,12 +664,9 @@ def _parse(raw: bytes, own_addresses: frozenset[str], own_domains: frozenset[str
 
     collected = _Collected()
     _walk(msg, notes, collected)
-    # The first text part decides; later inline parts of the same kind are the rest of a body that
-    # the client split around inline images, while a later part of the other kind is a duplicate
-    # or a footer. (Inside multipart/alternative the plain branch was already preferred.)
-    pieces = [(s, t) for s, t in collected.pieces if t.strip()]
-    source = pieces[0][0] if pieces else "none"
-    text = "\n\n".join(t for s, t in pieces if s == source)
+    source, text = _body_text(collected)
+    if source != "other":
+        collected.attachments.extend(collected.others)
     if len(text) > max_text_chars:
         text = text[:max(max_text_chars, 0)].rstrip()
         notes.defect("text_truncated")
@@ -566,4 +681,5 @@ def _parse(raw: bytes, own_addresses: frozenset[str], own_domains: frozenset[str
         body_source=source, charset_note="; ".join(notes.charsets) or None,
         attachments=tuple(collected.attachments), kind=kind, kind_reason=reason,
         defects=tuple(notes.defects), _header_recipients=tuple(recipients),
+        received_date=_received_date(_first(headers, "received")),
     )

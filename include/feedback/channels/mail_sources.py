@@ -12,13 +12,70 @@ name files in arrival order.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+# Maildir unique names start with the delivery time: "1791766890.M1P1.mx" (seconds since the epoch,
+# as MTAs and Dovecot write them) or "20261012T010130-0001.eml" (UTC, as `feedback sample` writes them).
+_EPOCH_NAME = re.compile(r"^(\d{9,11})(?:[._]|$)")
+_STAMP_NAME = re.compile(r"^(\d{8}T\d{6})(?:Z)?(?:[._-]|$)")
+_OLDEST = datetime(2000, 1, 1, tzinfo=UTC)
+_FLAGS = re.compile(r":2,[A-Za-z]*$")
+
+
+def delivery_time(name: str, mtime: float, run_time: datetime) -> datetime:
+    """When a Maildir file was delivered: the stamp in its unique name, else the file's time.
+
+    Never later than the run reading it (a backfill reads mail as of its logical date) and
+    never before 2000 (a name that only looks like a stamp).
+    """
+    when: datetime | None = None
+    epoch, stamp = _EPOCH_NAME.match(name), _STAMP_NAME.match(name)
+    try:
+        if epoch:
+            when = datetime.fromtimestamp(int(epoch.group(1)), UTC)
+        elif stamp:
+            when = datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        when = None
+    if when is None or not _OLDEST <= when <= run_time + timedelta(days=1):
+        when = datetime.fromtimestamp(mtime, UTC)
+    return min(when, run_time)
+
+
+def maildir_ref(folder: Path, name: str) -> str:
+    """The raw_ref of a Maildir message: where it lives once read (`cur/<name>:2,`).
+
+    Stable across the move from new/ to cur/; `locate` still finds it after a mail client
+    changes its flags (`:2,S`).
+    """
+    return f"file://{folder / 'cur' / (name if _FLAGS.search(name) else name + ':2,')}"
+
+
+def locate(raw_ref: str) -> Path | None:
+    """The file a `file://` raw_ref names now: as recorded, or the same Maildir message moved or re-flagged."""
+    if not raw_ref.startswith("file://"):
+        return None
+    path = Path(raw_ref.removeprefix("file://"))
+    if path.exists():
+        return path
+    if path.parent.name not in ("cur", "new"):
+        return None
+    unique = _FLAGS.sub("", path.name)
+    root = path.parent.parent
+    for candidate in (root / "new" / unique, *sorted((root / "cur").glob(f"{glob_escape(unique)}:2,*"))):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 @dataclass(frozen=True)
@@ -50,7 +107,8 @@ class ImapFolder:
     """One IMAP folder read by UID after the stored (UIDVALIDITY, last UID)."""
 
     def __init__(self, reader: Any, mailbox: str, folder: str, max_message_bytes: int,
-                 after_commit: str = "keep", move_to: str | None = None) -> None:
+                 after_commit: str = "keep", move_to: str | None = None, run_time: datetime | None = None) -> None:
+        self.run_time = run_time
         self.reader = reader
         self.mailbox = mailbox
         self.folder = folder
@@ -80,12 +138,19 @@ class ImapFolder:
     def _raw_ref(self, uid: int) -> str:
         return f"imap://{self.mailbox}/{self.folder};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
 
+    def _arrival(self, internal_date: datetime | None) -> datetime | None:
+        """INTERNALDATE, when the server received the mail; capped at the run (a backfill's logical date)."""
+        if internal_date is None or internal_date < _OLDEST:
+            return None  # none given, or a server that copied a 1970 date in: the top Received: header decides
+        return min(internal_date, self.run_time) if self.run_time else internal_date
+
     def next_batch(self, limit: int) -> Batch | None:
         uids = self.reader.uids_after(self.last_uid, limit)
         if not uids:
             return None
         fetched = self.reader.fetch(uids, self.max_message_bytes)
-        mails = [RawMail(f"uid:{m.uid}", m.raw, self._raw_ref(m.uid), m.size, m.headers_only) for m in fetched]
+        mails = [RawMail(f"uid:{m.uid}", m.raw, self._raw_ref(m.uid), m.size, m.headers_only,
+                         arrived_at=self._arrival(getattr(m, "internal_date", None))) for m in fetched]
         # UIDs expunged between SEARCH and FETCH are simply gone: the position still moves past them.
         self.last_uid = max(uids)
         return Batch(mails, {"uidvalidity": self.uidvalidity, "last_uid": self.last_uid},
@@ -148,14 +213,19 @@ class DropFolder:
         mails = []
         for path in paths:
             stat = path.stat()
-            arrived = min(datetime.fromtimestamp(stat.st_mtime, UTC), self.run_time)
+            if self.maildir:
+                arrived = delivery_time(path.name, stat.st_mtime, self.run_time)
+                ref = maildir_ref(self.path, path.name)   # where after_commit puts it
+            else:
+                arrived = min(datetime.fromtimestamp(stat.st_mtime, UTC), self.run_time)
+                ref = f"file://{path}"
             if self.max_message_bytes is not None and stat.st_size > self.max_message_bytes:
                 # Too big to take in: keep its header block for the quarantine entry, not the whole file.
-                mails.append(RawMail(path.name, _header_block(path), f"file://{path}", stat.st_size,
+                mails.append(RawMail(path.name, _header_block(path), ref, stat.st_size,
                                      headers_only=True, arrived_at=arrived))
                 continue
             raw = path.read_bytes()
-            mails.append(RawMail(path.name, raw, f"file://{path}", len(raw), arrived_at=arrived))
+            mails.append(RawMail(path.name, raw, ref, len(raw), arrived_at=arrived))
         self.last_file = paths[-1].name
         return Batch(mails, {"kind": "maildir" if self.maildir else "eml", "last_file": self.last_file}, paths)
 
@@ -181,8 +251,8 @@ def folder_sources(mailbox: Any, *, reader: Any = None, drop_root: Path | None =
     for folder, outbound in names:
         if reader is not None:
             cleanup = "keep" if outbound else mailbox.after_commit
-            out.append((ImapFolder(reader, mailbox.name, folder, max_message_bytes, cleanup, mailbox.move_to),
-                        outbound))
+            out.append((ImapFolder(reader, mailbox.name, folder, max_message_bytes, cleanup, mailbox.move_to,
+                                   run_time=run_time), outbound))
         else:
             assert drop_root is not None
             out.append((DropFolder(mailbox.name, folder, drop_folder_path(drop_root, folder), run_time,

@@ -4,7 +4,11 @@ A mail's charset label is a hint, not a contract. Chinese clients label GBK text
 "gb2312", web forms send UTF-8 declared as anything, and some labels are names no
 codec library knows. The decoder therefore tries the declared codec strictly, then
 the codecs that the mislabelling seen in practice points to, and only as a last
-resort decodes with replacement characters. Every guess is reported back
+resort decodes with replacement characters. Text with no usable label is read as
+UTF-8, then as GB18030 only when its bytes pair up the way Chinese text does (Latin
+text such as ``Fr\\xf6sche`` also decodes as GB18030, into nonsense), then by a
+detector (charset-normalizer) when there is enough of it to judge, else as Western
+Latin (windows-1252). Every guess is reported back
 (``note``, ``lossy``) so the intake can show an operator what was repaired, without
 ever putting message text in that report.
 
@@ -39,12 +43,14 @@ _ALIASES = {
 # Labels that carry no information: decode as if nothing had been declared.
 _NO_INFO = frozenset({"unknown-8bit", "x-unknown", "unknown", "default", "8bit", "x-user-defined",
                       "none", "charset"})
+# ISO-2022-JP as Microsoft and Apple clients write it (CP50220: NEC row 13, e.g. ①, and half-width kana).
+_JIS_MS = "x-iso2022-jp-ms"
 # The codecs a mislabelled text of the declared codec really turns out to be in, widest last.
 _SUPERSETS = {
     "gb2312": ("gb18030",), "gbk": ("gb18030",), "hz": ("gb18030",),
     "big5": ("cp950", "big5hkscs"), "cp950": ("big5hkscs",),
     "euc_kr": ("cp949",), "shift_jis": ("cp932",), "euc_jp": ("euc_jis_2004",),
-    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3", "cp932"),
+    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3", _JIS_MS),
     "ascii": ("gb18030", "cp1252", "latin-1"), "cp1252": ("latin-1",),
 }
 _CJK_MULTIBYTE = frozenset({"gb2312", "gbk", "gb18030", "big5", "big5hkscs", "cp950", "euc_kr", "cp949",
@@ -59,6 +65,13 @@ _LABEL_RE = re.compile(r"[a-z0-9][a-z0-9._:+-]{0,39}")
 _ISO2022_ESC = re.compile(rb"\x1b[$(][@A-Z]")
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _WIDE = ("utf-16", "utf_16", "utf-32", "utf_32")
+_GB_FAMILY = frozenset({"gb2312", "gbk", "gb18030"})
+_JIS_SEGMENT = re.compile(rb"\x1b(\$[@B]|\$\(D|\([BJI])|([^\x1b]+)")
+# What the detector may answer: its guesses among every codec are noise on short strings.
+_DETECTABLE = ["gb18030", "big5", "cp932", "euc_jp", "cp949", "cp1252", "cp1250", "cp1251", "koi8_r", "cp1253",
+               "iso8859_7", "cp1254", "cp1255", "cp1256", "cp1257", "iso8859_15", "cp874"]
+# Below this many 8-bit bytes the detector cannot tell Latin scripts apart (it reads "r\xe1pido" as UTF-16).
+_DETECT_MIN_HIGH_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -96,8 +109,56 @@ def _codec(label: str) -> str | None:
     return info.name
 
 
+def _iso2022_jp_ms(data: bytes) -> str:
+    """ISO-2022-JP with the vendor extensions Python's codecs refuse: JIS X 0208 read as cp932 rows."""
+    out, mode = [], b"(B"
+    for match in _JIS_SEGMENT.finditer(data):
+        if match[1]:
+            mode = match[1]
+            continue
+        segment = match[2]
+        if mode.startswith(b"$"):
+            if len(segment) % 2:
+                raise ValueError("odd JIS segment")
+            out.append(bytes(b | 0x80 for b in segment).decode("euc_jis_2004"))
+        elif mode == b"(I":
+            out.append(bytes(b | 0x80 for b in segment).decode("cp932"))
+        else:
+            if not segment.isascii():
+                raise ValueError("8-bit byte in ISO-2022-JP")
+            out.append(segment.decode("ascii"))
+    return "".join(out)
+
+
+def cjk_plausible(data: bytes) -> bool:
+    """Whether 8-bit bytes pair up as double-byte Chinese/Japanese/Korean text does.
+
+    In GBK/GB18030 text nearly every character is two high bytes; Latin text read as
+    GBK pairs one high byte (``\\xf6`` of "Frösche") with the ASCII letter after it.
+    A few such pairs are allowed: GBK's extension characters use ASCII trail bytes.
+    """
+    pairs = ascii_trail = 0
+    i, n = 0, len(data)
+    while i < n:
+        if data[i] < 0x80:
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        pairs += 1
+        if data[i + 1] < 0x80:
+            ascii_trail += 1
+        i += 2
+    return pairs > 0 and ascii_trail * 4 <= pairs
+
+
 def _strict(data: bytes, codec: str) -> tuple[str, bool] | None:
     """Decode strictly, but forgive an incomplete character at the very end (truncated mail)."""
+    if codec == _JIS_MS:
+        try:
+            return _iso2022_jp_ms(data), False
+        except (ValueError, UnicodeDecodeError):
+            return None
     try:
         decoder = codecs.getincrementaldecoder(codec)()
         text = decoder.decode(data, final=False)
@@ -129,6 +190,8 @@ def decode_bytes(data: bytes, declared: str | None) -> Decoded:
         return Decoded("")
     if codec is None or (codec.startswith(_WIDE) and b"\x00" not in data):
         return _undeclared(data, label)  # UTF-16 text without a single NUL byte is not UTF-16
+    if codec == "ascii" and not data.isascii():
+        return _undeclared(data, label)  # 8-bit text labelled us-ascii: the label says nothing
     compatible = not codec.startswith(_NOT_ASCII_COMPATIBLE)
     if compatible and data.isascii():
         return Decoded(data.decode("ascii"))
@@ -146,6 +209,9 @@ def decode_bytes(data: bytes, declared: str | None) -> Decoded:
         candidates = (codec, *_SUPERSETS.get(codec, ()))
         silent = {codec}
     for candidate in candidates:
+        if candidate != codec and candidate in _CJK_MULTIBYTE and codec not in _CJK_MULTIBYTE \
+                and not cjk_plausible(data):
+            continue  # e.g. Latin text labelled us-ascii: GB18030 would decode it, into nonsense
         got = _strict(data, candidate)
         if got is not None:
             note = None if candidate in silent else note_for + candidate
@@ -165,30 +231,70 @@ def _broken_utf8(data: bytes, note_for: str) -> Decoded:
     bad = replaced.count("\ufffd")
     non_ascii = len(data) - len(data.translate(None, _HIGH_BYTES))
     if bad * 20 > non_ascii:
-        got = _strict(data, "gb18030")
-        if got is not None:
-            return Decoded(got[0], note_for + "gb18030", truncated=got[1])
+        guessed = _guess(data)
+        if guessed is not None:
+            return Decoded(guessed[1], note_for + guessed[0], truncated=guessed[2])
     return Decoded(replaced, note_for + "utf-8 with replacements", lossy=True)
 
 
+def _guess(data: bytes) -> tuple[str, str, bool] | None:
+    """8-bit text that is not UTF-8: (codec, text, truncated), or None when nothing fits.
+
+    GB18030 first when the bytes pair up like Chinese text (this is a Chinese mailbox),
+    then the detector when there is enough text to judge, then Western Latin.
+    """
+    if cjk_plausible(data):
+        got = _strict(data, "gb18030")
+        if got is not None:
+            return "gb18030", got[0], got[1]
+    high = len(data) - len(data.translate(None, _HIGH_BYTES))
+    if high >= _DETECT_MIN_HIGH_BYTES:
+        detected = _detect(data)
+        if detected is not None:
+            return detected[0], detected[1], False
+    if not any(0x80 <= b <= 0x9F for b in data):
+        return "latin-1", data.decode("latin-1"), False   # the same text as windows-1252 here
+    got = _strict(data, "cp1252")
+    if got is not None:
+        return "cp1252", got[0], got[1]
+    return None
+
+
+def _detect(data: bytes) -> tuple[str, str] | None:
+    """charset-normalizer's best guess among the codecs mail really uses, if it is confident."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - a pinned requirement; without it the fallbacks still work
+        return None
+    try:
+        best = from_bytes(data, cp_isolation=_DETECTABLE).best()
+    except Exception:  # the detector must never cost us the mail
+        return None
+    if best is None or best.chaos > 0.2:
+        return None
+    codec = codecs.lookup(best.encoding).name
+    if codec in _CJK_MULTIBYTE and not cjk_plausible(data):
+        return None
+    return codec, str(best)
+
+
 def _undeclared(data: bytes, label: str | None) -> Decoded:
-    """No usable label: UTF-8, then GB18030 (this is a Chinese mailbox), then Latin-1 (never fails)."""
+    """No usable label: UTF-8, then `_guess` (GB18030 for Chinese-looking bytes, the detector, Latin)."""
     if data.isascii():
         if _ISO2022_ESC.search(data):
-            for codec in ("iso2022_jp", "iso2022_jp_2", "iso2022_kr"):
+            for codec in ("iso2022_jp", "iso2022_jp_2", _JIS_MS, "iso2022_kr"):
                 got = _strict(data, codec)
                 if got is not None:
                     note = f"declared {_safe(label)}" if label else "undeclared"
                     return Decoded(got[0], f"{note}, decoded as {codec}", truncated=got[1])
         return Decoded(data.decode("ascii"))
-    for codec in ("utf-8", "gb18030"):
-        got = _strict(data, codec)
-        if got is not None:
-            if label:
-                return Decoded(got[0], f"declared {_safe(label)}, decoded as {codec}", truncated=got[1])
-            return Decoded(got[0], None if codec == "utf-8" else f"undeclared 8-bit, decoded as {codec}",
-                           truncated=got[1])
     prefix = f"declared {_safe(label)}" if label else "undeclared 8-bit"
+    got = _strict(data, "utf-8")
+    if got is not None:
+        return Decoded(got[0], f"{prefix}, decoded as utf-8" if label else None, truncated=got[1])
+    guessed = _guess(data)
+    if guessed is not None:
+        return Decoded(guessed[1], f"{prefix}, decoded as {guessed[0]}", truncated=guessed[2])
     return Decoded(data.decode("latin-1"), f"{prefix}, decoded as latin-1")
 
 
@@ -209,6 +315,8 @@ class Notes:
     def __init__(self) -> None:
         self.defects: dict[str, None] = {}
         self.charsets: dict[str, None] = {}
+        # The message's own declared charset: what raw 8-bit header bytes are most likely in.
+        self.header_charset: str | None = None
 
     def defect(self, code: str | None) -> None:
         if code:
@@ -223,6 +331,21 @@ class Notes:
         if result.truncated:
             self.defect("truncated_multibyte")
         return result.text
+
+    def decode_raw_header(self, data: bytes) -> str:
+        """Raw (not RFC 2047) header bytes: the message's declared charset, then UTF-8, then a guess.
+
+        The declared charset belongs to the body, so it is only taken when it decodes the
+        bytes strictly and, for a Chinese codec, when the bytes look like Chinese text.
+        """
+        label = _label(self.header_charset)
+        codec = _codec(label) if label and label not in _NO_INFO else None
+        if codec and not codec.startswith(_NOT_ASCII_COMPATIBLE) and codec != "utf-8" \
+                and _utf8_chars(data) < 1 and (codec not in _CJK_MULTIBYTE or cjk_plausible(data)):
+            got = _strict(data, "cp1252" if codec == "iso8859-1" else codec)
+            if got is not None:
+                return got[0]
+        return self.decode(data, None)
 
 
 def as_bytes(value: str) -> bytes:
@@ -264,7 +387,7 @@ def decode_words(value: str, notes: Notes) -> str:
     decoded like an undeclared body (raw UTF-8 or GBK subjects are common).
     """
     raw = as_bytes(value)
-    if b"=?" not in raw and raw.isascii():
+    if b"=?" not in raw and raw.isascii() and not _ISO2022_ESC.search(raw):
         return collapse(value)
     tokens: list[list] = []  # [is_word, charset, bytes]
     pos = 0
@@ -288,6 +411,8 @@ def decode_words(value: str, notes: Notes) -> str:
     for is_word, charset, data in tokens:
         if not is_word and not data.isascii():
             notes.defect("raw_8bit_header")
+            parts.append(notes.decode_raw_header(bytes(data)))
+            continue
         parts.append(notes.decode(bytes(data), charset))
     return collapse("".join(parts))
 
