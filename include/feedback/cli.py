@@ -125,6 +125,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from feedback.privacy.masking import Masker, load_mask_config
     from feedback.triage.classify import Classifier
 
+    if args.jsonl:
+        from feedback.triage.batch import classify_lines
+
+        if args.jsonl == "-":
+            fh = sys.stdin
+        else:
+            try:
+                fh = Path(args.jsonl).open(encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise FeedbackError(f"cannot read {args.jsonl}: {exc.strerror}") from None
+        try:
+            summary = classify_lines(fh, sys.stdout, Classifier.from_config(preset=args.preset),
+                                     Masker(load_mask_config()), channel=args.channel, vip=args.vip,
+                                     progress=sys.stderr)
+        finally:
+            if fh is not sys.stdin:
+                fh.close()
+        _say(f"{summary.decided:,} decisions written, {summary.errors} unreadable line(s)")
+        return 0 if not summary.errors else 1
     text = " ".join(args.text) if args.text else sys.stdin.read()
     masked = Masker(load_mask_config()).mask(text)
     decision = Classifier.from_config(preset=args.preset).decide(
@@ -329,16 +348,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     from feedback.db.engine import get_engine
     from feedback.reports.produce import period_for_run, produce
 
-    period_text = args.month if args.kind == "monthly" else args.week
-    if not period_text:
+    if args.from_month or args.to_month:
+        # A backfill by month names: exactly the months from --from to --to, one result line each.
+        from feedback.reports.backfill import month_range
+
+        if args.kind != "monthly" or args.month or not (args.from_month and args.to_month):
+            raise FeedbackError("--from and --to go together, with `report monthly` and without --month "
+                                "(e.g. report monthly --from 2026-01 --to 2026-06)")
+        try:
+            texts = month_range(args.from_month, args.to_month)
+        except ValueError as exc:
+            raise FeedbackError(str(exc)) from None
+    else:
+        texts = [args.month if args.kind == "monthly" else args.week]
+    if not texts[0]:
         raise FeedbackError("give the period: --month 2026-10 (monthly) or --week 2026-W43 (weekly)")
-    try:
-        period = period_for_run(args.kind, None, None, period_text, config.settings().timezone)
-    except ValueError:
-        raise FeedbackError(f"not a period: {period_text!r} (expected 2026-10 or 2026-W43)") from None
-    result = produce(get_engine(), args.kind, period, generated_at=datetime.now(UTC), locale=args.locale,
-                     resend=args.resend, progress=lambda m: _say(f"  {m}"))
-    print(json.dumps(result.as_dict(), ensure_ascii=False))
+    engine = get_engine()
+    for period_text in texts:
+        try:
+            period = period_for_run(args.kind, None, None, period_text, config.settings().timezone)
+        except ValueError:
+            raise FeedbackError(f"not a period: {period_text!r} (expected 2026-10 or 2026-W43)") from None
+        if len(texts) > 1:
+            _say(f"{args.kind} report {period_text}:")
+        result = produce(engine, args.kind, period, generated_at=datetime.now(UTC), locale=args.locale,
+                         resend=args.resend, progress=lambda m: _say(f"  {m}"))
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
     return 0
 
 
@@ -474,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--channel", default="webform", choices=["email", "webform", "platform"])
     classify.add_argument("--vip", action="store_true", help="as if the customer were a VIP")
     classify.add_argument("--json", action="store_true")
+    classify.add_argument("--jsonl", metavar="FILE", help="one text per line (JSON object with \"text\" or plain), "
+                          "one JSON decision per line on stdout; - reads stdin")
     reclass = add("reclassify", cmd_reclassify, "correct an item's category (teaches the learned classifier)")
     reclass.add_argument("feedback_no")
     reclass.add_argument("category")
@@ -524,6 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("kind", choices=["monthly", "weekly"])
     report.add_argument("--month", help="monthly: YYYY-MM")
     report.add_argument("--week", help="weekly: YYYY-Www (ISO week)")
+    report.add_argument("--from", dest="from_month", metavar="YYYY-MM",
+                        help="monthly backfill: the first month to render (with --to)")
+    report.add_argument("--to", dest="to_month", metavar="YYYY-MM",
+                        help="monthly backfill: the last month to render, included")
     report.add_argument("--locale", choices=["zh-CN", "en"], default=None)
     report.add_argument("--resend", action="store_true", help="mail the current version again")
     chan = add("channel", cmd_channel, "platforms and form providers: list them, check a configuration against a "

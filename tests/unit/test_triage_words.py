@@ -1,0 +1,181 @@
+"""Issue 14: rules match words (segmentation, English normalisation), negation reaches across the
+clause, urgency triggers fire on what they mean and not on near misses, the seed tables' cases,
+the negative-only platform bump, and batch classification (`feedback classify --jsonl`)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from feedback.privacy.masking import Masker, load_mask_config
+from feedback.triage.batch import classify_lines
+from feedback.triage.classify import Classifier
+from feedback.triage.taxonomy import normalise
+from feedback.triage.text import segment
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return Classifier.from_config()
+
+
+# --- words, not substrings ----------------------------------------------------------------------
+
+
+def test_segmentation_keeps_words_whole():
+    seg = segment("房子挨着火车轨道")
+    assert not seg.aligned(3, 5)          # 着火 cuts 挨着|火车
+    assert seg.aligned(4, 6)              # 火车 is a word
+    assert "起球" in segment("洗一次就起球").words()
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        ("wanna recover my pwd", "want to recover my password"),
+        ("I can't log in to ur app", "i cannot log in to your app"),
+        ("It won't work, I didn’t recieve it", "it will not work, i did not receive it"),
+    ],
+)
+def test_english_is_normalised(raw, normalised):
+    assert normalise(raw) == normalised
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("wanna recover my pwd", "function_problem"),
+        ("i try to lodge a claim against ur company", "service_complaint"),
+        ("I want assistance solving a trouble with online payments", "function_problem"),
+        ("I can't log in since yesterday", "function_problem"),
+        ("洗一次就起球", "function_problem"),
+        ("尺码不标准没法穿", "function_problem"),
+        ("卫生间有异味", "function_problem"),
+        ("是不是假货", "function_problem"),
+        ("电池不够用", "function_problem"),
+        ("菜不新鲜", "function_problem"),
+        ("衣服掉色严重", "function_problem"),
+        ("送错了，汤也洒了一半", "service_complaint"),
+        ("外卖小哥态度很差", "service_complaint"),
+        ("快递很快，派送员非常好", "praise"),       # delivery words in praise are not a complaint
+        ("非常好吃，送餐也快，好评", "praise"),
+        ("上个月账单多扣了50元", "other"),           # 账单疑问 → 其他问题 (domain.md §2)
+        ("I was charged twice", "other"),
+    ],
+)
+def test_everyday_feedback(clf, text, category):
+    d = clf.decide(text)
+    assert d.category == category, d.as_dict()
+    assert d.decided_by == "rules" and d.explanation
+
+
+def test_billing_goes_to_finance(clf):
+    assert clf.decide("上个月账单多扣了50元").department == "finance"
+
+
+# --- negation within the clause ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["不是很满意", "一点都不好吃", "味道没有以前好吃了"])
+def test_negated_praise_is_not_praise(clf, text):
+    assert clf.decide(text).category != "praise"
+
+
+def test_negation_stays_in_its_clause(clf):
+    assert clf.decide("不辣，很好吃").category == "praise"       # 不 belongs to 辣, not to 好吃
+    assert clf.decide("没想到这么好吃").category == "praise"      # 没想到 is surprise, not negation
+    assert clf.decide("好吃，就是送得太慢了").category == "service_complaint"   # the contrast decides
+
+
+def test_coupon_not_applied_is_not_low(clf):
+    d = clf.decide("满300减50优惠没生效")
+    assert d.category == "other" and d.priority != "low", d.as_dict()
+
+
+# --- urgency triggers: positives and near misses -------------------------------------------------
+
+TRIGGERS = {
+    "safety": (
+        ["充电器着火了", "插座冒烟了，还有一股烧焦的味道", "The charger caught fire overnight",
+         "热水器漏电，我被电到了"],
+        ["火星探测的纪录片很好看", "房子挨着火车轨道，晚上很吵", "红烧肉烧焦了，有股焦味", "建议增加防干烧功能，避免安全隐患"],
+    ),
+    "public_opinion": (
+        ["再不处理我就去12315投诉", "我已经联系了记者", "I will go to the press with this",
+         "我要发到微博上让大家都知道"],
+        ["这本书被很多媒体推荐过", "社交媒体上看到的活动", "媒体播放器打不开", "the media player will not start"],
+    ),
+    "enterprise_batch": (
+        ["我公司30个账号今天都登录不了", "所有员工的账号都无法登录", "All our staff accounts are locked"],
+        ["所有菜都凉了", "我的账号无法登录", "all our orders arrived on time"],
+    ),
+    "payment_failed": (
+        ["支付失败了，钱却扣了", "Payment failed but I was still charged", "付款失败，可是银行卡已经扣了299元"],
+        ["支付宝付款成功了", "不是支付失败，是订单一直在处理中", "My card payment was declined"],
+    ),
+    "data_lost": (
+        ["换手机后聊天记录全没了", "数据丢失了，三年的照片都找不回", "All my photos were deleted after the update"],
+        ["发票丢失了，麻烦补开一张", "优势都没了", "希望增加自动备份，怕哪天数据丢失"],
+    ),
+    "core_unusable": (
+        ["冰箱完全用不了了", "App更新后完全无法使用", "The lock is completely unusable"],
+        ["浴室防滑垫脏得没法用", "领的满减券结算的时候用不了"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("reason", "text"), [(r, t) for r, (pos, _) in TRIGGERS.items() for t in pos])
+def test_trigger_fires_on_what_it_means(clf, reason, text):
+    d = clf.decide(text)
+    assert f"trigger:{reason}" in d.priority_reasons and d.priority == "urgent", d.as_dict()
+    assert any(e.startswith("p.urgent.") and "[" in e for e in d.explanation)
+
+
+@pytest.mark.parametrize(("reason", "text"), [(r, t) for r, (_, neg) in TRIGGERS.items() for t in neg])
+def test_trigger_ignores_near_misses(clf, reason, text):
+    d = clf.decide(text)
+    assert f"trigger:{reason}" not in d.priority_reasons, d.as_dict()
+    assert d.priority != "urgent", d.as_dict()
+
+
+# --- seed tables (/work/shared/domain.md §3, seeds/000 and 003) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "levels"),
+    [
+        ("登录后页面加载失败，多次尝试无效", "function_problem", {"urgent", "high"}),
+        ("空调制冷异常，要求48小时内上门", "function_problem", {"urgent", "high"}),
+        ("物流延迟3天未到货", "service_complaint", {"high", "medium"}),
+        ("建议增加APP夜间模式", "feature_request", {"low"}),
+        ("支付失败", "function_problem", {"urgent"}),
+        ("App频繁闪退", "function_problem", {"high"}),
+    ],
+)
+def test_seed_table_cases(clf, text, category, levels):
+    d = clf.decide(text)
+    assert d.category == category and d.priority in levels, d.as_dict()
+
+
+# --- batch classification -------------------------------------------------------------------------
+
+
+def test_jsonl_batch_writes_one_masked_decision_per_line(clf):
+    lines = [
+        json.dumps({"text": "充电器着火了，请打13812345678找我", "channel": "platform"}, ensure_ascii=False),
+        "App频繁闪退",
+        "",
+        '{"txt": "no text field"}',
+        json.dumps({"text": "送餐很快，味道不错", "rating": 5}, ensure_ascii=False),
+    ]
+    out, err = io.StringIO(), io.StringIO()
+    summary = classify_lines(lines, out, clf, Masker(load_mask_config()), progress=err)
+    rows = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert (summary.decided, summary.errors) == (3, 1)
+    assert [r["line"] for r in rows] == [1, 2, 4, 5]
+    assert rows[0]["priority"] == "urgent" and rows[0]["explanation"]
+    assert "13812345678" not in out.getvalue()
+    assert rows[2] == {"line": 4, "error": 'the object has no "text" string'}
+    assert rows[3]["categories"] == ["praise"]
