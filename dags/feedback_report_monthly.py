@@ -6,8 +6,13 @@ Expectations check of the month's register, an Excel workbook (a sheet and a nat
 2–4 page PDF summary, archived as `feedback-report-YYYY-MM.xlsx` / `.pdf` and mailed to `reports.recipients`.
 
 * **Schedule**: the 1st at 06:00 (Asia/Shanghai); the month comes from the run's data interval, not the trigger
-  time, so `airflow backfill create --dag-id feedback_report_monthly --from-date 2026-01-01 --to-date 2026-06-30`
-  renders past months. Param `month` ("2026-10") for a manual run.
+  time. A backfill selects runs by logical date, the interval's start: the 1st of the month at 06:00+08:00
+  (22:00 UTC the day before), so name both ends that way:
+  `airflow backfill create --dag-id feedback_report_monthly --from-date 2026-01-01T06:00:00+08:00
+  --to-date 2026-06-01T06:00:00+08:00` (# renders 2026-01 to 2026-06; plain days such as 2026-01-01 …
+  2026-06-30 give February to June).
+  Param `month` ("2026-10") for a manual run (`airflow dags trigger … --conf '{"month": "2026-10"}'`), or
+  `feedback report monthly --from 2026-01 --to 2026-06` without Airflow.
 * **Exactly once**: a rerun with the same figures archives nothing and mails nothing; changed figures become a
   new archived version, mailed once. Param `resend` mails the current version again.
 * **Data quality**: failed checks are stated in the report and the mail, never hidden.
