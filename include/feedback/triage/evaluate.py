@@ -8,6 +8,11 @@ accuracy and the needs-review rate, and writes the same tables to docs/eval.md.
 
 `--show-errors` lists the dev items the rules get wrong (never the holdout ones), which
 is what a person tuning rules should look at.
+
+It then measures on real text nobody here wrote (feedback.triage.corpus_eval): the
+development corpora in FEEDBACK_CORPORA (default ../shared/corpora), skipped with a clear
+message when absent. The urgent decisions are printed with their text on the terminal so
+their precision can be read; the report file gets counts and row numbers only.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pydantic import Field
 from feedback.config import Strict, load_file
 from feedback.errors import FeedbackError
 from feedback.paths import project_root
+from feedback.triage import corpus_eval
 from feedback.triage.classify import Classifier, Decision
 from feedback.triage.taxonomy import LEVELS
 
@@ -271,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=project_root() / "docs" / "eval.md", help="markdown report to write")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write the report")
     parser.add_argument("--show-errors", action="store_true", help="list the dev items the rules get wrong")
+    parser.add_argument("--no-corpora", action="store_true", help="skip the measurement on the development corpora")
+    parser.add_argument("--show-urgent", action="store_true",
+                        help="print every urgent corpus decision with its text (terminal only)")
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(args_list)
 
@@ -284,10 +293,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev = evaluate(items, clf_a, clf_b)
     ev.decisions_per_second = measure_throughput(clf_a, items)
     counts = {s: sum(1 for i in items if i.split == s) for s in SPLITS}
-    shown = [a for a in args_list if a not in {"--show-errors", "--no-write"}]
+    shown = [a for a in args_list if a not in {"--show-errors", "--no-write", "--show-urgent"}]
     command = " ".join(["python -m feedback.triage.evaluate", *shown])
     text = render(ev, len(items), counts, command, datetime.now(UTC))
+    corpus_report = None
+    if not args.no_corpora:
+        corpus_report = corpus_eval.run(clf_a, clf_b)
+        if corpus_report is None:
+            note = (f"Development corpora not found at {corpus_eval.corpora_dir()} (set FEEDBACK_CORPORA): "
+                    "real-text measurement skipped.")
+            sys.stderr.write(note + "\n")
+            text += "\n## Real text (development corpora)\n\n" + note + "\n"
+        else:
+            text += "\n" + corpus_eval.METHOD + "\n" + corpus_eval.render(corpus_report)
     sys.stdout.write(text + "\n")
+    if corpus_report is not None and args.show_urgent:
+        sys.stdout.write("\n" + corpus_eval.render_urgent(corpus_report) + "\n")
     if args.show_errors:
         sys.stdout.write(f"\n{len(ev.errors)} dev items with at least one wrong field:\n")
         for line in ev.errors:
