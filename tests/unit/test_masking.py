@@ -374,6 +374,7 @@ def test_sample_generator_pii_is_masked_and_lookalikes_survive():
         ("phone: (+1) 415-555-2671", "phone: +1****2671", "+14155552671"),
         ("(+1) 415 555 2671", "+1****2671", "+14155552671"),
         ("(0044) 20 7946 0958", "+44****0958", "+442079460958"),
+        ("call +44 20 7946 0958thanks", "call +44****0958thanks", "+442079460958"),   # a word glued on
     ],
 )
 def test_international_phones_in_common_spellings_are_masked(text, masked, e164):

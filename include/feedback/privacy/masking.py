@@ -288,11 +288,13 @@ LANDLINE_RE = re.compile(
     r"(?P<sub>[2-9][0-9]{2,3}[ \-]?[0-9]{4})" + _R
 )
 SERVICE_RE = re.compile(_L + r"(?P<num>[48]00[ \-]?[0-9]{3}[ \-]?[0-9]{4})" + _R)
+# A number written with "+" is a phone even when a word is glued to it ("+44 20 7946 0958thanks").
+_R_INTL = r"(?![0-9_])(?!\.[0-9])"
 # "+" or "00" and a country code (also bracketed: "(+1)"), then groups separated by one
 # space, dot, dash or slash: +1 415 555 2671, (+1) 415-555-2671, +3670/977-8379.
 INTL_RE = re.compile(
     _L + r"(?:\((?:\+|00) ?[0-9]{1,4}\) ?|(?:\+|00) ?(?:\([0-9]++\)|[0-9]++))"
-    r"(?:[ .\-/]?(?:\([0-9]++\)|[0-9]++)){0,6}" + _R
+    r"(?:[ .\-/]?(?:\([0-9]++\)|[0-9]++)){0,6}" + _R_INTL
 )
 ID_RE = re.compile(
     _L + r"(?P<id>[1-8][0-9]{5}[ \-]?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
