@@ -304,3 +304,31 @@ def test_bounces_and_auto_reply_loops_never_create_items_or_receipts(register, c
     assert scalar(register, "SELECT count(*) FROM feedback.intake WHERE status = 'skipped'") == 3
     assert scalar(register, "SELECT count(*) FROM feedback.outbox WHERE kind = 'ack'") == 1
     assert scalar(register, "SELECT count(*) FROM feedback.feedback") == 1
+
+
+def test_received_at_is_the_servers_internaldate_and_the_sender_date_is_only_kept(register, configure, imap_user,
+                                                                                  ctx_for_numbers):
+    """A customer's clock said 1993: the item is numbered by when our server received it."""
+    arrived = datetime(2026, 10, 12, 1, 2, 3, tzinfo=UTC)
+    imap_user.append("INBOX", mail(1, when=datetime(1993, 2, 6, 10, 0, tzinfo=UTC)), when=arrived)
+    imap_user.append("INBOX", mail(2, when=datetime(2099, 1, 1, tzinfo=UTC)), when=arrived)
+    imap_user.append("INBOX", mail(3), when=arrived)
+    ingest_mailbox(register, "support", imap_user.uri("plain"), RUN)
+    with register.connect() as conn:
+        rows = conn.execute(sa.text("SELECT external_id, received_at, payload FROM feedback.intake "
+                                    "ORDER BY external_id")).all()
+    assert [r.received_at for r in rows] == [arrived] * 3
+    flags = {r.external_id: (r.payload["sender_date"], r.payload.get("sender_date_flag")) for r in rows}
+    assert flags["<m1.test@example.net>"] == ("1993-02-06T10:00:00+00:00", "implausible")
+    assert flags["<m2.test@example.net>"] == ("2099-01-01T00:00:00+00:00", "implausible")
+    assert flags["<m3.test@example.net>"] == ("2026-10-12T01:03:00+00:00", None)
+    result = triage.triage_pending(register, LATER, ctx_for_numbers)
+    assert result.registered == 3
+    with register.connect() as conn:
+        numbers = conn.execute(sa.text("SELECT feedback_no FROM feedback.feedback")).scalars().all()
+    assert all(n.startswith("20261012-") for n in numbers), numbers
+
+
+@pytest.fixture(scope="module")
+def ctx_for_numbers():
+    return triage.load_context()

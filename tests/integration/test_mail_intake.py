@@ -355,3 +355,76 @@ def test_an_oversize_file_in_a_drop_folder_is_parked_without_reading_it_whole(re
 
     kept = keys.decrypt(scalar(register, "SELECT raw_encrypted FROM feedback.quarantine"))
     assert kept.startswith(b"From:") and b"Message-ID: <m1.test@example.net>" in kept and len(kept) < 1000
+
+
+def test_received_at_is_the_maildir_delivery_time_never_the_senders_clock(register, local, ctx):
+    """Name stamp first, else the file's time; a 1993 or 2099 Date is kept, flagged, and numbers nothing."""
+    import os
+
+    from feedback.channels.mail_items import MailRules, to_intake
+
+    box = maildir(local)
+    deliver(box, f"{DELIVERED}.M1P1.mx", mail(1, when=datetime(1993, 2, 6, 10, 0, tzinfo=UTC)))
+    deliver(box, "no-stamp-here", mail(2, when=datetime(2099, 1, 1, tzinfo=UTC)))
+    file_time = datetime(2026, 10, 12, 2, 30, tzinfo=UTC).timestamp()
+    os.utime(box / "new" / "no-stamp-here", (file_time, file_time))
+    ingest_mailbox(register, "support", None, RUN)
+    rows = {r["external_id"]: r for r in intake(register)}
+    first, second = rows["<m1.test@example.net>"], rows["<m2.test@example.net>"]
+    assert first["received_at"] == datetime(2026, 10, 12, 1, 0, 5, tzinfo=UTC)
+    assert (first["payload"]["sender_date"], first["payload"]["sender_date_flag"]) == (
+        "1993-02-06T10:00:00+00:00", "implausible")
+    assert second["received_at"] == datetime(2026, 10, 12, 2, 30, tzinfo=UTC)
+    assert second["payload"]["sender_date_flag"] == "implausible"
+    result = triage.triage_pending(register, LATER, ctx)
+    assert result.registered == 2
+    numbers = [r[0] for r in register.connect().execute(sa.text("SELECT feedback_no FROM feedback.feedback")).all()]
+    assert all(n.startswith("20261012-") for n in numbers), numbers
+    # No arrival known (a mail re-read from elsewhere): the topmost Received: header, our MTA's.
+    rules = MailRules.for_mailbox(config.channels().mailboxes[0], config.settings(), local)
+    raw = mail(3, received="from mx1 by mx.example.com; Mon, 12 Oct 2026 09:30:00 +0800",
+               when=datetime(1993, 2, 6, tzinfo=UTC))
+    item = to_intake(raw, rules, raw_ref="x", outbound=False, arrived_at=None, run_time=LATER)
+    assert item.received_at == datetime(2026, 10, 12, 1, 30, tzinfo=UTC)
+
+
+def test_spam_feedback_reports_and_list_mail_are_skipped_with_no_receipt(register, local, ctx):
+    box = maildir(local)
+    deliver(box, "a1", mail(1, headers={"X-Spam-Flag": "YES"}))
+    deliver(box, "a2", mail(2, headers={"X-Spam-Status": "Yes, score=18.9 required=5"}))
+    deliver(box, "a3", mail(3, headers={"List-Id": "Shop news <news.shop.example>"}))
+    deliver(box, "a4", mail(4, headers={"List-Unsubscribe": "<mailto:leave@shop.example>"}))
+    arf = (b"From: abuse@isp.example\nTo: support@example.com\nSubject: abuse report\n"
+           b"Date: Mon, 12 Oct 2026 09:05:00 +0800\nMessage-ID: <arf1@isp.example>\nMIME-Version: 1.0\n"
+           b'Content-Type: multipart/report; report-type=feedback-report; boundary="arf"\n\n'
+           b"--arf\nContent-Type: text/plain\n\nThis is an abuse report.\n"
+           b"--arf\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n"
+           b"--arf\nContent-Type: message/rfc822\n\nFrom: support@example.com\nSubject: s\n\nour mail\n--arf--\n")
+    deliver(box, "a5", arf)
+    deliver(box, "a6", mail(6))
+    summary = ingest_mailbox(register, "support", None, RUN)["folders"][0]
+    assert (summary["inserted"], summary["skipped"], summary["quarantined"]) == (6, 5, 0)
+    reasons = {r["external_id"]: r["status_reason"] for r in intake(register, "status = 'skipped'")}
+    assert reasons == {
+        "<m1.test@example.net>": "spam: x-spam-flag: yes",
+        "<m2.test@example.net>": "spam: x-spam-status: yes",
+        "<m3.test@example.net>": "list: List-Id header present",
+        "<m4.test@example.net>": "list: List-Unsubscribe header present",
+        "<arf1@isp.example>": "report: ARF feedback report",
+    }
+    result = triage.triage_pending(register, LATER, ctx)
+    assert (result.registered, result.acknowledgements) == (1, 1)   # no backscatter to spammers or lists
+    assert scalar(register, "SELECT count(*) FROM feedback.outbox") == 1
+
+
+def test_raw_ref_still_finds_the_mail_after_the_maildir_move_and_a_flag_change(register, local):
+    from feedback.channels.mail_sources import locate
+
+    box = maildir(local)
+    deliver(box, f"{DELIVERED}.M7P7.mx", mail(1))
+    ingest_mailbox(register, "support", None, RUN)
+    ref = intake(register)[0]["raw_ref"]
+    assert locate(ref) == box / "cur" / f"{DELIVERED}.M7P7.mx:2,"
+    (box / "cur" / f"{DELIVERED}.M7P7.mx:2,").rename(box / "cur" / f"{DELIVERED}.M7P7.mx:2,RS")  # read, replied
+    assert locate(ref) == box / "cur" / f"{DELIVERED}.M7P7.mx:2,RS"
+    assert locate(ref).read_bytes() == mail(1)

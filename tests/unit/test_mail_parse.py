@@ -801,3 +801,165 @@ def test_every_sample_mail_parses_and_is_classified_as_generated():
             assert mail.kind == "bounce"
         if item.variant == "auto_reply":
             assert mail.kind == "auto_reply"
+
+
+# --- mail as it really arrives (issue 13, item 5) ----------------------------------------------
+
+@pytest.mark.parametrize(("raw_name", "expected"), [
+    (b"Fr\xf6sche", "Frösche"), (b"L\xfctkebohle", "Lütkebohle"), (b"r\xe1pido", "rápido"),
+])
+@pytest.mark.parametrize("declared", [None, "us-ascii", "iso-8859-1", "gb2312"])
+def test_raw_latin_8bit_headers_are_never_read_as_gb18030(raw_name, expected, declared):
+    extra = [("MIME-Version", "1.0"), ("Content-Type", f"text/plain; charset={declared}")] if declared else []
+    raw = eml([("From", b"Sabine " + raw_name + b" <sabine@example.de>"), ("Subject", b"Bestellung " + raw_name),
+               *extra], "Hallo")
+    mail = parse(raw)
+    assert mail.from_name == f"Sabine {expected}"
+    assert mail.subject == f"Bestellung {expected}"
+
+
+def test_raw_gbk_header_is_still_chinese():
+    raw = eml([("From", "王喆".encode("gbk") + b" <wz@customer.cn>"), ("Subject", "订单没有发货".encode("gbk"))], "x")
+    mail = parse(raw)
+    assert (mail.from_name, mail.subject) == ("王喆", "订单没有发货")
+
+
+def test_raw_header_in_the_declared_charset_of_the_message():
+    raw = eml([("Subject", "Заказ не пришёл".encode("cp1251")), ("MIME-Version", "1.0"),
+               ("Content-Type", "text/plain; charset=windows-1251")], "Привет".encode("cp1251"))
+    mail = parse(raw)
+    assert mail.subject == "Заказ не пришёл" and mail.text == "Привет"
+
+
+def test_undeclared_latin_body_is_not_gb18030():
+    mail = parse(eml([("Subject", "x")], b"... pc va demasiado r\xe1pido ..."))
+    assert mail.text == "... pc va demasiado rápido ..."
+
+
+def test_long_undeclared_text_goes_through_the_detector():
+    text = "Příliš žluťoučký kůň úpěl ďábelské ódy, příliš žluťoučký kůň úpěl ďábelské ódy"
+    mail = parse(eml([("Subject", "x")], text.encode("cp1250")))
+    assert mail.text == text
+    assert mail.charset_note == "undeclared 8-bit, decoded as cp1250"
+
+
+@pytest.mark.parametrize("disposition", [
+    "attachment; filename*=iso-2022-jp''%1B%24BJs9p%3Dq%2D%21%1B%28B%2Etxt",         # RFC 2231, NEC row 13
+    "attachment; filename=\"=?ISO-2022-JP?B?GyRCSnM5cD1xLSEbKEI=?=.txt\"",            # RFC 2047
+    "attachment; filename*0*=iso-2022-jp''%1B%24BJs9p; filename*1*=%3Dq%2D%21%1B%28B.txt",  # continuations
+])
+def test_iso_2022_jp_attachment_names(disposition):
+    raw = eml([("Subject", "x"), ("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b"')],
+              multipart("b", [plain_part("see file"),
+                              part([("Content-Type", "text/plain"), ("Content-Disposition", disposition)], "hi")]))
+    assert [a.filename for a in parse(raw).attachments] == ["報告書①.txt"]
+
+
+def test_rfc2231_utf8_attachment_name():
+    raw = eml([("Subject", "x"), ("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b"')],
+              multipart("b", [plain_part("see file"),
+                              part([("Content-Type", "application/pdf"),
+                                    ("Content-Disposition", "attachment; filename*=UTF-8''Documentaci%C3%B3n.pdf")],
+                                   "%PDF")]))
+    assert [a.filename for a in parse(raw).attachments] == ["Documentación.pdf"]
+
+
+def test_text_enriched_is_the_body_when_there_is_no_plain_or_html():
+    body = "<bold>Order 123</bold> never\narrived.\n\n<param>red</param><color>Please</color> refund <<now>."
+    mail = parse(eml([("Subject", "x"), ("MIME-Version", "1.0"), ("Content-Type", "text/enriched")], body))
+    assert mail.text == "Order 123 never arrived.\nPlease refund <now>."
+    assert mail.body_source == "other"
+
+
+def test_text_x_part_is_the_body_inside_a_multipart_and_an_attachment_when_plain_exists():
+    inner = part([("Content-Type", "text/x-log; charset=utf-8")], "app crashed at login")
+    alone = eml([("Subject", "x"), ("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b"')],
+                multipart("b", [inner]))
+    assert parse(alone).text == "app crashed at login"
+    both = eml([("Subject", "x"), ("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b"')],
+               multipart("b", [plain_part("see the log"), inner]))
+    mail = parse(both)
+    assert mail.text == "see the log"
+    assert [a.content_type for a in mail.attachments] == ["text/x-log"]   # kept, not dropped
+
+
+def test_a_message_forwarded_inline_contributes_its_body():
+    raw = eml([("Subject", "Fwd: complaint"), ("MIME-Version", "1.0"),
+               ("Content-Type", 'multipart/mixed; boundary="fw"')],
+              multipart("fw", [plain_part("Please handle this one."),
+                               part([("Content-Type", "message/rfc822")],
+                                    b"From: c@else.cn\nSubject: broken kettle\n\nMy kettle broke after 2 days.\n")]))
+    mail = parse(raw)
+    assert mail.text.startswith("Please handle this one.")
+    assert "broken kettle" in mail.text and "My kettle broke after 2 days." in mail.text
+    assert [a.content_type for a in mail.attachments] == ["message/rfc822"]
+
+
+def test_a_mail_that_is_only_an_attached_message_has_its_body():
+    raw = eml([("Subject", "Fwd"), ("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="fw"')],
+              multipart("fw", [part([("Content-Type", "message/rfc822"), ("Content-Disposition", "attachment")],
+                                    b"From: c@else.cn\nSubject: s\n\nThe forwarded text.\n")]))
+    mail = parse(raw)
+    assert "The forwarded text." in mail.text and mail.body_source == "forwarded"
+
+
+def test_a_forwarded_bounce_does_not_make_the_mail_a_bounce():
+    raw = eml([("Subject", "Fwd: why did this bounce?"), ("MIME-Version", "1.0"),
+               ("Content-Type", 'multipart/mixed; boundary="fw"')],
+              multipart("fw", [plain_part("My mail to you bounced, see below."),
+                               part([("Content-Type", "message/rfc822")], BOUNCE)]))
+    assert parse(raw).kind == "feedback"
+
+
+@pytest.mark.parametrize(("headers", "kind"), [
+    ([("X-Spam-Flag", "YES")], "spam"),
+    ([("X-Spam-Status", "Yes, score=22.4 required=5")], "spam"),
+    ([("List-Id", "Shop news <news.shop.example>")], "list"),
+    ([("List-Unsubscribe", "<mailto:leave@shop.example>")], "list"),
+    ([("X-Spam-Status", "No, score=0.1")], "feedback"),
+    ([("X-Spam-Flag", "NO")], "feedback"),
+])
+def test_spam_and_list_mail_are_not_feedback(headers, kind):
+    mail = parse(text_mail("hello", extra=headers))
+    assert mail.kind == kind
+    assert (mail.kind_reason is None) == (kind == "feedback")
+
+
+def test_arf_and_other_reports_are_skipped_kinds():
+    arf = eml([("From", "abuse@isp.example"), ("Subject", "FW: abuse report"), ("MIME-Version", "1.0"),
+               ("Content-Type", 'multipart/report; report-type=feedback-report; boundary="arf"')],
+              multipart("arf", [plain_part("This is an email abuse report."),
+                                part([("Content-Type", "message/feedback-report")],
+                                     "Feedback-Type: abuse\nUser-Agent: x/1.0\nVersion: 1\n"),
+                                part([("Content-Type", "message/rfc822")], b"From: a@b.cn\nSubject: s\n\nspam\n")]))
+    mail = parse(arf)
+    assert (mail.kind, mail.kind_reason) == ("report", "ARF feedback report")
+    other = eml([("Subject", "report"), ("MIME-Version", "1.0"),
+                 ("Content-Type", 'multipart/report; report-type=tlsrpt; boundary="r"')],
+                multipart("r", [plain_part("TLS report")]))
+    assert parse(other).kind == "report"
+
+
+def test_line_endings_and_trailing_whitespace_do_not_change_the_content_hash():
+    raw = eml([("Subject", "x"), ("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b"')],
+              multipart("b", [part([("Content-Type", "text/plain; charset=iso-8859-1"),
+                                    ("Content-Transfer-Encoding", "quoted-printable")],
+                                   "Gr=FC=DFe, a long line that was soft=\nwrapped\n"),
+                              part([("Content-Type", "text/plain"), ("Content-Disposition", "attachment; filename=a.txt")],
+                                   "line one\nline two\n"),
+                              part([("Content-Type", "message/rfc822")], b"Subject: s\n\ninner text\n")]))
+    padded = re.sub(rb"(?<=[^\n])\n", b"  \n", raw)
+    hashes = {parse(v).content_hash() for v in (raw, raw.replace(b"\n", b"\r\n"), padded,
+                                                 padded.replace(b"\n", b"\r\n"))}
+    assert len(hashes) == 1
+    assert "soft wrapped" not in parse(padded).text and "softwrapped" in parse(padded).text
+
+
+def test_top_received_header_date_is_kept_apart_from_the_sender_date():
+    raw = eml([("Received", "from mx1 by mx.example.com; Mon, 12 Oct 2026 09:01:05 +0800"),
+               ("Received", "from laptop by mx1; Mon, 12 Oct 2026 09:00:59 +0800"),
+               ("Date", "Sat, 06 Feb 1993 10:00:00 +0800"), ("Subject", "x")], "hello")
+    mail = parse(raw)
+    assert mail.received_date == datetime(2026, 10, 12, 1, 1, 5, tzinfo=UTC)
+    assert mail.date == datetime(1993, 2, 6, 2, 0, tzinfo=UTC)
+    assert "received" not in json.dumps(mail.payload())

@@ -68,6 +68,7 @@ _ADDR = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
 _MSG_ID = re.compile(r"<([^<>]*)>")
 _CTYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _DELIMITER = re.compile(rb"(?m)^--(\S[^\r\n]{0,200}?)[ \t]*\r?$")
+_TRAILING_WS = re.compile(rb"[ \t]+(?=\r?$)", re.M)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_:.+-]{1,40})", re.I)
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
@@ -81,7 +82,7 @@ _SPAM_FLAG = re.compile(r"^\s*yes\b", re.I)
 _LIST_HEADERS = ("list-id", "list-unsubscribe")
 _FORWARD_MARK = "---------- Forwarded message ----------"
 _ENRICHED_PARAM = re.compile(r"<param>.*?</param>", re.I | re.S)
-_ENRICHED_TAG = re.compile(r"</?[A-Za-z0-9-]{1,60}>")
+_ENRICHED_TAG = re.compile(r"<<|</?[A-Za-z0-9-]{1,60}>")
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoreply-from", "x-mail-autoreply")
 _AUTO_SUBJECT = re.compile(
     r"^[\s\[【(（]*(?:"
@@ -102,6 +103,16 @@ class Attachment:
     size: int
     sha256: str
     data: bytes = field(repr=False, compare=False)
+    textual: bool = field(default=False, repr=False, compare=False)   # sent as lines (7bit, 8bit, QP)
+
+    @property
+    def identity(self) -> str:
+        """What the content hash uses: for text and attached messages, the bytes with line ends and
+        trailing whitespace normalised (servers and clients rewrite both); for files, the bytes."""
+        if not self.textual and not self.content_type.startswith(("text/", "message/")):
+            return self.sha256
+        lines = self.data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        return hashlib.sha256(b"\n".join(line.rstrip(b" \t") for line in lines).strip(b"\n")).hexdigest()
 
     def meta(self) -> dict:
         """What may be stored next to the intake row; the bytes go to blob storage, if anywhere."""
@@ -144,7 +155,7 @@ class ParsedMail:
         """
         canonical = json.dumps(
             ["mail-content-v1", self.from_address, self.date.isoformat() if self.date else None,
-             self.subject, self.text, sorted(a.sha256 for a in self.attachments)],
+             self.subject, self.text, sorted(a.identity for a in self.attachments)],
             ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -336,7 +347,9 @@ def _payload_bytes(part: Message, headers: dict[str, list[str]], notes: _Notes) 
     if cte == "base64":
         return b64decode_lenient(raw, notes), False
     if cte in ("quoted-printable", "quoted_printable"):
-        return binascii.a2b_qp(raw), True
+        # RFC 2045 6.7: trailing whitespace is transport padding, deleted before decoding (so "=  " is
+        # still a soft line break).
+        return binascii.a2b_qp(_TRAILING_WS.sub(b"", raw)), True
     if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
         decoded = part.get_payload(decode=True)
         return (decoded if isinstance(decoded, bytes) else raw), False
@@ -356,9 +369,9 @@ def _message_bytes(part: Message) -> bytes:
     return b"\n".join(chunks).replace(b"\r\n", b"\n")
 
 
-def _attachment(filename: str | None, ctype: str, data: bytes) -> Attachment:
+def _attachment(filename: str | None, ctype: str, data: bytes, textual: bool = False) -> Attachment:
     return Attachment(filename=filename, content_type=ctype, size=len(data),
-                      sha256=hashlib.sha256(data).hexdigest(), data=data)
+                      sha256=hashlib.sha256(data).hexdigest(), data=data, textual=textual)
 
 
 def _repair_multipart(part: Message, ctype: str, notes: _Notes) -> Message | None:
@@ -480,10 +493,10 @@ def _walk_leaf(part: Message, headers: dict[str, list[str]], ctype: str, params:
         text = notes.decode(data, params.get("charset"))
         out.pieces.append(("other", _enriched_to_text(text) if ctype in ("text/enriched", "text/richtext")
                            else normalise_text(text)))
-        out.others.append(_attachment(filename, ctype, data))
+        out.others.append(_attachment(filename, ctype, data, textual))
         return
     # Files, and text that is not the body (CSS of an HTML body, report headers): kept, never dropped.
-    out.attachments.append(_attachment(filename, ctype, data))
+    out.attachments.append(_attachment(filename, ctype, data, textual))
 
 
 # Text parts that are never what the customer wrote.
@@ -493,7 +506,7 @@ _NOT_BODY_TEXT = frozenset({"text/css", "text/rfc822-headers", "text/javascript"
 def _enriched_to_text(text: str) -> str:
     """text/enriched (RFC 1896) as plain text: commands dropped, its line-break rules applied."""
     text = _ENRICHED_PARAM.sub("", text.replace("\r\n", "\n"))
-    text = _ENRICHED_TAG.sub("", text).replace("<<", "<")
+    text = _ENRICHED_TAG.sub(lambda m: "<" if m[0] == "<<" else "", text)
     # One newline is a space; n newlines in a row are n-1 line breaks.
     text = re.sub(r"\n+", lambda m: " " if len(m[0]) == 1 else "\n" * (len(m[0]) - 1), text)
     return normalise_text(text)
