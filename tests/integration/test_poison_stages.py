@@ -319,3 +319,33 @@ def test_retention_holds_a_row_a_constraint_refuses_and_purges_the_others(regist
     holds.release(register, [hold.id], now)
     assert run_retention(register, now + timedelta(days=2)).payloads == 1
     assert scalar(register, "SELECT count(*) FROM feedback.intake WHERE payload ? 'purged_at'") == 3
+
+
+# --- ingest -----------------------------------------------------------------------------------------
+
+
+def test_ingest_parks_an_item_the_register_refuses_and_stores_the_batch_and_cursor(register):
+    from feedback.channels.base import IntakeItem
+    from feedback.channels.quarantine import list_parked
+    from feedback.channels.store import read_cursor, store_batch
+
+    at = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
+    items = [
+        IntakeItem("platform", "zendesk", "zd:1", at, {"body": "退款一直没到账"}),
+        # A NUL character: JSON allows it, jsonb cannot hold it. Stored as is, it failed the whole page and
+        # kept the platform's cursor in place, so every run re-read the same page.
+        IntakeItem("platform", "zendesk", "zd:2", at, {"body": "订单\u0000异常，电话13812345678"}),
+        IntakeItem("platform", "zendesk", "zd:3", at, {"body": "客服态度差"}),
+    ]
+    result = store_batch(register, "platform", "zendesk", items, [], {"cursor": "page-2"}, at)
+    assert (result.inserted, result.quarantined) == (2, 1)
+    with register.connect() as conn:
+        stored = sorted(conn.execute(sa.text("SELECT external_id FROM feedback.intake")).scalars())
+    assert stored == ["zd:1", "zd:3"]
+    assert read_cursor(register, "platform", "zendesk") == {"cursor": "page-2"}
+    [parked] = list_parked(register, channel="platform")
+    assert (parked["external_ref"], parked["reason"]) == ("zd:2", "store_error")
+    assert "13812345678" not in parked["detail"]
+    # The same page read again (a retry) stores nothing twice and parks nothing twice.
+    again = store_batch(register, "platform", "zendesk", items, [], {"cursor": "page-2"}, at)
+    assert (again.inserted, again.quarantined) == (0, 0)

@@ -4,6 +4,12 @@ This is the only place ingest writes to the register, so the guarantee "the
 cursor moves only with the rows it covers" lives in one function: a crash
 before commit leaves both the rows and the old position, and the next run reads
 the same items again and the upsert makes that harmless.
+
+One item whose values the register refuses (a NUL character jsonb cannot hold, a value
+out of a column's range: SQLSTATE class 22) must not keep the cursor in place for ever, re-reading the same batch
+every run: the batch is written in a savepoint and, if that fails on the data, item by
+item; an item that still fails is parked in `quarantine` (reason `store_error`, its
+payload encrypted) and the rest of the batch and the cursor commit.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, Rejected
 from feedback.db.bulk import upsert
+from feedback.holds import describe_error, is_infrastructure_error
 from feedback.privacy import keys
 
 INTAKE_COLUMNS = (
@@ -75,7 +82,11 @@ def store_batch(
     with engine.begin() as conn:
         if resolve is not None:
             items = resolve(conn, items)
-        inserted = upsert(conn, "feedback.intake", INTAKE_COLUMNS, intake_rows(items), ("channel", "external_id"))
+        inserted, refused = _write_items(conn, items)
+        if refused:
+            fernet = fernet or keys.cipher()
+            rejected = [*rejected, *refused]
+            items = [i for i in items if i.external_id not in {r.external_ref for r in refused}]
         parked = upsert(
             conn,
             "feedback.quarantine",
@@ -99,3 +110,37 @@ def store_batch(
             {"c": channel, "s": source, "p": json.dumps(position), "n": inserted, "t": parked_at},
         )
     return StoreResult(inserted=inserted, duplicates=len(items) - inserted, quarantined=parked)
+
+
+def _refused_value(error: BaseException) -> bool:
+    """A value the register cannot hold (SQLSTATE class 22: NUL in text, out of range, bad encoding).
+
+    Only these come from what a customer or a platform sent; a constraint violation (class 23)
+    means our own code built a bad row, and fails the batch as before, cursor unmoved.
+    """
+    code = getattr(getattr(error, "orig", None) or error, "pgcode", None) or ""
+    return not is_infrastructure_error(error) and code.startswith("22")
+
+
+def _write_items(conn: sa.Connection, items: Sequence[IntakeItem]) -> tuple[int, list[Rejected]]:
+    """Upsert the items in a savepoint; on a data error, one by one. (rows inserted, items refused)."""
+    try:
+        with conn.begin_nested():
+            return upsert(conn, "feedback.intake", INTAKE_COLUMNS, intake_rows(items), ("channel", "external_id")), []
+    except Exception as error:  # noqa: BLE001 - COPY raises the driver's own errors, unwrapped
+        if not _refused_value(error):
+            raise
+    inserted, refused = 0, []
+    for item in items:
+        try:
+            with conn.begin_nested():
+                inserted += upsert(conn, "feedback.intake", INTAKE_COLUMNS, intake_rows([item]),
+                                   ("channel", "external_id"))
+        except Exception as error:  # noqa: BLE001 - see above
+            if not _refused_value(error):
+                raise
+            reason, detail = describe_error(error)
+            raw = json.dumps(item.payload, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
+            refused.append(Rejected(item.channel, item.source, item.external_id, "store_error",
+                                    f"the register refused the item ({reason}): {detail}", raw))
+    return inserted, refused
