@@ -230,7 +230,11 @@ def _broken_utf8(data: bytes, note_for: str) -> Decoded:
     replaced = data.decode("utf-8", errors="replace")
     bad = replaced.count("\ufffd")
     non_ascii = len(data) - len(data.translate(None, _HIGH_BYTES))
-    if bad * 20 > non_ascii:
+    # Valid multi-byte characters (a U+FFFD that was sent as such included) outnumbering the bad
+    # bytes: UTF-8 with damage, not another charset.
+    bad -= data.count(b"\xef\xbf\xbd")
+    valid = sum(1 for ch in replaced if ord(ch) > 0x7F) - bad
+    if bad * 20 > non_ascii and valid < bad:
         guessed = _guess(data)
         if guessed is not None:
             return Decoded(guessed[1], note_for + guessed[0], truncated=guessed[2])
