@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ from feedback.config import WebForm
 
 CHANNEL = "webform"
 log = logging.getLogger(__name__)
+# A submitted_at outside [2000, arrival + 1 day] is a wrong clock in the form backend, not a time.
+_OLDEST = datetime(2000, 1, 1, tzinfo=UTC)
+_FUTURE_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,15 @@ def _text(fields: dict[str, Any], key: str) -> str | None:
     return value.strip() or None
 
 
-def parse_submission(raw: bytes, forms: dict[str, WebForm], default_max_bytes: int = 65_536) -> IntakeItem:
-    """Validate one submission and normalise it to an IntakeItem; InvalidItem says why not."""
+def parse_submission(raw: bytes, forms: dict[str, WebForm], default_max_bytes: int = 65_536, *,
+                     arrived_at: datetime | None = None) -> IntakeItem:
+    """Validate one submission and normalise it to an IntakeItem; InvalidItem says why not.
+
+    `received_at` is the form system's `submitted_at` (its creation time). When the file's
+    arrival is known (`arrived_at`) and `submitted_at` cannot be a real time (before 2000,
+    or more than a day after the file arrived), the arrival is used instead and the value
+    is kept in the payload, flagged: a wrong clock must not number the item or start deadlines.
+    """
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -106,7 +116,11 @@ def parse_submission(raw: bytes, forms: dict[str, WebForm], default_max_bytes: i
             if isinstance(a, dict)
         ],
     }
-    return IntakeItem(CHANNEL, form.name, submission_id.strip(), submitted, payload)
+    received = submitted
+    if arrived_at is not None and not _OLDEST <= submitted <= arrived_at + _FUTURE_SLACK:
+        received = arrived_at
+        payload.update(submitted_at=submitted.isoformat(), submitted_at_flag="implausible")
+    return IntakeItem(CHANNEL, form.name, submission_id.strip(), received, payload)
 
 
 def _batches(files: list[Path], size: int) -> Iterator[list[Path]]:
@@ -133,8 +147,9 @@ def ingest_drop(
         rejected: list[Rejected] = []
         for path in batch:
             raw = path.read_bytes()
+            arrived = min(datetime.fromtimestamp(path.stat().st_mtime, UTC), run_time)
             try:
-                items.append(parse_submission(raw, forms))
+                items.append(parse_submission(raw, forms, arrived_at=arrived))
             except InvalidItem as bad:
                 rejected.append(Rejected(CHANNEL, source, path.name, bad.reason, bad.detail, raw))
         cursor = batch[-1].name
