@@ -105,6 +105,8 @@ def test_order_ref_holds_order_numbers_but_phones_there_still_count():
     assert check({"feedback": [_row(order_ref="11010519491231002X")]}) == []
     (violation,) = check({"feedback": [_row(order_ref="13812345678")]})
     assert (violation.column, violation.kind) == ("order_ref", "phone")
+    (violation,) = check({"feedback_event": [{"details": {"order_no": "13812345678"}}]})
+    assert (violation.column, violation.kind) == ("details", "phone")
 
 
 def test_violations_name_the_rows_they_were_found_in():

@@ -124,7 +124,7 @@ class Violation:
 
 def is_system_field(name: str) -> bool:
     """True for identifiers and enumerations the pipeline writes itself (skipped by the gate)."""
-    return name in SYSTEM_FIELDS or name.endswith(_SYSTEM_SUFFIXES)
+    return name not in ORDER_FIELDS and (name in SYSTEM_FIELDS or name.endswith(_SYSTEM_SUFFIXES))
 
 
 def id_card_ok(digits: str, today: date | None = None) -> bool:
