@@ -135,8 +135,9 @@ def test_praise_never_rises_above_low(clf):
 def test_channel_bump_is_configurable(tmp_path):
     none = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(channel_bump={}))
     assert none.decide(NEGATIVE_FP, channel="platform").priority == "medium"
+    # a company that lets bumps reach urgent says so (the shipped ceiling is high)
     email = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(channel_bump={"email": 2},
-                                                                             max_total_bump=2))
+                                                                             max_total_bump=2, ceiling="urgent"))
     assert email.decide(NEGATIVE_FP, channel="email").priority == "urgent"
     assert email.decide(MEDIUM_FP, channel="email").priority == "medium"
     strict = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(low_rating=1))
@@ -145,8 +146,12 @@ def test_channel_bump_is_configurable(tmp_path):
 
 
 def test_max_total_bump_is_configurable(tmp_path):
-    two = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(max_total_bump=2))
+    two = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(max_total_bump=2, ceiling="urgent"))
     assert two.decide(NEGATIVE_FP, customer_tier="vip", channel="platform").priority == "urgent"
+    # with the shipped ceiling (high) two bumps still stop below urgent
+    capped = variant(tmp_path, lambda d: d["priority"]["modifiers"].update(max_total_bump=2))
+    d = capped.decide(NEGATIVE_FP, customer_tier="vip", channel="platform")
+    assert d.priority == "high" and "capped:high" in d.priority_reasons
 
 
 def test_ceiling_limits_bumps_but_keeps_triggers(tmp_path):

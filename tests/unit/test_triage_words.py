@@ -99,13 +99,22 @@ def test_coupon_not_applied_is_not_low(clf):
 TRIGGERS = {
     "safety": (
         ["充电器着火了", "插座冒烟了，还有一股烧焦的味道", "The charger caught fire overnight",
-         "热水器漏电，我被电到了"],
-        ["火星探测的纪录片很好看", "房子挨着火车轨道，晚上很吵", "红烧肉烧焦了，有股焦味", "建议增加防干烧功能，避免安全隐患"],
+         "热水器漏电，我被电到了", "充电器漏电",
+         # food-borne illness after eating is a safety matter
+         "吃完第二天拉肚子了", "两个人吃了都拉肚子", "吃了之后两小时就开始上吐下泻", "吃的我晚上呕吐到11点",
+         "吃了以后去医院打点滴，急性肠胃炎", "The chicken gave me food poisoning", "I got sick after eating their burger"],
+        ["火星探测的纪录片很好看", "房子挨着火车轨道，晚上很吵", "红烧肉烧焦了，有股焦味", "建议增加防干烧功能，避免安全隐患",
+         "每次都有状况，丢餐，厨房漏电",            # a restaurant's excuse, no electrical product of ours
+         "我有肠胃炎，不能吃辣",                    # an existing condition, not caused by the food
+         "米线一股呕吐物的味道",                    # a smell
+         "泡菜我咽下去了，明天拉肚子我还得找你们",   # not ill (yet)
+         "怕吃了拉肚子，没敢吃", "吃完没有拉肚子", "看着就恶心想呕吐"],
     ),
     "public_opinion": (
         ["再不处理我就去12315投诉", "我已经联系了记者", "I will go to the press with this",
-         "我要发到微博上让大家都知道"],
-        ["这本书被很多媒体推荐过", "社交媒体上看到的活动", "媒体播放器打不开", "the media player will not start"],
+         "我要发到微博上让大家都知道", "请问怎么投诉，是打消费者热线吗"],
+        ["这本书被很多媒体推荐过", "社交媒体上看到的活动", "媒体播放器打不开", "the media player will not start",
+         "当时真想拍下来传到网上"],                 # a past wish, not a threat
     ),
     "enterprise_batch": (
         ["我公司30个账号今天都登录不了", "所有员工的账号都无法登录", "All our staff accounts are locked"],
@@ -138,6 +147,29 @@ def test_trigger_ignores_near_misses(clf, reason, text):
     d = clf.decide(text)
     assert f"trigger:{reason}" not in d.priority_reasons, d.as_dict()
     assert d.priority != "urgent", d.as_dict()
+
+
+# A hair, an insect, steel wool or mould in the food is a hygiene failure: high, never urgent, however
+# angry the review and even on a public platform (bumps stop at high; urgent comes only from a trigger).
+@pytest.mark.parametrize(
+    "text",
+    ["奶茶里有虫子", "有一个大虫子！！！！！恶心死了！！！！！", "面里竟然有钢丝球！差评！",
+     "吃到了苍蝇，太恶心了", "米饭有点馊了，差评", "饭里有头发，还有一块发霉的", "There was a cockroach in my soup!!!"],
+)
+def test_food_hygiene_is_high_not_urgent(clf, text):
+    for tier in ("normal", "vip"):
+        d = clf.decide(text, channel="platform", customer_tier=tier, rating=1)
+        assert d.priority == "high", d.as_dict()
+        assert "trigger:food_health" in d.priority_reasons and "trigger:safety" not in d.priority_reasons
+
+
+def test_bumps_never_lift_into_urgent(clf):
+    # a high trigger, angry, negative, VIP, on a public platform with one star: still high
+    d = clf.decide("一直无法登录，气死我了！！！差评", channel="platform", customer_tier="vip", rating=1)
+    assert d.priority == "high" and "capped:high" in d.priority_reasons, d.as_dict()
+    # an urgent trigger keeps its level
+    assert clf.decide("吃完第二天拉肚子了", channel="platform").priority == "urgent"
+    assert clf.decide("支付失败了，钱却扣了", customer_tier="vip").priority == "urgent"
 
 
 # --- seed tables (/work/shared/domain.md §3, seeds/000 and 003) -----------------------------------

@@ -9,7 +9,8 @@ enough to explain in one line per item:
 2. bumps: VIP tier, angry (or anxious) tone, the channel: a public platform item moves up
    only when it is negative (a low star rating, angry tone or negative wording), never on
    the channel alone, so `high` keeps its meaning; together at most `max_total_bump` levels;
-3. caps: never above `ceiling` (urgent), never above a class's ceiling (praise stays low).
+3. caps: bumps never lift an item above `ceiling` (high: urgent comes only from a trigger, so a
+   hair in a takeaway on a public platform stays high), never above a class's ceiling (praise stays low).
 
 Every step that applied is written to `priority_reasons` so an operator sees why.
 """
@@ -191,8 +192,12 @@ class PriorityEngine:
             reasons.append(f"bump_limit:{self._max_bump}")
 
         level = rank - bump
-        if bump and level < self._ceiling:
-            # Bumps stop at the ceiling; a trigger above it (configured so) is kept.
+        if bump and level < 0:
+            level = 0
+            reasons.append(f"capped:{LEVELS[0]}")
+        if bump and level < min(rank, self._ceiling):
+            # Bumps stop at the ceiling (high by default: urgent comes only from a trigger, never from
+            # VIP, tone or channel); a trigger at or above it keeps its own level.
             level = min(rank, self._ceiling)
             reasons.append(f"capped:{LEVELS[self._ceiling]}")
         ceilings = [self._class_ceiling[c] for c in cats if c in self._class_ceiling]

@@ -230,7 +230,9 @@ class Modifiers(Strict):
     """Bumps on top of the base level (domain.md §3): VIP, tone, channel; then the caps.
 
     A `channel_bump` applies only to negative items (negative wording, angry tone, or a star
-    rating at or below `low_rating`): the channel alone never raises an item.
+    rating at or below `low_rating`): the channel alone never raises an item. `ceiling` is the
+    highest level a bump can reach (the shipped file says high: urgent comes only from a trigger);
+    a trigger above it keeps its level.
     """
 
     vip_tiers: list[str] = ["vip"]
