@@ -63,6 +63,12 @@ NOT_NEEDED_IN_COMPOSE = {
     "FEEDBACK_CONSOLE_SESSION_HOURS",
     # Optional extra supervisors; callbacks.yaml's team lists them too.
     "FEEDBACK_CONSOLE_SUPERVISORS",
+    # Listening address of `make up` (include/feedback/local/up.py), a checkout's local Airflow;
+    # compose publishes the API server's port itself.
+    "FEEDBACK_UP_HOST",
+    # Development corpora for measuring triage (include/feedback/triage/corpus_eval.py, `make eval`);
+    # never read by a DAG or a service.
+    "FEEDBACK_CORPORA",
 }
 # Variables that are satisfied when another one is set in compose.
 ALTERNATIVES = {

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from feedback.paths import dags_dir, local_dir, plugins_dir, project_root
+from feedback.paths import dags_dir, local_dir, plugins_dir, private_dir, project_root
 
 CONFIGURED_ELSEWHERE = ("AIRFLOW_CONN_FEEDBACK_DB", "AIRFLOW_CONN_FEEDBACK_SMTP")
 
@@ -24,8 +24,7 @@ def airflow_home():
 
 def airflow_env(register_url: str | None = None, smtp_port: int | None = None) -> dict[str, str]:
     """Variables to add to os.environ (or a subprocess env) before Airflow is imported."""
-    home = airflow_home()
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_dir(airflow_home())  # holds the admin password file and task logs: owner only
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir()),
