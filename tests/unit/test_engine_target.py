@@ -75,3 +75,21 @@ def test_a_missing_connection_outside_a_checkout_is_one_clear_error(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "AIRFLOW_CONN_FEEDBACK_DB" in lines[0] and "FEEDBACK_LOCAL=1" in lines[0], lines
     assert not (tmp_path / "local").exists()
+
+
+def test_keys_are_not_invented_outside_local_mode(tmp_path, monkeypatch):
+    from feedback.errors import ConfigError
+    from feedback.privacy import keys
+
+    monkeypatch.setenv("FEEDBACK_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FEEDBACK_LOCAL", "0")
+    monkeypatch.delenv("FEEDBACK_VAULT_KEYS", raising=False)
+    monkeypatch.delenv("FEEDBACK_HASH_KEY", raising=False)
+    with pytest.raises(ConfigError, match="FEEDBACK_VAULT_KEYS is not set"):
+        keys.vault_keys()
+    with pytest.raises(ConfigError, match="FEEDBACK_HASH_KEY is not set"):
+        keys.hash_key()
+    assert not (tmp_path / "state").exists()
+    monkeypatch.setenv("FEEDBACK_LOCAL", "1")
+    assert keys.vault_keys() and keys.hash_key()
+    assert ((tmp_path / "state" / "vault.keys").stat().st_mode & 0o777) == 0o600

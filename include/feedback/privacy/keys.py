@@ -16,7 +16,7 @@ import os
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from feedback.errors import ConfigError
-from feedback.paths import local_dir
+from feedback.paths import LOCAL_ENV, local_dir, local_mode
 
 KEYS_ENV = "FEEDBACK_VAULT_KEYS"
 
@@ -39,12 +39,20 @@ def _parse(value: str, source: str) -> list[bytes]:
 def _local_keys() -> list[bytes]:
     path = local_dir() / "vault.keys"
     if not path.exists():
+        _generation_allowed(KEYS_ENV, "comma-separated Fernet keys")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(Fernet.generate_key().decode() + "\n")
         logging.getLogger(__name__).warning("generated a local vault key in %s (set %s in production)", path, KEYS_ENV)
     return _parse(path.read_text(), str(path))
+
+
+def _generation_allowed(env: str, what: str) -> None:
+    """Keys are generated only in a checkout: a deployment that lost its setting must not invent a new key."""
+    if not local_mode():
+        raise ConfigError(f"{env} is not set: set it to {what} (keys are generated only in a checkout, "
+                          f"or with {LOCAL_ENV}=1)")
 
 
 def vault_keys(connection_password: str | None = None) -> list[bytes]:
@@ -91,6 +99,7 @@ def hash_key() -> bytes:
         return value.encode()
     path = local_dir() / "hash.key"
     if not path.exists():
+        _generation_allowed(HASH_KEY_ENV, "a random secret of at least 16 characters")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
