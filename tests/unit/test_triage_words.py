@@ -89,6 +89,41 @@ def test_negation_stays_in_its_clause(clf):
     assert clf.decide("好吃，就是送得太慢了").category == "service_complaint"   # the contrast decides
 
 
+# everyday praise (intensifier + good word, loyalty, lukewarm) and the complaints that sit beside it
+@pytest.mark.parametrize(
+    "text",
+    ["特别实惠", "送餐好快啊", "超级快", "服务真棒", "很干净卫生", "送餐小哥很敬业", "经常点这家",
+     "有点咸，不过很好吃",        # what follows the contrast decides
+     "今天特别冷，送餐小哥辛苦了",  # 特别冷 is the weather; 特别 is not the negation 别
+     "Love it, thanks!", "great food"],
+)
+def test_everyday_praise(clf, text):
+    assert clf.decide(text, channel="platform").category == "praise", clf.decide(text).as_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("好吃，就是有点咸", "function_problem"),            # praise, then a contrast and a mild complaint
+        ("还可以。拌面有点干，油多了", "function_problem"),   # lukewarm praise loses to a complaint
+        ("味道不错，就是送饭的餐盒有点脏", "function_problem"),
+        ("味道不错，送的时间长了点", "service_complaint"),
+        ("很好吃，忘给筷子啦", "service_complaint"),
+        ("韭菜的很好吃，其他的一般", "service_complaint"),     # 的一般 is a verdict (only 得/的不行 means "very")
+        ("送的超慢，好吃", "service_complaint"),
+    ],
+)
+def test_praise_beside_a_complaint_is_the_complaint(clf, text, category):
+    assert clf.decide(text, channel="platform").category == category, clf.decide(text).as_dict()
+
+
+@pytest.mark.parametrize("text", ["飞一般的速度", "最好快点送"])
+def test_praise_near_misses_are_not_complaints(clf, text):
+    # 飞一般 is a simile (not the verdict 一般); 最好快点 is a request, not praise
+    d = clf.decide(text, channel="platform")
+    assert d.category not in {"service_complaint", "praise"}, d.as_dict()
+
+
 def test_coupon_not_applied_is_not_low(clf):
     d = clf.decide("满300减50优惠没生效")
     assert d.category == "other" and d.priority != "low", d.as_dict()
