@@ -124,6 +124,28 @@ def test_praise_near_misses_are_not_complaints(clf, text):
     assert d.category not in {"service_complaint", "praise"}, d.as_dict()
 
 
+# a question without a complaint in it is an enquiry; money that has not arrived is billing, not delivery
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("how long does it take for my card to arrive?", "other"),
+        ("I haven't received my card yet, how long does it normally take?", "other"),
+        ("Where is my card?", "other"),
+        ("My transfer hasn't arrived yet", "other"),
+        ("I'm still waiting for my top-up", "other"),
+        ("I haven't received the cash from the check I deposited.", "other"),
+        ("I received the wrong amount of cash from the ATM", "other"),
+        ("My card has not arrived yet", "service_complaint"),
+        ("I ordered my card two weeks ago and it still hasn't arrived", "service_complaint"),
+        ("I still haven't received my card, when will it come?", "service_complaint"),   # impatience: a complaint
+        ("The parcel never arrived", "service_complaint"),
+    ],
+)
+def test_not_arrived_questions_and_money(clf, text, category):
+    d = clf.decide(text, channel="email")
+    assert d.category == category, d.as_dict()
+
+
 def test_coupon_not_applied_is_not_low(clf):
     d = clf.decide("满300减50优惠没生效")
     assert d.category == "other" and d.priority != "low", d.as_dict()
