@@ -201,3 +201,32 @@ def test_no_raw_contact_outside_intake_and_the_vault(register, ctx):
         dump = "\n".join(r[0] for r in rows(register, f"SELECT row_to_json(t)::text FROM feedback.{table} t"))
         for secret in (PHONE, EMAIL, NAME, "11010519491231002X"):
             assert secret not in dump, f"{table} holds a raw contact"
+
+
+def test_a_low_star_rating_bumps_a_platform_item_and_five_stars_do_not(register, ctx):
+    # The same calm report of a minor fault (medium by itself), on a public platform: one star makes it a
+    # negative public item (one level up, reason low_rating); five stars, or no readable rating, do not.
+    text = "App在订单页偶尔闪退，重新打开就好了"
+    add_intake(register, 1, text, channel="platform", rating=1, external_id="tp-1")
+    add_intake(register, 2, text, channel="platform", rating=5, external_id="tp-5")
+    add_intake(register, 3, text, channel="platform", rating="2/5", external_id="tp-2of5")
+    add_intake(register, 4, text, channel="platform", rating="great", external_id="tp-text")
+    triage.triage_pending(register, RUN, ctx)
+    got = {r.external_id: r for r in rows(
+        register, "SELECT i.external_id, f.priority, f.priority_reasons FROM feedback.feedback f "
+                  "JOIN feedback.intake i ON i.id = f.intake_id")}
+    assert got["tp-1"].priority == "high" and "low_rating" in got["tp-1"].priority_reasons
+    assert got["tp-2of5"].priority == "high" and "low_rating" in got["tp-2of5"].priority_reasons
+    assert got["tp-5"].priority == "medium" and "low_rating" not in got["tp-5"].priority_reasons
+    assert got["tp-text"].priority == "medium"
+
+
+@pytest.mark.parametrize(
+    ("value", "stars"),
+    [(1, 1.0), (4.5, 4.5), ("2", 2.0), ("2/5", 2.0), ("8/10", 4.0), ("3 stars", 3.0),
+     (True, None), (None, None), ("great", None), (7, None), ("1/0", None)],
+)
+def test_platform_ratings_are_read_as_stars(value, stars):
+    from feedback.triage.prepare import rating_of
+
+    assert rating_of(value) == stars

@@ -50,6 +50,7 @@ class Prepared:
     outbound: bool = False          # our own reply, read from a Sent folder: a response, not feedback
     message_id: str | None = None   # the mail's Message-ID (the acknowledgement answers it)
     edit_of: str | None = None      # a platform item the customer edited: the original's external id
+    rating: float | None = None     # a platform's star rating (1-5): a low one lets a public item move up
 
 
 def _text(value: Any) -> str | None:
@@ -69,6 +70,32 @@ def body_of(payload: dict[str, Any]) -> str:
 
 def subject_of(payload: dict[str, Any]) -> str | None:
     return _text(payload.get("subject")) or _text(payload.get("title"))
+
+
+_RATING = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?))?\s*(?:stars?|星)?\s*$", re.IGNORECASE)
+
+
+def rating_of(value: Any) -> float | None:
+    """The platform's star rating on a 1-5 scale ("4", 4.5, "2/5", "8/10"), or None when it is not one.
+
+    Triage moves a public platform item up one level when the rating is low (taxonomy
+    `low_rating`), so a value we cannot read as stars must not count as a low one.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        stars = float(value)
+    else:
+        m = _RATING.match(str(value))
+        if not m:
+            return None
+        stars = float(m.group(1))
+        if m.group(2):
+            scale = float(m.group(2))
+            if scale <= 0:
+                return None
+            stars = stars * 5 / scale
+    return stars if 0 <= stars <= 5 else None
 
 
 def _expected(value: Any) -> date | None:
@@ -210,4 +237,5 @@ def prepare(row: Any, masker: Masker) -> Prepared:
         outbound=payload.get("direction") == "outbound",
         message_id=_text(payload.get("message_id")),
         edit_of=edit_of,
+        rating=rating_of(payload.get("rating")),
     )

@@ -289,7 +289,7 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
         tier = tiers[p.intake_id]
         decision = ctx.classifier.decide(
             p.description, subject=p.subject, channel=p.channel, customer_tier=tier, category_hint=p.category_hint,
-            learned=ctx.learned,
+            learned=ctx.learned, rating=p.rating,
         )
         decisions[p.intake_id] = decision
         deadlines = deadline_rows(ctx.policy, ctx.calendars, decision.priority, tier, p.received_at)
