@@ -268,3 +268,21 @@ def test_jsonl_batch_writes_one_masked_decision_per_line(clf):
     assert "13812345678" not in out.getvalue()
     assert rows[2] == {"line": 4, "error": 'the object has no "text" string'}
     assert rows[3]["categories"] == ["praise"]
+
+
+# --- the urgent decisions read by a person (docs/eval.md) -----------------------------------------
+
+
+def test_urgent_verdicts_are_tallied_and_unread_or_lost_rows_are_shown(clf, tmp_path):
+    from feedback.triage.corpus_eval import Row, read_verdicts, urgent_section
+
+    path = tmp_path / "urgent_verdicts.csv"
+    path.write_text("# comment\nfile,row,verdict,why\nc.csv,1,defensible,payment_failed\n"
+                    "c.csv,2,not,hair_in_food\nc.csv,9,defensible,food_illness\n", encoding="utf-8")
+    d = clf.decide("支付失败了，钱却扣了")
+    urgent = [(Row("c", "c.csv", n, "SECRET corpus text"), d) for n in (1, 2, 3)]
+    text = "\n".join(urgent_section(urgent, read_verdicts(path)).lines)
+    assert "**defensible 1**" in text and "not defensible 1" in text and "not yet read 1" in text
+    assert "defensible share 33.3%" in text
+    assert "no longer urgent: c.csv:9" in text          # a genuine one the rules lost is named
+    assert "c.csv:3" in text and "SECRET" not in text   # row numbers, never the texts

@@ -122,6 +122,52 @@ def read_handlabels(path: Path) -> list[HandLabel]:
     return [HandLabel(r["file"], int(r["row"]), r["category"], r["priority"]) for r in csv.DictReader(lines)]
 
 
+def read_verdicts(path: Path) -> dict[tuple[str, int], tuple[str, str]]:
+    """(file, row) -> (verdict, why) from tests/data/urgent_verdicts.csv: the urgent decisions read by a person.
+
+    verdict is `defensible`, `borderline` (defensible under the documented rule, a supervisor could say
+    high) or `not`; only row numbers are stored, never the texts.
+    """
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.startswith("#")]
+    return {(r["file"], int(r["row"])): (r["verdict"], r["why"]) for r in csv.DictReader(lines)}
+
+
+URGENT_POLICY = """Urgent comes only from a trigger (domain.md §3): a key operation failed (payment failed, money taken),
+data lost, a core function unusable, a safety risk, public exposure (media, 12315 / consumer hotline, posting it
+online), an enterprise-wide failure. Bumps (VIP, angry tone, a negative public platform item or a low star
+rating) raise an item one level at most and never into urgent (`modifiers.ceiling: high`). Food: an illness after
+eating (diarrhoea, vomiting, hospital, food poisoning) is a safety trigger, urgent; a hair, an insect, steel wool
+or mould in the food is a hygiene failure, high (`p.high.food_health`), until someone is ill."""
+
+
+def urgent_section(urgent: Sequence[tuple[Row, Decision]], verdicts: dict[tuple[str, int], tuple[str, str]]) -> Section:
+    """Counts, triggers and rows of the urgent decisions, with the tally of the person's verdicts on them."""
+    sec = Section("Urgent decisions")
+    reasons = Counter(reason for _, d in urgent for reason in d.priority_reasons if reason.startswith("trigger:"))
+    per_corpus = Counter(r.corpus for r, _ in urgent)
+    judged = Counter(verdicts.get((r.file, r.row), ("unjudged", ""))[0] for r, _ in urgent)
+    why = Counter(verdicts[(r.file, r.row)][1] for r, _ in urgent if (r.file, r.row) in verdicts)
+    now = {(r.file, r.row) for r, _ in urgent}
+    lost = sorted(k for k, (v, _) in verdicts.items() if v != "not" and k not in now)
+    n = len(urgent)
+    sec.lines += [
+        URGENT_POLICY,
+        "",
+        f"- {n} urgent decisions: " + ", ".join(f"{k} {v}" for k, v in per_corpus.most_common()),
+        "- by trigger: " + ", ".join(f"{k.removeprefix('trigger:')} {v}" for k, v in reasons.most_common()),
+        f"- read one by one (`tests/data/urgent_verdicts.csv`): **defensible {judged['defensible']}**, "
+        f"borderline {judged['borderline']}, not defensible {judged['not']}, not yet read {judged['unjudged']}; "
+        f"defensible share {_pct(judged['defensible'], n)} (with borderline {_pct(judged['defensible'] + judged['borderline'], n)})",
+        "- what they are: " + ", ".join(f"{k} {v}" for k, v in why.most_common()),
+        "- judged urgent-worthy but no longer urgent: " + ("; ".join(f"{f}:{r}" for f, r in lost) or "none"),
+        "- rows: " + "; ".join(f"{r.file}:{r.row}" for r, _ in urgent[:200]),
+    ]
+    return sec
+
+
 # --- measuring ---------------------------------------------------------------------------------
 
 
@@ -183,6 +229,11 @@ def measure_banking(clf: Classifier, rows: Sequence[Row], mapping: dict[str, tup
         "",
         *_class_table(truth, pred, clf.classes),
     ]
+    wrong_sc = Counter(r.label for r, t, p in zip(rows, truth, pred, strict=True)
+                       if p == "service_complaint" and t != "service_complaint")
+    if wrong_sc:
+        sec.lines += ["", "`service_complaint` where the mapping says otherwise, by intent: "
+                      + ", ".join(f"{k} {v}" for k, v in wrong_sc.most_common(6))]
     return sec
 
 
@@ -284,15 +335,7 @@ def run(clf_a: Classifier, clf_b: Classifier, root: Path | None = None) -> Corpu
         d = clf_a.decide(r.text, channel=channels[r.corpus])
         if d.priority == "urgent":
             urgent.append((r, d))
-    sec = Section("Urgent decisions")
-    reasons = Counter(reason for _, d in urgent for reason in d.priority_reasons if reason.startswith("trigger:"))
-    per_corpus = Counter(r.corpus for r, _ in urgent)
-    sec.lines += [
-        f"- {len(urgent)} urgent decisions: " + ", ".join(f"{k} {v}" for k, v in per_corpus.most_common()),
-        "- by trigger: " + ", ".join(f"{k.removeprefix('trigger:')} {v}" for k, v in reasons.most_common()),
-        "- rows: " + "; ".join(f"{r.file}:{r.row}" for r, _ in urgent[:200]),
-    ]
-    sections.append(sec)
+    sections.append(urgent_section(urgent, read_verdicts(data_dir() / "urgent_verdicts.csv")))
     sample = [r.text for r in all_rows[:: max(1, len(all_rows) // 4000)]]
     rate = measure_throughput(clf_a, sample)
     sections.append(Section("Throughput", [
@@ -310,8 +353,10 @@ def render(report: CorpusReport) -> str:
 
 def render_urgent(report: CorpusReport) -> str:
     """The urgent decisions with the text that fired them: for the terminal only (corpus text)."""
-    out = [f"{len(report.urgent)} urgent decisions (read them: is each defensible?)"]
+    verdicts = read_verdicts(data_dir() / "urgent_verdicts.csv")
+    out = [f"{len(report.urgent)} urgent decisions (read them: is each defensible? verdicts: tests/data/urgent_verdicts.csv)"]
     for r, d in report.urgent:
         why = [e for e in d.explanation if e.startswith("p.urgent.")]
-        out.append(f"  {r.file}:{r.row}  {'; '.join(why)}  | {r.text[:120]}")
+        verdict = verdicts.get((r.file, r.row), ("UNREAD", ""))[0]
+        out.append(f"  {r.file}:{r.row}  [{verdict}]  {'; '.join(why)}  | {r.text[:120]}")
     return "\n".join(out)
