@@ -304,8 +304,8 @@ def test_retention_holds_a_row_a_constraint_refuses_and_purges_the_others(regist
 
     first = run_retention(register, now)
     assert (first.payloads, first.held) == (2, 1)
-    purged = {i for (i,) in register.connect().execute(
-        sa.text("SELECT id FROM feedback.intake WHERE payload ? 'purged_at'"))}
+    with register.connect() as conn:
+        purged = set(conn.execute(sa.text("SELECT id FROM feedback.intake WHERE payload ? 'purged_at'")).scalars())
     assert purged == {ids[0], ids[2]}
     [hold] = listed(register, "retention")
     assert (hold.table_name, hold.row_ref, hold.reason) == ("feedback.intake", str(ids[1]), "check_violation")

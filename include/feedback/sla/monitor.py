@@ -347,8 +347,9 @@ def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000,
         sa.text("""SELECT d.id, d.calendar, d.starts_at, d.due_at, d.allowance, f.sla_preset
                    FROM feedback.feedback_deadline d JOIN feedback.feedback f ON f.id = d.feedback_id
                    WHERE d.warn_at IS NULL AND d.met_at IS NULL AND NOT (d.id = ANY(:held))
+                     AND NOT (d.feedback_id = ANY(:held_items))
                    ORDER BY d.id LIMIT :n"""),
-        {"n": limit, "held": _held_ids(conn, DEADLINE_TABLE)},
+        {"n": limit, "held": _held_ids(conn, DEADLINE_TABLE), "held_items": _held_ids(conn, ITEM_TABLE)},
     ).all()
     from feedback.sla.deadlines import warn_instant
 
