@@ -27,3 +27,23 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+class StatusRecorder:
+    """ASGI middleware: every status the app starts a response with, in order.
+
+    A test that checks "no 5xx" must see statuses the client may never read (a response
+    started, then the connection dropped), so it records them at the ASGI layer.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.statuses: list[int] = []
+
+    async def __call__(self, scope, receive, send):
+        async def recording_send(message):
+            if message["type"] == "http.response.start":
+                self.statuses.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, recording_send)

@@ -23,7 +23,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation import GenerationMode
-from web_server import serve
+from web_server import StatusRecorder, serve
 
 from feedback.config import Channels, WebForm, WebForms
 from feedback.web import console_auth
@@ -35,21 +35,6 @@ INTAKE_EXAMPLES = 60
 OTHER_EXAMPLES = 4
 FORMS = ["contact_zh", "signed", "tokened"]
 
-
-class StatusRecorder:
-    """ASGI middleware: every status the app starts a response with."""
-
-    def __init__(self, app):
-        self.app = app
-        self.statuses: list[int] = []
-
-    async def __call__(self, scope, receive, send):
-        async def recording_send(message):
-            if message["type"] == "http.response.start":
-                self.statuses.append(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, recording_send)
 
 
 def _channels() -> Channels:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from conftest import scalar
 from fastapi import FastAPI
-from web_server import serve
+from web_server import StatusRecorder, serve
 
 from feedback.config import Channels, WebForm, WebForms
 from feedback.web.app import create_app
@@ -30,21 +30,6 @@ NOW = datetime(2026, 10, 20, 2, 0, 30, tzinfo=UTC)
 SECRET = "s3cret-for-the-hostile-tests"
 FIELDS = {"name": "张三", "phone": "13812345678", "message": "支付失败，扣款两次"}
 
-
-class StatusRecorder:
-    """ASGI middleware: every status the app starts a response with, in order."""
-
-    def __init__(self, app):
-        self.app = app
-        self.statuses: list[int] = []
-
-    async def __call__(self, scope, receive, send):
-        async def recording_send(message):
-            if message["type"] == "http.response.start":
-                self.statuses.append(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, recording_send)
 
 
 def _channels() -> Channels:
