@@ -193,6 +193,20 @@ def test_the_customers_signed_name_is_masked_in_the_text(register, ctx):
     assert NAME not in texts and "carol lopez" not in texts.lower()
 
 
+def test_a_one_word_sender_name_is_masked_as_a_name_not_as_a_substring(register, ctx):
+    # A sender whose display name is "test" wrote the subject "test multipart": a substring masker made
+    # it "t*** multipart". The name is masked where it is used as one; the full name signed in the body
+    # is masked wherever it stands.
+    add_intake(register, 1, "My parcel never came; the order is for Carol Lopez. Regards, test\n\n"
+               "Best regards,\nCarol Lopez",
+               channel="email", subject="test multipart", contact={"name": "test", "email": "test@example.com"})
+    triage.triage_pending(register, RUN, ctx)
+    (item,) = rows(register, "SELECT subject, description FROM feedback.feedback")
+    assert item.subject == "test multipart"
+    assert "Regards, t***" in item.description
+    assert "Carol Lopez" not in item.description and "C*** L***" in item.description
+
+
 def test_no_raw_contact_outside_intake_and_the_vault(register, ctx):
     for n, body in enumerate([f"电话 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}", f"mail me: {EMAIL}", "身份证11010519491231002X"]):
         add_intake(register, n, body)

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from feedback.privacy.masking import Masker, normalize_email, normalize_phone
+from feedback.privacy.names import mask_name_in_text
 
 FEEDBACK_NO = re.compile(r"(?<!\d)(20\d{6}-\d{3,})(?!\d)")
 SUBMISSION_REF = re.compile(r"(?<![\w-])(wf-[0-9A-Za-z]{6,})(?![\w-])")
@@ -155,11 +156,6 @@ def signed_name(body: str) -> str | None:
     return _signature(own)
 
 
-def _mask_known(text: str, value: str, replacement: str) -> str:
-    """Replace a known personal value, case-insensitively for Latin names."""
-    return re.sub(re.escape(value), replacement, text, flags=re.IGNORECASE)
-
-
 def prepare(row: Any, masker: Masker) -> Prepared:
     """Mask everything free-text and pull out the contacts, for one intake row."""
     payload: dict[str, Any] = row.payload or {}
@@ -195,14 +191,16 @@ def prepare(row: Any, masker: Masker) -> Prepared:
         masked_contact = masker.mask_contact("email", raw_email or email)
 
     # The customer's own name, signed in the text ("…谢谢！张三丰", "Best, Carol Lopez"), is
-    # masked wherever it appears: the contact fields tell us exactly what to look for.
+    # masked as a name: a full or Chinese name wherever it appears, a one-word Latin name only
+    # where it is used as one ("Hi Ann", a signature line), so a sender called "test" keeps the
+    # subject "test multipart" (see feedback.privacy.names).
     masked_name = masker.mask_contact("name", name) if name else None
     description, masked_subject = body.text, subject.text if subject else None
     for known in dict.fromkeys([name, *signed_names(raw_body)]):
         if known and len(known) >= 2:
             replacement = masker.mask_contact("name", known)
-            description = _mask_known(description, known, replacement)
-            masked_subject = _mask_known(masked_subject, known, replacement) if masked_subject else None
+            description = mask_name_in_text(description, known, replacement)
+            masked_subject = mask_name_in_text(masked_subject, known, replacement) if masked_subject else None
 
     text_for_refs = f"{raw_subject or ''}\n{raw_body}"
     intake_refs = [("email", ref) for ref in payload.get("references", []) or [] if isinstance(ref, str)]
