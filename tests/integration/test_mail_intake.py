@@ -186,6 +186,21 @@ def test_quarantine_retry_takes_a_mail_the_parser_now_reads(register, local):
     assert len(intake(register)) == 1
 
 
+def test_a_retried_mail_keeps_the_time_we_received_it_not_the_retry_time(register, local):
+    # Parked at RUN by an older parser, retried at LATER: received_at is our MTA's top Received: header
+    # (before the park), or the time we parked it when the mail has none; never the retry's time.
+    relayed = mail(11, received="from mx1 by mx.example.com; Mon, 12 Oct 2026 09:30:00 +0800")
+    bare = mail(12)
+    store_batch(register, "email", "support/INBOX", [],
+                [Rejected("email", "support/INBOX", "uid:11", "parser_error", "ValueError in the parser", relayed),
+                 Rejected("email", "support/INBOX", "uid:12", "parser_error", "ValueError in the parser", bare)],
+                {"uidvalidity": 1, "last_uid": 12}, RUN)
+    assert quarantine.retry(register, LATER, channel="email").resolved == 2
+    got = {r["external_id"]: r["received_at"] for r in intake(register)}
+    assert got["<m11.test@example.net>"] == datetime(2026, 10, 12, 1, 30, tzinfo=UTC)
+    assert got["<m12.test@example.net>"] == RUN
+
+
 def test_replies_thread_onto_their_item_by_header_number_or_our_receipt(register, local, ctx):
     box = maildir(local)
     deliver(box, "a1", mail(1))

@@ -49,8 +49,13 @@ def list_parked(engine: Engine, *, channel: str | None = None, reason: str | Non
     return [dict(r) for r in rows]
 
 
-def _reparse(channel: str, source: str, external_ref: str, raw: bytes, run_time: datetime) -> IntakeItem | Rejected:
-    """The raw bytes through the channel's current parser, as on first arrival."""
+def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at: datetime) -> IntakeItem | Rejected:
+    """The raw bytes through the channel's current parser, as on first arrival.
+
+    A mail's received_at comes from the mail itself (its top Received: header, our MTA's),
+    else from when we parked it: the retry happens later, and the retry's time would
+    number the item and start its deadlines as if the customer had just written.
+    """
     if channel == "email":
         from feedback import config
         from feedback.channels.mail_ingest import mailbox_config
@@ -61,7 +66,8 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, run_time:
         mailbox = mailbox_config(mailbox_name)
         rules = MailRules.for_mailbox(mailbox, config.settings(), local_dir())
         return judge(raw, rules, folder_source=source, source_ref=external_ref, raw_ref=f"quarantine:{external_ref}",
-                     outbound=folder == mailbox.sent_folder, arrived_at=run_time, size=len(raw))
+                     outbound=folder == mailbox.sent_folder, arrived_at=None, run_time=parked_at,
+                     size=len(raw))
     if channel == "webform":
         from feedback import config
         from feedback.channels.webform_drop import parse_submission
@@ -83,7 +89,7 @@ def retry(engine: Engine, run_time: datetime, *, ids: Sequence[int] | None = Non
     fernet = keys.cipher()
     with engine.begin() as conn:
         rows = conn.execute(
-            sa.text("""SELECT id, channel, source, external_ref, reason, raw_encrypted FROM feedback.quarantine
+            sa.text("""SELECT id, channel, source, external_ref, reason, raw_encrypted, parked_at FROM feedback.quarantine
                        WHERE status = 'parked' AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(:ids))
                          AND (CAST(:channel AS text) IS NULL OR channel = :channel)
                        ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"""),
@@ -96,7 +102,7 @@ def retry(engine: Engine, run_time: datetime, *, ids: Sequence[int] | None = Non
                 continue
             raw = keys.decrypt(row.raw_encrypted, fernet)
             try:
-                outcome = _reparse(row.channel, row.source, row.external_ref or "", raw, run_time)
+                outcome = _reparse(row.channel, row.source, row.external_ref or "", raw, row.parked_at or run_time)
             except InvalidItem as bad:
                 outcome = Rejected(row.channel, row.source, row.external_ref or "", bad.reason, bad.detail, raw)
             if isinstance(outcome, IntakeItem):
