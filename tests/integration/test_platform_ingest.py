@@ -72,6 +72,26 @@ def counts(register) -> tuple[int, int]:
             scalar(register, "SELECT count(DISTINCT external_id) FROM feedback.intake WHERE channel = 'platform'"))
 
 
+def test_an_implausible_platform_creation_time_is_kept_but_not_trusted(register, zendesk):
+    # created_at 1970 (epoch 0) or 2099 would number the item and start its deadlines from a wrong clock:
+    # received_at is our fetch time, the platform's value stays in the payload, flagged. A plausible one is kept.
+    zendesk.add([
+        zendesk_ticket(1, datetime(1970, 1, 1, tzinfo=UTC), "订单1无法支付", "第1单付款一直失败", updated_at=T0),
+        zendesk_ticket(2, datetime(2099, 1, 1, tzinfo=UTC), "订单2无法支付", "第2单付款一直失败", updated_at=T0),
+        zendesk_ticket(3, T0, "订单3无法支付", "第3单付款一直失败"),
+    ])
+    assert ingest(register, zendesk).inserted == 3
+    with register.connect() as conn:
+        got = {r.external_id: r for r in conn.execute(sa.text(
+            "SELECT external_id, received_at, payload FROM feedback.intake WHERE channel = 'platform'"))}
+    assert got["zendesk:1"].received_at == RUN and got["zendesk:2"].received_at == RUN
+    assert got["zendesk:1"].payload["platform_created_at"] == "1970-01-01T00:00:00Z"
+    assert got["zendesk:2"].payload["platform_created_at"] == "2099-01-01T00:00:00Z"
+    assert got["zendesk:1"].payload["created_at_flag"] == got["zendesk:2"].payload["created_at_flag"] == "implausible"
+    assert got["zendesk:3"].received_at == T0
+    assert "created_at_flag" not in got["zendesk:3"].payload and "platform_created_at" not in got["zendesk:3"].payload
+
+
 def test_every_ticket_once_across_reruns(register, zendesk):
     zendesk.add(tickets(95))
     first = ingest(register, zendesk)

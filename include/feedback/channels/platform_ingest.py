@@ -161,12 +161,15 @@ def record_ref(platform: Platform, record: Any, n: int) -> str:
     return str(ref) if ref not in (None, "", "null") else f"record-{n}"
 
 
-def _map_page(source: Any, platform: Platform, records: list[Any], channel: str) -> tuple[list, list]:
+def _map_page(source: Any, platform: Platform, records: list[Any], channel: str,
+              fetched_at: datetime) -> tuple[list, list]:
+    from feedback.channels.rest_source import with_our_receipt
+
     items: list[IntakeItem] = []
     rejected: list[Rejected] = []
     for n, record in enumerate(records):
         try:
-            items.append(source.to_item(record))
+            items.append(with_our_receipt(source.to_item(record), fetched_at))
         except InvalidItem as bad:
             rejected.append(Rejected(channel, platform.name, record_ref(platform, record, n), bad.reason, bad.detail,
                                      source.raw_bytes(record)))
@@ -204,7 +207,7 @@ def ingest_platform(
         limit = max_pages or platform.pagination.max_pages_per_run
         try:
             for page in source.pages(read_cursor(engine, channel, platform.name), max_pages=limit):
-                items, rejected = _map_page(source, platform, page.records, channel)
+                items, rejected = _map_page(source, platform, page.records, channel, run_time)
                 edits = [0]
                 result = store_batch(engine, channel, platform.name, items, rejected, page.position, run_time,
                                      resolve=lambda c, i, n=edits: resolve_edits(c, i, n))

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -29,6 +29,7 @@ import httpx
 from jmespath import exceptions as jmespath_errors
 
 from feedback.channels.base import IntakeItem, InvalidItem
+from feedback.channels.mail_items import plausible
 from feedback.channels.rest_client import PlatformUnavailable, RestClient
 from feedback.channels.rest_spec import compiled
 from feedback.errors import ConfigError
@@ -102,6 +103,21 @@ def parse_timestamp(value: Any) -> datetime:
     except ValueError:
         raise ValueError("not ISO 8601") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def with_our_receipt(item: IntakeItem, fetched_at: datetime) -> IntakeItem:
+    """The item with a received_at we can trust: the platform's creation time, unless it is implausible.
+
+    A 1970 (epoch 0) or 2099 `created_at` would number the item and start its deadlines from a
+    wrong clock. The rule is the mail rule (`mail_items.plausible`: not before 2000, at most a
+    day after we fetched it); an implausible value becomes our fetch time, and the platform's
+    value is kept in the payload as `platform_created_at` with `created_at_flag: implausible`.
+    Applied by the ingest loop after `to_item`, so subclasses that override `to_item` get it too.
+    """
+    if plausible(item.received_at, fetched_at):
+        return item
+    payload = {**item.payload, "platform_created_at": iso_utc(item.received_at), "created_at_flag": "implausible"}
+    return replace(item, received_at=fetched_at, payload=payload)
 
 
 def link_header_next(headers: httpx.Headers) -> str | None:
