@@ -20,12 +20,19 @@ WORKDIR /opt/airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt
 
-# The package (include/feedback, declared by pyproject.toml) and the register migrations.
-# compose mounts ./include and ./sql over these; the copies make the image usable on its
-# own (e.g. `feedback migrate`).
+# The package (include/feedback, declared by pyproject.toml), the register migrations, the
+# DAGs and the Airflow plugins (the image's dags and plugins folders, AIRFLOW_HOME=/opt/airflow).
+# compose mounts ./include, ./sql, ./dags and ./plugins over these; the copies make the image
+# usable on its own (e.g. `feedback migrate`, or a deployment without the checkout).
 COPY --chown=airflow:0 pyproject.toml /opt/airflow/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 sql/ /opt/airflow/sql/
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
+
+# Production mode, as under compose: no embedded register, generated keys or other checkout
+# conveniences; a missing feedback_db connection is an error (include/feedback/paths.py).
+ENV FEEDBACK_LOCAL=0
 
 # Editable install: `import feedback` resolves to /opt/airflow/include/feedback (the mounted
 # folder under compose), so paths.py finds /opt/airflow as the project root, and the

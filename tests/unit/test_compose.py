@@ -631,6 +631,29 @@ def test_dockerfile_copy_sources_exist():
     assert {"requirements.txt", "constraints.txt", "pyproject.toml", "include"} <= copied
 
 
+def test_the_image_carries_the_code_compose_mounts_and_runs_in_production_mode():
+    """Without the checkout mounted (a deployment from the image alone) the DAGs, plugins, package and
+    migrations must be where compose mounts them, and the image must not fall back to local mode."""
+    copied = {}
+    for keyword, args in dockerfile_instructions():
+        if keyword in ("COPY", "ADD"):
+            parts = [p for p in args.split() if not p.startswith("--")]
+            for source in parts[:-1]:
+                copied[source.strip("/").removeprefix("./")] = parts[-1].rstrip("/")
+    mounts = bind_mounts(compose()["x-airflow-common"])
+    for folder in ("dags", "plugins", "include", "sql"):
+        target = next((t for s, t in mounts.items() if s.strip("/").removeprefix("./") == folder), None)
+        assert target, f"compose does not mount ./{folder}"
+        assert copied.get(folder) == target.rstrip("/"), (
+            f"the Dockerfile must COPY {folder}/ to {target} (where compose mounts it)")
+    env = {}
+    for keyword, args in dockerfile_instructions():
+        if keyword == "ENV":
+            for name, value in re.findall(r"(\w+)=(\S+)", args):
+                env[name] = value.strip("'\"")
+    assert env.get("FEEDBACK_LOCAL") == "0", "the image must set ENV FEEDBACK_LOCAL=0 (production mode)"
+
+
 def test_dockerfile_base_image_matches_the_pins():
     froms = [args for keyword, args in dockerfile_instructions() if keyword == "FROM"]
     assert len(froms) == 1, froms
