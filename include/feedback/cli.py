@@ -12,7 +12,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from feedback.errors import FeedbackError
@@ -23,6 +24,27 @@ UNMIGRATED = {"42P01", "3F000"}
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# Modules only requirements-dev.txt installs (sample data, SMTP capture, embedded register).
+DEV_MODULES = ("faker", "aiosmtpd", "pgserver")
+
+
+@contextmanager
+def _development_command(name: str) -> Iterator[None]:
+    """One line instead of a traceback when a development command runs where only the runtime is installed.
+
+    `sample`, `demo`, `smtp-sink` and `up` need modules the image leaves out on purpose;
+    an operator trying one in a container should learn that, not read an import error.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as missing:
+        module = (missing.name or "").partition(".")[0]
+        if module not in DEV_MODULES:
+            raise
+        raise FeedbackError(f"`feedback {name}` is a development command: install requirements-dev.txt "
+                            f"(missing module {module})") from None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -86,7 +108,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from feedback.sample import generate, write_sample
+    with _development_command("sample"):
+        from feedback.sample import generate, write_sample
 
     sample = generate(seed=args.seed, volume=args.volume, month=args.month)
     manifest = write_sample(sample, Path(args.out))
@@ -97,19 +120,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from feedback.demo import DemoOptions, run_demo
 
-    return run_demo(DemoOptions(seed=args.seed, volume=args.volume, month=args.month, runs=args.runs))
+    with _development_command("demo"):   # run_demo imports the sample generator and SMTP capture first
+        return run_demo(DemoOptions(seed=args.seed, volume=args.volume, month=args.month, runs=args.runs))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from feedback.local.up import run_local_airflow
 
-    return run_local_airflow(port=args.port)
+    with _development_command("up"):     # run_local_airflow imports the SMTP capture first
+        return run_local_airflow(port=args.port)
 
 
 def cmd_smtp_sink(args: argparse.Namespace) -> int:
     import time
 
-    from feedback.local import smtp_sink
+    with _development_command("smtp-sink"):
+        from feedback.local import smtp_sink
 
     sink = smtp_sink.start(port=args.port)
     _say(f"SMTP capture on 127.0.0.1:{sink.port}, storing mails in {sink.folder} (Ctrl-C to stop)")
