@@ -337,6 +337,16 @@ def test_labelled_set_shape():
     assert 0.25 <= holdout <= 0.35
 
 
+def test_no_label_expects_a_bump_past_the_ceiling(clf):
+    # Bumps (VIP, angry tone, a negative platform item) stop at high (domain.md §3: 频繁闪退 is high), so an
+    # item the rules capped at high cannot be labelled urgent: that label would score a rule the policy forbids.
+    from feedback.triage.evaluate import _decide
+
+    beyond = [item.id for item in load_labelled()
+              if item.expected.priority == "urgent" and "capped:high" in _decide(clf, item).priority_reasons]
+    assert beyond == []
+
+
 @pytest.mark.parametrize(("key", "floor"), FLOORS.items(), ids=lambda v: "-".join(v) if isinstance(v, tuple) else "")
 def test_labelled_set_meets_floor(evaluation, key, floor):
     task, split, metric = key
