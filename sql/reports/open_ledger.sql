@@ -8,19 +8,24 @@
 --                  period end (due_at as recorded now: a later pause may have moved it).
 --                  Shown as local wall-clock time in :zone; overdue = already due at the period end.
 --   days open      last day of the period minus the local receipt date.
--- Params: :end, :zone, :last_day.
+--   An item whose receipt time is infinite or before :oldest (a corrupt import, a sender's clock)
+--   is still listed, without a receipt date or days open (date arithmetic on '-infinity' fails
+--   the whole query); implausible_total counts them for the section's note.
+-- Params: :end, :zone, :last_day, :oldest.
 WITH candidates AS (
-    SELECT f.id, f.feedback_no, f.received_at, f.priority, f.department, f.status
+    SELECT f.id, f.feedback_no, f.received_at, f.priority, f.department, f.status,
+           (isfinite(f.received_at) AND f.received_at >= :oldest) AS plausible
     FROM feedback.v_feedback AS f
     WHERE f.received_at < :end AND (f.closed_at IS NULL OR f.closed_at >= :end)
 )
 SELECT c.feedback_no,
-       (c.received_at AT TIME ZONE :zone)::date AS received_on,
+       CASE WHEN c.plausible THEN (c.received_at AT TIME ZONE :zone)::date END AS received_on,
        c.priority, c.department,
        coalesce(s.status, c.status) AS status,
        n.due_at AT TIME ZONE :zone AS next_deadline, n.stage AS next_stage,
        coalesce(n.due_at < :end, false) AS overdue,
-       CAST(:last_day AS date) - (c.received_at AT TIME ZONE :zone)::date AS days_open
+       CASE WHEN c.plausible THEN CAST(:last_day AS date) - (c.received_at AT TIME ZONE :zone)::date END AS days_open,
+       count(*) FILTER (WHERE NOT c.plausible) OVER () AS implausible_total
 FROM candidates AS c
 LEFT JOIN LATERAL (
     SELECT coalesce(e.to_status, e.event_type) AS status

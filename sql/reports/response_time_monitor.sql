@@ -7,39 +7,45 @@
 --   breaches    breach records (kind 'breach', any stage) whose deadline fell in the period
 --               (detected_at >= deadline_at always, so the detected_at bound only uses its index)
 -- Each figure is grouped by the item's department and priority: the facts are collected per
--- item first and joined to the register once. Params: :start, :end, :calendars.
+-- item first and joined to the register once.
+-- A first response whose clock started at an infinite time or before :oldest has no duration: it
+-- is left out of responded and total_seconds and counted in `excluded`.
+-- Params: :start, :end, :calendars, :oldest.
 WITH cal AS (
     SELECT * FROM feedback.calendar_spans(CAST(:calendars AS jsonb))   -- migration 008
 ),
-facts (feedback_id, items, fr_due, fr_on_time, responded, secs, breaches) AS (
-    SELECT f.id, 1, 0, 0, 0, 0::float8, 0
+facts (feedback_id, items, fr_due, fr_on_time, responded, secs, breaches, excluded) AS (
+    SELECT f.id, 1, 0, 0, 0, 0::float8, 0, 0
     FROM feedback.v_feedback AS f
     WHERE f.received_at >= :start AND f.received_at < :end
     UNION ALL
-    SELECT d.feedback_id, 0, 1, (d.met_at IS NOT NULL AND d.met_at <= d.due_at)::int, 0, 0::float8, 0
+    SELECT d.feedback_id, 0, 1, (d.met_at IS NOT NULL AND d.met_at <= d.due_at)::int, 0, 0::float8, 0, 0
     FROM feedback.v_feedback_deadline AS d
     WHERE d.stage = 'first_response' AND d.due_at >= :start AND d.due_at < :end
     UNION ALL
-    SELECT d.feedback_id, 0, 0, 0, 1,
-           CASE WHEN x.b <= x.a THEN 0
+    SELECT d.feedback_id, 0, 0, 0, ok.plausible::int,
+           CASE WHEN NOT ok.plausible THEN 0
+                WHEN x.b <= x.a THEN 0
                 WHEN cal.name IS NULL OR cal.always THEN x.b - x.a
                 ELSE coalesce(cal.c[w.ib] + least(x.b - cal.s[w.ib], cal.l[w.ib]), 0)
                    - coalesce(cal.c[w.ia] + least(x.a - cal.s[w.ia], cal.l[w.ia]), 0)
            END,
-           0
+           0, (NOT ok.plausible)::int
     FROM feedback.v_feedback_deadline AS d
     LEFT JOIN cal ON cal.name = d.calendar
+    CROSS JOIN LATERAL (SELECT isfinite(d.starts_at) AND d.starts_at >= :oldest AS plausible) AS ok
     CROSS JOIN LATERAL (SELECT date_part('epoch', d.starts_at) AS a, date_part('epoch', d.met_at) AS b) AS x
     CROSS JOIN LATERAL (SELECT width_bucket(x.a, cal.s) AS ia, width_bucket(x.b, cal.s) AS ib) AS w
     WHERE d.stage = 'first_response' AND d.handling_cycle = 1 AND d.met_at >= :start AND d.met_at < :end
     UNION ALL
-    SELECT b.feedback_id, 0, 0, 0, 0, 0::float8, 1
+    SELECT b.feedback_id, 0, 0, 0, 0, 0::float8, 1, 0
     FROM feedback.v_sla_breach AS b
     WHERE b.kind = 'breach' AND b.deadline_at >= :start AND b.deadline_at < :end AND b.detected_at >= :start
 )
 SELECT coalesce(f.department, '') AS department, f.priority,
        sum(x.items) AS items, sum(x.fr_due) AS fr_due, sum(x.fr_on_time) AS fr_on_time,
-       sum(x.responded) AS responded, sum(x.secs::numeric)::float8 AS total_seconds, sum(x.breaches) AS breaches
+       sum(x.responded) AS responded, sum(x.secs::numeric)::float8 AS total_seconds, sum(x.breaches) AS breaches,
+       sum(x.excluded) AS excluded
 FROM facts AS x
 JOIN feedback.v_feedback AS f ON f.id = x.feedback_id
 GROUP BY 1, 2

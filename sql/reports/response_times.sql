@@ -17,7 +17,9 @@
 -- and the business time of [a, b) is cum(b) - cum(a): set-based, no per-item loop. A 24x7
 -- calendar ("always": true) or a calendar not in :calendars counts plain elapsed time.
 -- Pauses (waiting on the customer) are not subtracted: this is the customer's view.
--- Params: :start, :end, :calendars.
+-- A span starting at an infinite time or before :oldest (a corrupt import, a sender's clock) has
+-- no duration: it is left out of n, the sum and the P90, and counted in `excluded`.
+-- Params: :start, :end, :calendars, :oldest.
 WITH cal AS (
     SELECT * FROM feedback.calendar_spans(CAST(:calendars AS jsonb))   -- migration 008
 ),
@@ -36,7 +38,8 @@ spans AS (
 ),
 timed AS (
     SELECT sp.measure, sp.priority,
-           CASE WHEN x.b <= x.a THEN 0
+           CASE WHEN NOT (isfinite(sp.t0) AND sp.t0 >= :oldest) THEN NULL
+                WHEN x.b <= x.a THEN 0
                 WHEN cal.name IS NULL OR cal.always THEN x.b - x.a
                 ELSE coalesce(cal.c[w.ib] + least(x.b - cal.s[w.ib], cal.l[w.ib]), 0)
                    - coalesce(cal.c[w.ia] + least(x.a - cal.s[w.ia], cal.l[w.ia]), 0)
@@ -46,7 +49,7 @@ timed AS (
     CROSS JOIN LATERAL (SELECT date_part('epoch', sp.t0) AS a, date_part('epoch', sp.t1) AS b) AS x
     CROSS JOIN LATERAL (SELECT width_bucket(x.a, cal.s) AS ia, width_bucket(x.b, cal.s) AS ib) AS w
 )
-SELECT measure, priority, count(*) AS n,
+SELECT measure, priority, count(secs) AS n, count(*) - count(secs) AS excluded,
        sum(secs::numeric)::float8 AS total_seconds,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) AS p90_seconds
 FROM timed

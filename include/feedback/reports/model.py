@@ -48,6 +48,12 @@ class Section:
     chart: Chart | None = None
     note: Label | None = None  # one line under the table (e.g. how a figure is defined)
     total_rows: int | None = None  # a list section showing only its first rows: how many there are in all
+    unavailable: bool = False  # could not be computed this run (held as poison): shown as such, never as "no data"
+
+
+# The line a section that could not be computed shows instead of its table (workbook, PDF, mail).
+UNAVAILABLE = Label("本节数据暂不可用（已记录，见 feedback quarantine list）",
+                    "This section could not be computed (held; see feedback quarantine list)")
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,11 @@ class Report:
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
+
+    @property
+    def unavailable(self) -> tuple[Section, ...]:
+        """The sections this version lacks (held); the report says so wherever it shows them."""
+        return tuple(s for s in self.sections if s.unavailable)
 
     @property
     def quality_passed(self) -> bool:

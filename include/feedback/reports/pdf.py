@@ -41,7 +41,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from feedback.reports.fonts import cjk_fonts
-from feedback.reports.model import Label, Report, Section
+from feedback.reports.model import UNAVAILABLE, Label, Report, Section
 from feedback.reports.xlsx import L as XL
 from feedback.reports.xlsx import format_value
 
@@ -251,12 +251,18 @@ def _subtitle(report: Report) -> str:
 def _quality_box(report: Report, st: _Styles) -> Table:
     loc = report.locale
     failed = [q for q in report.quality if not q.passed]
-    if failed:
-        sep = "：" if loc == "zh-CN" else ": "
-        lines: list[Any] = [Paragraph(escape(T["quality_failed"](loc).format(n=len(failed))), st.alert)]
+    missing = report.unavailable
+    sep = "：" if loc == "zh-CN" else ": "
+    if failed or missing:
+        lines: list[Any] = []
+        if failed:
+            lines.append(Paragraph(escape(T["quality_failed"](loc).format(n=len(failed))), st.alert))
         for q in failed:
             detail = f"{sep}{q.detail}" if q.detail else ""
             lines.append(Paragraph(f"<b>{escape(T['failed'](loc))}</b> · {escape(q.name(loc))}{escape(detail)}",
+                                   st.alert_body))
+        for s in missing:   # every held section by name, whether or not the summary shows it
+            lines.append(Paragraph(f"<b>{escape(s.title(loc))}</b>{escape(sep)}{escape(UNAVAILABLE(loc))}",
                                    st.alert_body))
         passed = [q.name(loc) for q in report.quality if q.passed]
         if passed:
@@ -269,7 +275,8 @@ def _quality_box(report: Report, st: _Styles) -> Table:
         fg, bg = GREEN, GREEN_BG
     box = Table([[lines]], colWidths=[FRAME_W])
     box.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), st.font), ("BACKGROUND", (0, 0), (-1, -1), bg), ("BOX", (0, 0), (-1, -1), 1.2 if failed else 0.6, fg),
+        ("FONTNAME", (0, 0), (-1, -1), st.font), ("BACKGROUND", (0, 0), (-1, -1), bg),
+        ("BOX", (0, 0), (-1, -1), 1.2 if failed or missing else 0.6, fg),
         ("LEFTPADDING", (0, 0), (-1, -1), 8), ("RIGHTPADDING", (0, 0), (-1, -1), 8),
         ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
     ]))
@@ -521,6 +528,8 @@ def _widths(section: Section, texts: list[list[str]], loc: str, st: _Styles) -> 
 
 def _highlight(section: Section, limit: int, loc: str, st: _Styles) -> list[Any]:
     heading = Paragraph(escape(section.title(loc)), st.h3)
+    if section.unavailable:
+        return [KeepTogether([heading, Paragraph(escape(UNAVAILABLE(loc)), st.alert_body)])]
     if not section.rows or not section.columns:
         return [KeepTogether([heading, Paragraph(escape(T["no_rows"](loc)), st.note)])]
     shown = section.rows[:limit]

@@ -4,6 +4,14 @@ The steps run in one transaction on the register (the archive rows and the outbo
 rows commit together), so a crash leaves either nothing or a complete version
 with its mail queued; a re-run for the same period with the same figures finds
 the version archived and queues nothing unless `resend` is asked for.
+
+One bad value must not stop a report: each section is computed in its own savepoint
+(`sections._isolated`). A section that fails on the data is held (`feedback.holds`, stage
+`reports`, table `report_section`, ref `<kind>:<period>:<section>`) in the archive's
+transaction, and the report goes out with that section marked unavailable and named in the
+data-quality checks. While the hold is open, re-runs skip the section (same figures, no new
+version); once the operator releases it, the next run computes it and, the figures having
+changed, archives and mails a new version.
 """
 
 from __future__ import annotations
@@ -11,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+import re
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +28,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback import holds
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 from feedback.reports.archive import ArchiveResult, archive, period_label, read_archived
-from feedback.reports.model import Label, QualityCheck, Report
+from feedback.reports.model import UNAVAILABLE, Label, QualityCheck, Report
 
 log = logging.getLogger(__name__)
 REPORT_KIND = "report"
+HOLD_STAGE, HOLD_TABLE = "reports", "report_section"
 # The sections whose first rows the PDF summary shows ("top issues").
 HIGHLIGHTS = {
     "monthly": ("high_frequency", "dissatisfaction_causes", "overdue_items"),
@@ -46,6 +57,8 @@ class Produced:
     mails_queued: int
     quality_passed: bool
     items: int
+    held: int = 0                  # sections unavailable in this version (held now or still held)
+    held_sections: list[str] = field(default_factory=list)   # their keys
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +72,7 @@ def file_names(kind: str, label: str) -> tuple[str, str]:
 def content_hash(report: Report) -> str:
     """A hash of the figures and checks, not of the stamp: equal figures, equal hash."""
     doc = {"headline": [(h.label.en, h.value) for h in report.headline],
-           "sections": [(s.key, s.rows) for s in report.sections],
+           "sections": [(s.key, "unavailable") if s.unavailable else (s.key, s.rows) for s in report.sections],
            "quality": [(q.name.en, q.passed, q.detail) for q in report.quality],
            "locale": report.locale}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
@@ -88,6 +101,7 @@ def mail_text(report: Report, result: ArchiveResult, links: dict[str, str]) -> s
         lines.append("⚠ 数据质量检查未通过：" if zh else "⚠ Data-quality checks FAILED:")
         lines += [f"  - {q.name(report.locale)}: {q.detail}" for q in failed]
         lines.append("以下数字可能不准确。" if zh else "The figures below may be wrong.")
+        lines += [f"  - {s.title(report.locale)}: {UNAVAILABLE(report.locale)}" for s in report.unavailable]
     else:
         lines.append(f"数据质量检查：{len(report.quality)} 项全部通过。" if zh
                      else f"Data-quality checks: all {len(report.quality)} passed.")
@@ -136,6 +150,20 @@ def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged
     return rows
 
 
+def hold_ref(kind: str, label: str, key: str) -> str:
+    """The `held_row.row_ref` of one section of one report: `monthly:2026-10:open_ledger`."""
+    return f"{kind}:{label}:{key}"
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def _hold_detail(key: str, error: BaseException) -> tuple[str, str]:
+    """Reason code and detail line for a held section: where and why, quoted values blanked."""
+    reason, detail = holds.describe_error(error)
+    return reason, f"section {key}: " + _QUOTED.sub("'…'", detail)
+
+
 def stage(files: dict[str, bytes], folder: Path) -> dict[str, Path]:
     """Local copies the mail sender attaches (the archive may be an object store)."""
     from feedback.paths import private_dir, write_private
@@ -161,15 +189,30 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     locale = locale or settings.reports.locale or settings.locale
     say = progress or (lambda _m: None)
     start, end = period.bounds()
+    label = period_label(kind, period.start)
+    failures: dict[str, BaseException] = {}
+
+    def on_error(key: str, error: BaseException) -> None:
+        failures[key] = error
+        log.warning("report %s %s: section %s could not be computed (%s); held", kind, label, key,
+                    type(error).__name__)
+
     with engine.connect() as conn:
+        still_held = {ref.split(":", 2)[2] for ref in holds.held_refs(conn, HOLD_STAGE, HOLD_TABLE)
+                      if ref.startswith(f"{kind}:{label}:")}
         if kind == "monthly":
             headline, parts = sections.monthly_sections(
                 conn, period, high_frequency_share=settings.reports.high_frequency_share,
-                repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows)
+                repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows,
+                skip=still_held, on_error=on_error)
         else:
-            headline, parts = sections.weekly_sections(conn, period)
-    say(f"{kind} {period.start}..{period.end}: {len(parts)} sections computed")
-    checks: tuple[QualityCheck, ...] = quality.check_period(engine, start, end)
+            headline, parts = sections.weekly_sections(conn, period, skip=still_held, on_error=on_error)
+    missing = [s.key for s in parts if s.unavailable]
+    say(f"{kind} {period.start}..{period.end}: {len(parts) - len(missing)} of {len(parts)} sections computed"
+        + (f"; held: {', '.join(missing)}" if missing else ""))
+    checks: tuple[QualityCheck, ...] = (*quality.check_period(engine, start, end),
+                                        quality.times_check(engine, start, end, locale),
+                                        quality.sections_check(parts, locale))
     items = quality.register_rows(engine, start, end)
     say(f"data quality: {sum(c.passed for c in checks)}/{len(checks)} checks passed on {items:,} items")
     # Value labels (channel, priority, department …) become text in the report's language here,
@@ -179,11 +222,13 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     report = Report(kind=kind, period_start=period.start, period_end=period.end, locale=locale,
                     generated_at=generated_at, headline=headline, sections=parts, quality=checks,
                     title=TITLES[kind])
-    label = period_label(kind, period.start)
     xlsx_name, pdf_name = file_names(kind, label)
     files = {xlsx_name: xlsx.render_xlsx(report), pdf_name: pdf.render_pdf(report, highlights=HIGHLIGHTS[kind])}
     say(f"rendered {xlsx_name} ({len(files[xlsx_name]):,} bytes), {pdf_name} ({len(files[pdf_name]):,} bytes)")
     with engine.begin() as conn:
+        for key, error in failures.items():   # held with the version that lacks them: a crash leaves neither
+            reason, detail = _hold_detail(key, error)
+            holds.hold_row(conn, HOLD_STAGE, HOLD_TABLE, hold_ref(kind, label, key), reason, detail, generated_at)
         result = archive(conn, settings.reports.archive_url(local_dir()), kind=kind, start=period.start,
                          end=period.end, files=files, content_hash=content_hash(report), created_at=generated_at)
         queued = 0
@@ -198,8 +243,11 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
                                                 domain=settings.mail.message_id_domain))
     say(f"archived version {result.version}" + (" (new)" if result.new else " (same figures as before)")
         + f"; {queued} mail(s) queued")
+    if missing:
+        log.warning("report %s %s version %d: %d section(s) held (%s); see `feedback quarantine list`", kind, label,
+                    result.version, len(missing), ", ".join(missing))
     return Produced(kind, label, result.version, result.new, {f.file_name: f.size_bytes for f in result.files},
-                    queued, report.quality_passed, items)
+                    queued, report.quality_passed, items, len(missing), missing)
 
 
 def period_for_run(kind: str, interval_start: datetime | None, interval_end: datetime | None, override: str | None,

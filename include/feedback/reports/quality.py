@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from feedback.reports.model import Label, QualityCheck
+from feedback.reports.model import Label, QualityCheck, Section
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 log = logging.getLogger(__name__)
@@ -114,6 +114,44 @@ def _snake(name: str) -> str:
 
 def _same(actual: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return all(actual.get(k) == v for k, v in wanted.items())
+
+
+SECTIONS_COMPLETE = Label("各部分数据齐全", "every section computed")
+PLAUSIBLE_TIMES = Label("受理与计时起点时间合理", "receipt and clock-start times are plausible")
+
+# Items in play during [start, end) (not closed before it) whose receipt time, or a deadline's clock
+# start, is infinite or before :oldest: the duration figures leave them out (sections.OLDEST_PLAUSIBLE).
+IMPLAUSIBLE_TIMES = """
+    SELECT count(*) FROM feedback.feedback AS f
+    WHERE f.received_at < :end AND (f.closed_at IS NULL OR f.closed_at >= :start)
+      AND (NOT (isfinite(f.received_at) AND f.received_at >= :oldest)
+           OR EXISTS (SELECT 1 FROM feedback.feedback_deadline AS d
+                      WHERE d.feedback_id = f.id AND NOT (isfinite(d.starts_at) AND d.starts_at >= :oldest)))"""
+
+
+def sections_check(sections: tuple[Section, ...], locale: str) -> QualityCheck:
+    """Whether every section was computed; a failed one names the held sections (titles only, no values)."""
+    missing = [s.title(locale) for s in sections if s.unavailable]
+    if not missing:
+        return QualityCheck(SECTIONS_COMPLETE, True)
+    sep = "、" if locale == "zh-CN" else ", "
+    detail = (f"{len(missing)} 个部分暂缺（已暂扣）：{sep.join(missing)}" if locale == "zh-CN"
+              else f"{len(missing)} section(s) missing (held): {sep.join(missing)}")
+    return QualityCheck(SECTIONS_COMPLETE, False, detail)
+
+
+def times_check(engine: Engine, start: datetime, end: datetime, locale: str) -> QualityCheck:
+    """Items whose infinite or pre-2000 times were left out of the durations, counted (never shown)."""
+    from feedback.reports.sections import OLDEST_PLAUSIBLE
+
+    with engine.connect() as conn:
+        n = conn.execute(sa.text(IMPLAUSIBLE_TIMES), {"start": start, "end": end, "oldest": OLDEST_PLAUSIBLE}
+                         ).scalar_one()
+    if not n:
+        return QualityCheck(PLAUSIBLE_TIMES, True)
+    detail = (f"{n} 个事项的受理或计时起点时间不合理（无穷或早于2000年），未计入时长" if locale == "zh-CN"
+              else f"{n} item(s) with an infinite or pre-2000 receipt or clock-start time, left out of durations")
+    return QualityCheck(PLAUSIBLE_TIMES, False, detail)
 
 
 def register_rows(engine: Engine, start: datetime, end: datetime) -> int:

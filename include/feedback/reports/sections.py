@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -56,8 +56,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from feedback.holds import is_infrastructure_error
 from feedback.paths import sql_dir
-from feedback.reports.model import Chart, Column, Headline, Label, Section
+from feedback.reports.model import UNAVAILABLE, Chart, Column, Headline, Label, Section
 
 DEFAULT_ZONE = "Asia/Shanghai"
 # Business time this far before the period start is not counted (arrays stay small: about
@@ -65,6 +66,9 @@ DEFAULT_ZONE = "Asia/Shanghai"
 CALENDAR_LOOKBACK_DAYS = 731
 TOP_CAUSES = 3          # 不满意原因 top 3 (domain.md §6)
 TOP_TAGS = 5            # weekly top issue tags
+# An instant before this (or an infinite one) is not a real time of ours: a row carrying one is left
+# out of every duration figure and counted in the section's note, never allowed to break the query.
+OLDEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
 
 SECTION_KEYS_MONTHLY: tuple[str, ...] = (
     "volume_by_channel", "volume_by_type", "volume_by_priority", "volume_by_department", "daily_trend",
@@ -73,6 +77,30 @@ SECTION_KEYS_MONTHLY: tuple[str, ...] = (
     "open_ledger", "praise",
 )
 SECTION_KEYS_WEEKLY: tuple[str, ...] = ("response_time_monitor", "satisfaction_tiers", "top_issue_tags")
+
+# Every section's title, so a section that could not be computed is still named in the report.
+TITLES: dict[str, Label] = {
+    "volume_by_channel": Label("各渠道反馈量", "Volume by channel"),
+    "volume_by_type": Label("各类型反馈量", "Volume by type"),
+    "volume_by_priority": Label("各优先级反馈量", "Volume by priority"),
+    "volume_by_department": Label("各部门反馈量", "Volume by department"),
+    "daily_trend": Label("每日反馈量趋势", "Daily trend"),
+    "sla_attainment": Label("各级别响应时效达标率", "SLA attainment by priority and stage"),
+    "response_times": Label("平均首次响应时间与处理周期（工作小时）", "First-response and handling time (business hours)"),
+    "urgent_speed": Label("紧急事项处理速度", "Speed on urgent items"),
+    "satisfaction": Label("满意度分布", "Satisfaction"),
+    "satisfaction_trend": Label("满意度趋势（环比/同比）", "Satisfaction trend (month-on-month / year-on-year)"),
+    "dissatisfaction_causes": Label(f"不满意原因前{TOP_CAUSES}位", f"Top {TOP_CAUSES} causes of dissatisfaction"),
+    "overdue_reasons": Label("超时原因", "Reasons for overdue items"),
+    "overdue_items": Label("超时事项清单", "Overdue items"),
+    "high_frequency": Label("高频问题", "High-frequency problems"),
+    "repeat_complaints": Label("重复投诉率", "Repeat-complaint rate"),
+    "open_ledger": Label("未了事宜台帐", "Open-items ledger"),
+    "praise": Label("表扬", "Praise"),
+    "response_time_monitor": Label("响应时效监控周报表", "Weekly response-time monitor"),
+    "satisfaction_tiers": Label("满意度周汇总（按客户等级）", "Weekly satisfaction by customer tier"),
+    "top_issue_tags": Label(f"问题标签前{TOP_TAGS}位", f"Top {TOP_TAGS} issue tags"),
+}
 
 # Complaint categories of the shipped presets (taxonomy.yaml): A's 功能问题 / 服务投诉 and B's
 # complaint classes (B's `other` shares its code with A's non-complaint `other`, so it is left out).
@@ -311,6 +339,15 @@ def _listed_note(note: Label, shown: int, total: int) -> Label:
                  f"{note.en} {total:,} in all; the first {shown:,} are listed here (the full list is in the register).")
 
 
+def _excluded_note(note: Label, excluded: int | None) -> Label:
+    """`note`, plus how many rows were left out of the durations for an infinite or pre-2000 time."""
+    if not excluded:
+        return note
+    return Label(f"{note.zh} 另有 {excluded:,} 条因时间不合理（无穷或早于2000年）未计入时长。",
+                 f"{note.en} {excluded:,} row(s) with an implausible time (infinite or before 2000) are left out "
+                 "of the durations.")
+
+
 def _share(part: int | float | None, whole: int | float | None) -> float | None:
     if not whole:
         return None
@@ -383,7 +420,7 @@ def _params(period: Period, **extra: Any) -> dict[str, Any]:
         "start": start, "end": end, "zone": period.zone, "first_day": period.start, "last_day": period.end,
         "prev_start": prev_start, "prev_end": prev_end, "ya_start": ya_start, "ya_end": ya_end,
         "complaint_categories": list(COMPLAINT_CATEGORIES), "praise_categories": list(PRAISE_CATEGORIES),
-        **extra,
+        "oldest": OLDEST_PLAUSIBLE, **extra,
     }
 
 
@@ -411,31 +448,31 @@ def _volume(conn: sa.Connection, p: dict[str, Any], key: str, title: Label, dim:
 
 
 def volume_by_channel(conn: sa.Connection, p: dict[str, Any]) -> Section:
-    return _volume(conn, p, "volume_by_channel", Label("各渠道反馈量", "Volume by channel"),
+    return _volume(conn, p, "volume_by_channel", TITLES["volume_by_channel"],
                    Label("渠道", "Channel"), channel_label, CHANNEL_ORDER)
 
 
 def volume_by_type(conn: sa.Connection, p: dict[str, Any]) -> Section:
-    section = _volume(conn, p, "volume_by_type", Label("各类型反馈量", "Volume by type"),
+    section = _volume(conn, p, "volume_by_type", TITLES["volume_by_type"],
                       Label("类型", "Type"), category_label, None)
     return Section(section.key, section.title, section.columns, section.rows, section.chart,
                    Label("按主分类（第一个分类）统计。", "By main (first) category."))
 
 
 def volume_by_priority(conn: sa.Connection, p: dict[str, Any]) -> Section:
-    return _volume(conn, p, "volume_by_priority", Label("各优先级反馈量", "Volume by priority"),
+    return _volume(conn, p, "volume_by_priority", TITLES["volume_by_priority"],
                    Label("优先级", "Priority"), priority_label, PRIORITY_ORDER)
 
 
 def volume_by_department(conn: sa.Connection, p: dict[str, Any]) -> Section:
-    return _volume(conn, p, "volume_by_department", Label("各部门反馈量", "Volume by department"),
+    return _volume(conn, p, "volume_by_department", TITLES["volume_by_department"],
                    Label("责任部门", "Department"), department_label, None)
 
 
 def daily_trend(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = tuple({"day": r["day"], "items": r["items"], "urgent": r["urgent"]}
                  for r in _run(conn, "daily_trend", p))
-    title = Label("每日反馈量趋势", "Daily trend")
+    title = TITLES["daily_trend"]
     return Section(
         "daily_trend", title,
         (Column("day", Label("日期", "Date"), "date"), Column("items", Label("反馈量", "Items"), "int"),
@@ -457,7 +494,7 @@ def sla_attainment(conn: sa.Connection, p: dict[str, Any]) -> Section:
         "attainment": _share(r["on_time"], r["due"]),
     } for r in rows)
     return Section(
-        "sla_attainment", Label("各级别响应时效达标率", "SLA attainment by priority and stage"),
+        "sla_attainment", TITLES["sla_attainment"],
         (Column("priority", Label("优先级代码", "Priority code")), Column("priority_label", Label("优先级", "Priority")),
          Column("stage", Label("阶段代码", "Stage code")), Column("stage_label", Label("阶段", "Stage")),
          Column("due", Label("到期时限数", "Deadlines due"), "int"), Column("on_time", Label("按时", "On time"), "int"),
@@ -485,7 +522,7 @@ def response_times(conn: sa.Connection, p: dict[str, Any]) -> Section:
             "handled": hd.get("n", 0), "handling_avg_hours": _hours(hd.get("total_seconds"), hd.get("n", 0)),
             "handling_p90_hours": _hours(hd.get("p90_seconds")),
         })
-    title = Label("平均首次响应时间与处理周期（工作小时）", "First-response and handling time (business hours)")
+    title = TITLES["response_times"]
     return Section(
         "response_times", title,
         (C_KEY, Column("label", Label("优先级", "Priority")),
@@ -496,11 +533,13 @@ def response_times(conn: sa.Connection, p: dict[str, Any]) -> Section:
          Column("handling_avg_hours", Label("平均处理周期", "Avg handling time"), "hours"),
          Column("handling_p90_hours", Label("处理周期P90", "P90 handling time"), "hours")),
         tuple(out), chart=Chart("bar", "label", ("fr_avg_hours", "handling_avg_hours"), title),
-        note=Label("工作小时按该事项时限所用日历计（紧急为7x24）。首次响应：统计期内完成的首次响应，自收到起计；"
-                   "处理周期：统计期内解决（或直接关闭）的事项，自收到起计。",
-                   "Business hours on the calendar of the item's SLA (urgent: 24x7). First response: first "
-                   "responses made in the period, from receipt; handling: items resolved (or closed) in the "
-                   "period, from receipt."),
+        note=_excluded_note(
+            Label("工作小时按该事项时限所用日历计（紧急为7x24）。首次响应：统计期内完成的首次响应，自收到起计；"
+                  "处理周期：统计期内解决（或直接关闭）的事项，自收到起计。",
+                  "Business hours on the calendar of the item's SLA (urgent: 24x7). First response: first "
+                  "responses made in the period, from receipt; handling: items resolved (or closed) in the "
+                  "period, from receipt."),
+            sum(r["excluded"] for r in rows if r["priority"] is None)),
     )
 
 
@@ -508,12 +547,12 @@ def urgent_speed(conn: sa.Connection, p: dict[str, Any]) -> Section:
     (r,) = _run(conn, "urgent_speed", p)
     row = {
         "items": r["items"], "responded": r["responded"],
-        "avg_minutes": None if not r["responded"] else round(float(r["total_seconds"]) / r["responded"] / 60, 4),
+        "avg_minutes": None if not r["timed"] else round(float(r["total_seconds"]) / r["timed"] / 60, 4),
         "median_minutes": None if r["median_seconds"] is None else round(float(r["median_seconds"]) / 60, 4),
         "within_sla": r["within_sla"], "within_share": _share(r["within_sla"], r["items"]),
     }
     return Section(
-        "urgent_speed", Label("紧急事项处理速度", "Speed on urgent items"),
+        "urgent_speed", TITLES["urgent_speed"],
         (Column("items", Label("紧急事项", "Urgent items"), "int"),
          Column("responded", Label("已响应", "Responded"), "int"),
          Column("avg_minutes", Label("平均响应（分钟）", "Avg minutes to first response"), "number"),
@@ -521,9 +560,9 @@ def urgent_speed(conn: sa.Connection, p: dict[str, Any]) -> Section:
          Column("within_sla", Label("时限内响应", "Within SLA"), "int"),
          Column("within_share", Label("时限内响应率", "Share within SLA"), "pct")),
         (row,),
-        note=Label("统计期内收到的紧急事项；时限内 = 在首次响应时限前响应，未响应的计为未达标。",
-                   "Urgent items received in the period; within SLA = first response by its due time "
-                   "(not responded counts as not within)."),
+        note=_excluded_note(Label("统计期内收到的紧急事项；时限内 = 在首次响应时限前响应，未响应的计为未达标。",
+                                  "Urgent items received in the period; within SLA = first response by its due time "
+                                  "(not responded counts as not within)."), r["excluded"]),
     )
 
 
@@ -541,7 +580,7 @@ def satisfaction(conn: sa.Connection, p: dict[str, Any]) -> Section:
             row[f"{prefix}callbacks"] = n
             row[f"{prefix}share"] = _share(n, totals[role])
         out.append(row)
-    title = Label("满意度分布", "Satisfaction")
+    title = TITLES["satisfaction"]
     return Section(
         "satisfaction", title,
         (C_KEY, Column("label", Label("回访结果", "Outcome")),
@@ -572,7 +611,7 @@ def satisfaction_trend(conn: sa.Connection, p: dict[str, Any], period: Period) -
             "avg_score": None if not r["scored"] else round(r["score_total"] / r["scored"], 4),
             "change": change,
         })
-    title = Label("满意度趋势（环比/同比）", "Satisfaction trend (month-on-month / year-on-year)")
+    title = TITLES["satisfaction_trend"]
     return Section(
         "satisfaction_trend", title,
         (C_KEY, Column("label", Label("对比期", "Compared period")), Column("period", Label("期间", "Period")),
@@ -597,7 +636,7 @@ def _ranked(rows: list[dict[str, Any]], whole: str, extra: tuple[str, ...]) -> t
 def dissatisfaction_causes(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = _run(conn, "dissatisfaction_causes", {**p, "top": TOP_CAUSES})
     return Section(
-        "dissatisfaction_causes", Label(f"不满意原因前{TOP_CAUSES}位", f"Top {TOP_CAUSES} causes of dissatisfaction"),
+        "dissatisfaction_causes", TITLES["dissatisfaction_causes"],
         (Column("rank", Label("排名", "Rank"), "int"), C_KEY, Column("label", Label("问题类型", "Category")),
          Column("callbacks", Label("不满意回访", "Dissatisfied callbacks"), "int"),
          Column("share", Label("占不满意比例", "Share of dissatisfied"), "pct")),
@@ -613,7 +652,7 @@ def overdue_reasons(conn: sa.Connection, p: dict[str, Any]) -> Section:
     total = sum(r["breaches"] for r in rows)
     out = tuple({"key": r["reason"], "label": r["reason"] or NOT_GIVEN, "breaches": r["breaches"],
                  "share": _share(r["breaches"], total)} for r in rows)
-    title = Label("超时原因", "Reasons for overdue items")
+    title = TITLES["overdue_reasons"]
     return Section(
         "overdue_reasons", title,
         (C_KEY, Column("label", Label("超时原因", "Reason")), Column("breaches", Label("超时次数", "Breaches"), "int"),
@@ -633,7 +672,7 @@ def overdue_items(conn: sa.Connection, p: dict[str, Any]) -> Section:
         "reason": r["reason"] or NOT_GIVEN,
     } for r in listed)
     return Section(
-        "overdue_items", Label("超时事项清单", "Overdue items"),
+        "overdue_items", TITLES["overdue_items"],
         (Column("feedback_no", Label("反馈编号", "Feedback no.")), Column("priority", Label("优先级", "Priority")),
          Column("department", Label("责任部门", "Department")), Column("stage", Label("阶段", "Stage")),
          Column("cycle", Label("处理轮次", "Cycle"), "int"), Column("deadline", Label("时限", "Deadline"), "datetime"),
@@ -652,7 +691,7 @@ def high_frequency(conn: sa.Connection, p: dict[str, Any], threshold: float) -> 
         share = _share(r["complaints"], r["total"])
         out.append({"key": r["key"], "label": category_label(r["key"]), "complaints": r["complaints"],
                     "share": share, "flagged": share is not None and share > threshold})
-    title = Label("高频问题", "High-frequency problems")
+    title = TITLES["high_frequency"]
     pct = f"{threshold:.0%}"
     return Section(
         "high_frequency", title,
@@ -677,7 +716,7 @@ def repeat_complaints(conn: sa.Connection, p: dict[str, Any], window_days: int) 
     if not out:
         out = ({"key": "all", "label": TOTAL, "complaints": 0, "identified": 0, "repeats": 0, "rate": None},)
     return Section(
-        "repeat_complaints", Label("重复投诉率", "Repeat-complaint rate"),
+        "repeat_complaints", TITLES["repeat_complaints"],
         (C_KEY, Column("label", Label("问题类型", "Category")), Column("complaints", Label("投诉量", "Complaints"), "int"),
          Column("identified", Label("可识别客户", "With a known customer"), "int"),
          Column("repeats", Label("重复投诉", "Repeats"), "int"), Column("rate", Label("重复投诉率", "Repeat rate"), "pct")),
@@ -699,7 +738,7 @@ def open_ledger(conn: sa.Connection, p: dict[str, Any]) -> Section:
         "overdue": r["overdue"], "days_open": r["days_open"],
     } for r in listed)
     return Section(
-        "open_ledger", Label("未了事宜台帐", "Open-items ledger"),
+        "open_ledger", TITLES["open_ledger"],
         (Column("feedback_no", Label("反馈编号", "Feedback no.")),
          Column("received_on", Label("收到日期", "Received"), "date"),
          Column("priority", Label("优先级", "Priority")), Column("department", Label("责任部门", "Department")),
@@ -709,9 +748,10 @@ def open_ledger(conn: sa.Connection, p: dict[str, Any]) -> Section:
          Column("overdue", Label("期末已超时", "Overdue at period end"), "bool"),
          Column("days_open", Label("已开启天数", "Days open"), "int")),
         out,
-        note=_listed_note(Label("期末（统计期最后一天结束时）尚未关闭的事项，状态与时限按期末时点。",
-                                "Items not closed at the end of the period, with their status and next deadline as "
-                                "then."), len(out), total),
+        note=_listed_note(_excluded_note(
+            Label("期末（统计期最后一天结束时）尚未关闭的事项，状态与时限按期末时点。",
+                  "Items not closed at the end of the period, with their status and next deadline as then."),
+            listed[0]["implausible_total"] if listed else 0), len(out), total),
         total_rows=total,
     )
 
@@ -722,7 +762,7 @@ def praise(conn: sa.Connection, p: dict[str, Any]) -> Section:
                  "channel": channel_label(r["channel"]), "department": department_label(r["department"])}
                 for r in listed)
     return Section(
-        "praise", Label("表扬", "Praise"),
+        "praise", TITLES["praise"],
         (Column("feedback_no", Label("反馈编号", "Feedback no.")),
          Column("received_on", Label("收到日期", "Received"), "date"),
          Column("channel", Label("渠道", "Channel")), Column("department", Label("责任部门", "Department"))),
@@ -753,7 +793,7 @@ def response_time_monitor(conn: sa.Connection, p: dict[str, Any]) -> Section:
            for r in rows]
     out.append(row("all", TOTAL, "all", ALL, total))
     return Section(
-        "response_time_monitor", Label("响应时效监控周报表", "Weekly response-time monitor"),
+        "response_time_monitor", TITLES["response_time_monitor"],
         (Column("department", Label("部门代码", "Department code")),
          Column("department_label", Label("责任部门", "Department")),
          Column("priority", Label("优先级代码", "Priority code")), Column("priority_label", Label("优先级", "Priority")),
@@ -765,10 +805,12 @@ def response_time_monitor(conn: sa.Connection, p: dict[str, Any]) -> Section:
          Column("fr_avg_hours", Label("平均首次响应（工作小时）", "Avg first response (business h)"), "hours"),
          Column("breaches", Label("超时", "Breaches"), "int")),
         tuple(out),
-        note=Label("收到：本周收到；首次响应到期/按时：本周到期的首次响应时限；平均首次响应：本周完成的首次响应；"
-                   "超时：时限在本周的超时记录。",
-                   "Received: this week; due/on time: first-response deadlines due this week; average: first "
-                   "responses made this week; breaches: breaches whose deadline fell this week."),
+        note=_excluded_note(
+            Label("收到：本周收到；首次响应到期/按时：本周到期的首次响应时限；平均首次响应：本周完成的首次响应；"
+                  "超时：时限在本周的超时记录。",
+                  "Received: this week; due/on time: first-response deadlines due this week; average: first "
+                  "responses made this week; breaches: breaches whose deadline fell this week."),
+            sum(r["excluded"] for r in rows)),
     )
 
 
@@ -787,7 +829,7 @@ def satisfaction_tiers(conn: sa.Connection, p: dict[str, Any]) -> Section:
     out = [summary(t, tier_label(t), [r for r in rows if r["tier"] == t]) for t in tiers]
     out.append(summary("all", TOTAL, rows))
     return Section(
-        "satisfaction_tiers", Label("满意度周汇总（按客户等级）", "Weekly satisfaction by customer tier"),
+        "satisfaction_tiers", TITLES["satisfaction_tiers"],
         (C_KEY, Column("label", Label("客户等级", "Customer tier")), Column("callbacks", Label("回访", "Callbacks"), "int"),
          *(Column(o, OUTCOMES[o], "int") for o in OUTCOME_ORDER), Column("reached", Label("联系上", "Reached"), "int"),
          Column("satisfied_share", Label("满意率", "Satisfied share"), "pct"),
@@ -803,7 +845,7 @@ def top_issue_tags(conn: sa.Connection, p: dict[str, Any]) -> Section:
     out = tuple({"rank": i, "key": r["key"], "label": category_label(r["key"]), "items": r["items"],
                  "complaints": r["complaints"], "dissatisfied": r["dissatisfied"], "share": _share(r["items"], r["total"])}
                 for i, r in enumerate(rows, 1))
-    title = Label(f"问题标签前{TOP_TAGS}位", f"Top {TOP_TAGS} issue tags")
+    title = TITLES["top_issue_tags"]
     return Section(
         "top_issue_tags", title,
         (Column("rank", Label("排名", "Rank"), "int"), C_KEY, Column("label", Label("问题类型", "Category")),
@@ -818,15 +860,52 @@ def top_issue_tags(conn: sa.Connection, p: dict[str, Any]) -> Section:
 
 # --- the reports ------------------------------------------------------------------------------------
 
+# Called with a section's key and the error that kept it from being computed (produce() holds it).
+OnError = Callable[[str, BaseException], None]
+
+
+def unavailable_section(key: str) -> Section:
+    """The stand-in for a section that could not be computed: its title and the "unavailable" line."""
+    return Section(key, TITLES[key], (), (), note=UNAVAILABLE, unavailable=True)
+
+
+def _isolated(conn: sa.Connection, key: str, compute: Callable[[], Section], skip: Collection[str],
+              on_error: OnError | None) -> Section:
+    """One section in its own savepoint, so one bad value costs that section, not the whole report.
+
+    A section in `skip` (held, not yet released) is not attempted. A data error (a query that
+    fails on one row's value, a mapper that raises) rolls back to the savepoint, is passed to
+    `on_error` and leaves the section unavailable; without `on_error` it is raised as before.
+    Errors about the register itself (lost connection) always fail the run, to be retried.
+    """
+    if key in skip:
+        return unavailable_section(key)
+    try:
+        with conn.begin_nested():
+            return compute()
+    except Exception as error:
+        if on_error is None or is_infrastructure_error(error):
+            raise
+        on_error(key, error)
+        return unavailable_section(key)
+
+
+def _pick(by: Mapping[str, Section], key: str, value: Callable[[Section], Any]) -> Any:
+    """A headline figure read from a section, or None ("—") when that section is unavailable."""
+    section = by[key]
+    return None if section.unavailable else value(section)
+
 
 def monthly_sections(
     conn: sa.Connection, period: Period, *, high_frequency_share: float = 0.10, repeat_window_days: int = 30,
-    calendars: Mapping[str, Any] | None = None, list_rows: int = 1000,
+    calendars: Mapping[str, Any] | None = None, list_rows: int = 1000, skip: Collection[str] = (),
+    on_error: OnError | None = None,
 ) -> tuple[tuple[Headline, ...], tuple[Section, ...]]:
     """Headline figures and every section of the monthly report, in `SECTION_KEYS_MONTHLY` order.
 
     `calendars` (name -> BusinessCalendar) defaults to calendars.yaml; list sections (overdue
-    items, open ledger, praise) show their first `list_rows` rows and their total.
+    items, open ledger, praise) show their first `list_rows` rows and their total. Each
+    section is computed in its own savepoint; see `_isolated` for `skip` and `on_error`.
     """
     if not 0 < high_frequency_share < 1:
         raise ValueError(f"high_frequency_share must be between 0 and 1, got {high_frequency_share}")
@@ -834,51 +913,73 @@ def monthly_sections(
         raise ValueError(f"repeat_window_days must be at least 1, got {repeat_window_days}")
     p = _params(period, calendars=calendars_param(calendars if calendars is not None else _load_calendars(), period))
     p["list_rows"] = list_rows
-    sections = (
-        volume_by_channel(conn, p), volume_by_type(conn, p), volume_by_priority(conn, p),
-        volume_by_department(conn, p), daily_trend(conn, p), sla_attainment(conn, p), response_times(conn, p),
-        urgent_speed(conn, p), satisfaction(conn, p), satisfaction_trend(conn, p, period),
-        dissatisfaction_causes(conn, p), overdue_reasons(conn, p), overdue_items(conn, p),
-        high_frequency(conn, p, high_frequency_share), repeat_complaints(conn, p, repeat_window_days),
-        open_ledger(conn, p), praise(conn, p),
-    )
+    computes: dict[str, Callable[[], Section]] = {
+        "volume_by_channel": lambda: volume_by_channel(conn, p),
+        "volume_by_type": lambda: volume_by_type(conn, p),
+        "volume_by_priority": lambda: volume_by_priority(conn, p),
+        "volume_by_department": lambda: volume_by_department(conn, p),
+        "daily_trend": lambda: daily_trend(conn, p),
+        "sla_attainment": lambda: sla_attainment(conn, p),
+        "response_times": lambda: response_times(conn, p),
+        "urgent_speed": lambda: urgent_speed(conn, p),
+        "satisfaction": lambda: satisfaction(conn, p),
+        "satisfaction_trend": lambda: satisfaction_trend(conn, p, period),
+        "dissatisfaction_causes": lambda: dissatisfaction_causes(conn, p),
+        "overdue_reasons": lambda: overdue_reasons(conn, p),
+        "overdue_items": lambda: overdue_items(conn, p),
+        "high_frequency": lambda: high_frequency(conn, p, high_frequency_share),
+        "repeat_complaints": lambda: repeat_complaints(conn, p, repeat_window_days),
+        "open_ledger": lambda: open_ledger(conn, p),
+        "praise": lambda: praise(conn, p),
+    }
+    assert tuple(computes) == SECTION_KEYS_MONTHLY
+    sections = tuple(_isolated(conn, key, compute, skip, on_error) for key, compute in computes.items())
     by = {s.key: s for s in sections}
-    sla = by["sla_attainment"].rows
-    current = by["satisfaction_trend"].rows[0]
     headline = (
-        Headline(Label("反馈总量", "Items received"), sum(r["items"] for r in by["volume_by_channel"].rows)),
+        Headline(Label("反馈总量", "Items received"),
+                 _pick(by, "volume_by_channel", lambda s: sum(r["items"] for r in s.rows))),
         Headline(Label("紧急反馈", "Urgent items"),
-                 next(r["items"] for r in by["volume_by_priority"].rows if r["key"] == "urgent")),
+                 _pick(by, "volume_by_priority", lambda s: next(r["items"] for r in s.rows if r["key"] == "urgent"))),
         Headline(Label("响应时效达标率", "SLA attainment"),
-                 _share(sum(r["on_time"] for r in sla), sum(r["due"] for r in sla)), "pct"),
-        Headline(Label("满意率", "Satisfied share"), current["satisfied_share"], "pct"),
-        Headline(Label("期末未结事项", "Open items at period end"), by["open_ledger"].total_rows),
-        Headline(Label("表扬", "Praise"), by["praise"].total_rows),
+                 _pick(by, "sla_attainment",
+                       lambda s: _share(sum(r["on_time"] for r in s.rows), sum(r["due"] for r in s.rows))), "pct"),
+        Headline(Label("满意率", "Satisfied share"),
+                 _pick(by, "satisfaction_trend", lambda s: s.rows[0]["satisfied_share"]), "pct"),
+        Headline(Label("期末未结事项", "Open items at period end"), _pick(by, "open_ledger", lambda s: s.total_rows)),
+        Headline(Label("表扬", "Praise"), _pick(by, "praise", lambda s: s.total_rows)),
     )
     assert tuple(by) == SECTION_KEYS_MONTHLY
     return headline, sections
 
 
 def weekly_sections(
-    conn: sa.Connection, period: Period, *, calendars: Mapping[str, Any] | None = None,
+    conn: sa.Connection, period: Period, *, calendars: Mapping[str, Any] | None = None, skip: Collection[str] = (),
+    on_error: OnError | None = None,
 ) -> tuple[tuple[Headline, ...], tuple[Section, ...]]:
-    """Headline figures and the sections of the weekly report, in `SECTION_KEYS_WEEKLY` order."""
+    """Headline figures and the sections of the weekly report, in `SECTION_KEYS_WEEKLY` order (isolated as above)."""
     p = _params(period, calendars=calendars_param(calendars if calendars is not None else _load_calendars(), period))
-    sections = (response_time_monitor(conn, p), satisfaction_tiers(conn, p), top_issue_tags(conn, p))
-    total = sections[0].rows[-1]
-    tiers = sections[1].rows[-1]
+    computes: dict[str, Callable[[], Section]] = {
+        "response_time_monitor": lambda: response_time_monitor(conn, p),
+        "satisfaction_tiers": lambda: satisfaction_tiers(conn, p),
+        "top_issue_tags": lambda: top_issue_tags(conn, p),
+    }
+    sections = tuple(_isolated(conn, key, compute, skip, on_error) for key, compute in computes.items())
+    by = {s.key: s for s in sections}
     headline = (
-        Headline(Label("本周收到反馈", "Items received"), total["items"]),
-        Headline(Label("首次响应及时率", "First responses on time"), total["fr_on_time_share"], "pct"),
-        Headline(Label("超时", "Breaches"), total["breaches"]),
-        Headline(Label("回访", "Callbacks"), tiers["callbacks"]),
-        Headline(Label("满意率", "Satisfied share"), tiers["satisfied_share"], "pct"),
+        Headline(Label("本周收到反馈", "Items received"), _pick(by, "response_time_monitor", lambda s: s.rows[-1]["items"])),
+        Headline(Label("首次响应及时率", "First responses on time"),
+                 _pick(by, "response_time_monitor", lambda s: s.rows[-1]["fr_on_time_share"]), "pct"),
+        Headline(Label("超时", "Breaches"), _pick(by, "response_time_monitor", lambda s: s.rows[-1]["breaches"])),
+        Headline(Label("回访", "Callbacks"), _pick(by, "satisfaction_tiers", lambda s: s.rows[-1]["callbacks"])),
+        Headline(Label("满意率", "Satisfied share"),
+                 _pick(by, "satisfaction_tiers", lambda s: s.rows[-1]["satisfied_share"]), "pct"),
     )
-    assert tuple(s.key for s in sections) == SECTION_KEYS_WEEKLY
+    assert tuple(by) == SECTION_KEYS_WEEKLY
     return headline, sections
 
 
 __all__ = [
     "COMPLAINT_CATEGORIES", "PRAISE_CATEGORIES", "SECTION_KEYS_MONTHLY", "SECTION_KEYS_WEEKLY", "Period",
-    "calendar_spans", "calendars_param", "localize", "monthly_sections", "report_sql", "weekly_sections",
+    "TITLES", "calendar_spans", "calendars_param", "localize", "monthly_sections", "report_sql", "unavailable_section",
+    "weekly_sections",
 ]

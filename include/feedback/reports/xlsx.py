@@ -40,7 +40,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from feedback.reports.model import Chart, Kind, Label, Report, Section
+from feedback.reports.model import UNAVAILABLE, Chart, Kind, Label, Report, Section
 
 NUMBER_FORMATS: dict[str, str] = {
     "int": "#,##0",
@@ -80,6 +80,7 @@ L = {
     "sheet": Label("工作表", "Sheet"),
     "rows": Label("行数", "Rows"),
     "no_data": Label("（本期无数据）", "(no data this period)"),
+    "unavailable": Label("不可用（已暂扣）", "unavailable (held)"),
     "yes": Label("是", "Yes"),
     "no": Label("否", "No"),
     "to": Label("至", "to"),
@@ -219,6 +220,11 @@ def _sheet_names(report: Report, *, reserved: str) -> list[str]:
 
 def _section_sheet(ws: Worksheet, section: Section, report: Report) -> None:
     loc = report.locale
+    if section.unavailable:      # held this run: one clear line, never an empty table that reads as "none"
+        line = ws.cell(HEADER_ROW, 1, UNAVAILABLE(loc))
+        line.font, line.fill = _FAIL_FONT, _FAIL_FILL
+        ws.column_dimensions["A"].width = min(display_width(UNAVAILABLE(loc)) + 4, 100)
+        return
     columns = section.columns
     for c, column in enumerate(columns, start=1):
         cell = ws.cell(HEADER_ROW, c, column.label(loc))
@@ -385,7 +391,10 @@ def _summary_sheet(ws: Worksheet, report: Report, names: list[str]) -> None:
         link = ws.cell(r, 1, name)
         link.hyperlink = Hyperlink(ref=link.coordinate, location=f"{quote_sheetname(name)}!A1")
         link.font = _LINK_FONT
-        _put(ws.cell(r, 2), len(section.rows), "int", report)
+        if section.unavailable:
+            ws.cell(r, 2, L["unavailable"](loc)).font = _FAIL_FONT
+        else:
+            _put(ws.cell(r, 2), len(section.rows), "int", report)
 
     texts_a = [report.title(loc)[:20]] + [lbl(loc) for lbl, _, _ in facts] + [h.label(loc) for h in report.headline]
     texts_a += [q.name(loc) for q in report.quality] + names
