@@ -16,6 +16,9 @@ Expectations check of the month's register, an Excel workbook (a sheet and a nat
 * **Exactly once**: a rerun with the same figures archives nothing and mails nothing; changed figures become a
   new archived version, mailed once. Param `resend` mails the current version again.
 * **Data quality**: failed checks are stated in the report and the mail, never hidden.
+* **Poison isolation**: a section that one bad value breaks is held (`feedback quarantine list`, stage
+  `reports`) and the report still goes out with that section marked unavailable; the task returns `held`. After
+  the fix and `feedback quarantine release`, re-run the month: a new, complete version is archived and mailed.
 """
 
 from feedback_airflow.report_dags import report_dag

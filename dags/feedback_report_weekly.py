@@ -8,6 +8,8 @@ Expectations check, Excel + PDF, archived as `feedback-weekly-YYYY-Www.*` and ma
 
 * **Schedule**: Mondays 07:00 (Asia/Shanghai); the week comes from the data interval. Param `week` ("2026-W43")
   for a manual run; `resend` mails the current version again.
+* **Poison isolation**: as for the monthly report, a section one bad value breaks is held and marked unavailable;
+  the report still goes out (`held` in the task's result).
 """
 
 from feedback_airflow.report_dags import report_dag

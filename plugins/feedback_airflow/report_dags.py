@@ -28,7 +28,7 @@ def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_p
     def report():
         @task(retries=2, execution_timeout=TIMEOUTS["report"])
         def produce_report(params=None, **context) -> dict:
-            """Counts and file sizes only (version, new or not, mails queued, quality passed)."""
+            """Counts and file sizes only (version, new or not, mails queued, quality passed, sections held)."""
             from feedback import config
             from feedback.reports.produce import period_for_run, produce
             from feedback_airflow.register import register_engine

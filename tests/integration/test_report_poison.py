@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from conftest import scalar
+from conftest import load_dag, scalar
 from test_report_sections import L, O, build_month
 
 from feedback import holds
@@ -243,3 +243,26 @@ def test_a_lost_connection_still_fails_the_run(register, local, monkeypatch):
         produce(register, "monthly", october(), generated_at=AT)
     assert holds.list_held(register, stage="reports") == []
     assert scalar(register, "SELECT count(*) FROM feedback.report_archive") == 0
+
+
+def test_a_scheduled_run_with_a_poison_section_succeeds_and_mails_the_report(register, local, airflow_db,
+                                                                            smtp_capture, capfd):
+    """Under Airflow (dag.test): the task succeeds, logs the held section and the mail goes out once."""
+    import email
+    import email.policy
+
+    build_month(register)
+    add_open_item(register, "20260920-901", L(2026, 9, 20, 10),
+                  deadline=("0001-01-01 00:00:00+00 BC", "0001-01-01 04:00:00+00 BC", None))
+    monthly = load_dag("feedback_report_monthly.py", "feedback_report_monthly")
+    assert monthly.test(logical_date=datetime(2026, 10, 31, 22, 5, tzinfo=UTC)).state == "success"
+    assert [h.row_ref for h in holds.list_held(register, stage="reports")] == ["monthly:2026-10:open_ledger"]
+    assert scalar(register, "SELECT count(DISTINCT version) FROM feedback.report_archive") == 1
+    [mail] = sorted(smtp_capture.folder.glob("*.eml"))
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    assert UNAVAILABLE.zh in message.get_body(("plain",)).get_content()
+    assert {part.get_filename() for part in message.iter_attachments()} == {
+        "feedback-report-2026-10.xlsx", "feedback-report-2026-10.pdf"}
+    logs = "".join(capfd.readouterr())
+    assert "1 section(s) held (open_ledger)" in logs
+    assert "20260920-901" not in logs
