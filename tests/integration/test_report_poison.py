@@ -266,3 +266,21 @@ def test_a_scheduled_run_with_a_poison_section_succeeds_and_mails_the_report(reg
     logs = "".join(capfd.readouterr())
     assert "1 section(s) held (open_ledger)" in logs
     assert "20260920-901" not in logs
+
+
+def test_an_english_report_says_so_in_english(register, local):
+    build_month(register)
+    add_open_item(register, "20260920-901", L(2026, 9, 20, 10),
+                  deadline=("0001-01-01 00:00:00+00 BC", "0001-01-01 04:00:00+00 BC", None))
+    assert produce(register, "monthly", october(), generated_at=AT, locale="en").held_sections == ["open_ledger"]
+    wb = archived_workbook(local, 1)
+    assert wb["Open-items ledger"]["A1"].value == UNAVAILABLE.en
+    rows = {row[0]: row[1:] for row in wb["Summary"].iter_rows(values_only=True) if row and row[0]}
+    assert rows["Open-items ledger"][0] == "unavailable (held)"
+    assert rows["every section computed"][:2] == ("FAILED", "1 section(s) missing (held): Open-items ledger")
+    text = pdf_text(local, 1)
+    if text is not None:
+        assert UNAVAILABLE.en in " ".join(text.split())
+    with register.connect() as conn:
+        body = conn.execute(sa.text("SELECT body FROM feedback.outbox WHERE kind = 'report'")).scalar_one()
+    assert f"Open-items ledger: {UNAVAILABLE.en}" in body
