@@ -151,18 +151,26 @@ def _in_ci() -> bool:
 
 
 @pytest.fixture(scope="session")
-def dovecot(tmp_path_factory):
-    """The session's throwaway Dovecot (plain+STARTTLS and IMAPS on free loopback ports)."""
+def dovecot():
+    """The session's throwaway Dovecot (plain+STARTTLS and IMAPS on free loopback ports).
+
+    Its files live in a folder of their own, not under pytest's temp root: any other pytest
+    session on the machine resets that root to 0700, and Dovecot's unprivileged login process
+    could then no longer read its users file ("Temporary authentication failure").
+    """
     from feedback.local.dovecot import DovecotServer, DovecotUnavailable
 
+    base = Path(tempfile.mkdtemp(prefix="feedback-test-dovecot-"))
     try:
-        server = DovecotServer.start(tmp_path_factory.mktemp("dovecot"))
+        server = DovecotServer.start(base)
     except DovecotUnavailable as exc:
+        shutil.rmtree(base, ignore_errors=True)
         if _in_ci():
             pytest.fail(f"{exc} — CI is set, so the IMAP tests fail instead of being skipped", pytrace=False)
         pytest.skip(f"no Dovecot on this machine: {exc}")
     yield server
     server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
