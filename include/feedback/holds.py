@@ -28,6 +28,9 @@ from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 
+INFRASTRUCTURE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+"""The register went away, a deadlock, a timeout: not about a row (see `is_infrastructure_error`)."""
+
 STAGES = ("triage", "sla_monitor", "callbacks", "outbox", "reports", "retention")
 _DETAIL_MAX = 300
 
@@ -135,7 +138,7 @@ def isolate(
             with engine.begin() as conn:
                 process(conn, items)
             return 0
-        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        except INFRASTRUCTURE_ERRORS:
             raise
         except Exception:  # noqa: BLE001, S110 - a data error somewhere in the batch: go one by one
             pass
@@ -144,7 +147,7 @@ def isolate(
         try:
             with engine.begin() as conn:
                 process(conn, [item])
-        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as error:  # noqa: BLE001 - this item is the poison: hold it, go on
             with engine.begin() as conn:
@@ -158,7 +161,7 @@ def is_infrastructure_error(error: BaseException) -> bool:
 
     Those must fail the run so Airflow retries it; holding rows for them would hold everything.
     """
-    return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError))
+    return isinstance(error, INFRASTRUCTURE_ERRORS)
 
 
 def isolate_nested(

@@ -416,7 +416,7 @@ def _gate(feedback_columns: tuple[str, ...], feedback_rows: list[tuple], event_c
     raise _BatchLeak(violations, by_intake)
 
 
-_NOT_DATA = (sa.exc.OperationalError, sa.exc.InterfaceError)
+_NOT_DATA = holding.INFRASTRUCTURE_ERRORS
 """The register went away, a deadlock, a timeout: not about a row. The run fails and Airflow retries it."""
 
 
