@@ -31,8 +31,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback.config import DEFAULT_OVERDUE_REASONS
 from feedback.db.bulk import copy_into
 from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error, isolate_nested
+from feedback.sla import reasons as overdue_reasons
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
 
@@ -75,12 +77,15 @@ class SlaSetup:
     policies: dict[str, Any]
     default: str
     calendars: dict[str, Any]
+    # Codes of sla_policies.yaml `overdue_reasons`; an event's code outside them counts as `other`.
+    reason_codes: frozenset[str] = frozenset(r.code for r in DEFAULT_OVERDUE_REASONS)
 
     def policy(self, name: str | None) -> Any:
         return self.policies.get(name or self.default) or self.policies[self.default]
 
 
 def load_setup() -> SlaSetup:
+    from feedback.config import overdue_reasons as configured_reasons
     from feedback.sla.calendar import load_calendars
     from feedback.sla.policy import load_policies
 
@@ -88,7 +93,7 @@ def load_setup() -> SlaSetup:
     default, policies = load_policies()
     for policy in policies.values():
         policy.check_calendars(calendars)
-    return SlaSetup(policies, default, calendars)
+    return SlaSetup(policies, default, calendars, frozenset(r.code for r in configured_reasons()))
 
 
 def _event_names(event_type: str, to_status: str | None) -> list[str]:
@@ -100,7 +105,8 @@ def _event_names(event_type: str, to_status: str | None) -> list[str]:
 # --- applying events -------------------------------------------------------------------------------
 
 
-_EVENT_SELECT = """SELECT e.id, e.feedback_id, e.event_type, e.occurred_at, e.to_status,
+_EVENT_SELECT = """SELECT e.id, e.feedback_id, e.event_type, e.occurred_at, e.to_status, e.actor, e.reason,
+                          e.reason_text, e.details->'handling_cycle' AS pinned_cycle,
                           f.sla_preset, f.priority, f.customer_tier, f.handling_cycle, f.status
                    FROM feedback.feedback_event e JOIN feedback.feedback f ON f.id = e.feedback_id"""
 
@@ -198,11 +204,18 @@ def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
     statuses: dict[int, tuple[str, datetime]] = {}
     transitions: dict[int, list[tuple[str, datetime]]] = defaultdict(list)  # ("pause"|"resume", at), in order
     reopens: list[Any] = []
+    reasons: list[overdue_reasons.ReasonEvent] = []
     cycle: dict[int, int] = {}
     paused_now: dict[int, bool] = {}
     for e in events:
         policy = setup.policy(e.sla_preset)
         item_cycle = cycle.setdefault(e.feedback_id, e.handling_cycle)
+        if e.event_type == overdue_reasons.EVENT_TYPE:
+            # Belongs to the cycle it names, else to the item's cycle at this point of the event order.
+            reasons.append(overdue_reasons.ReasonEvent(
+                e.feedback_id, overdue_reasons.event_cycle({"handling_cycle": e.pinned_cycle}, item_cycle), e.id,
+                e.occurred_at, e.actor, e.reason, e.reason_text))
+            continue
         names = _event_names(e.event_type, e.to_status)
         for stage, satisfied_by in policy.satisfied_by.items():
             if any(n in satisfied_by for n in names):
@@ -241,6 +254,8 @@ def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
         _resume(conn, setup, replays)
     for e in reopens:
         _reopen(conn, setup, e)
+    if reasons:
+        overdue_reasons.apply(conn, reasons, setup.reason_codes)
     if statuses:
         _stage(conn, "sla_status", "feedback_id bigint, status text, at timestamptz",
                [(fid, status, at) for fid, (status, at) in statuses.items()])
@@ -544,6 +559,9 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
         summary.items_changed = len(changed)
         summary.warn_backfilled = backfill_warn_at(conn, setup, held=held, run_time=run_time)
         summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time, held)
+        if summary.breaches:
+            # A breach recorded now carries the latest reason its cycle already has (given before it crossed).
+            overdue_reasons.apply_to_new_breaches(conn, run_time, setup.reason_codes)
         ladder_steps = getattr(notify, "escalation_after", None) or [timedelta(hours=4)]
         summary.escalations = escalate(conn, run_time, list(ladder_steps))
         alerts = pending_alerts(conn) if notify is not None else []

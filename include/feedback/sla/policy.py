@@ -25,7 +25,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 
-from feedback.config import Name, Strict, load_file
+from feedback.config import (
+    DEFAULT_OVERDUE_REASONS,
+    Name,
+    OverdueReason,
+    Strict,
+    check_overdue_reasons,
+    load_file,
+)
 from feedback.errors import ConfigError
 from feedback.paths import config_dir
 from feedback.sla.calendar import BusinessCalendar
@@ -174,6 +181,12 @@ class SlaPoliciesFile(Strict):
 
     default_preset: str
     presets: dict[str, PresetSpec]
+    overdue_reasons: list[OverdueReason] = Field(default_factory=lambda: list(DEFAULT_OVERDUE_REASONS), min_length=1)
+
+    @field_validator("overdue_reasons")
+    @classmethod
+    def _reasons(cls, value: list[OverdueReason]) -> list[OverdueReason]:
+        return check_overdue_reasons(value)
 
     @model_validator(mode="after")
     def _known_default(self) -> SlaPoliciesFile:
