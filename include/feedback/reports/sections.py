@@ -647,10 +647,30 @@ def dissatisfaction_causes(conn: sa.Connection, p: dict[str, Any]) -> Section:
     )
 
 
+def _overdue_reason_labels() -> dict[str, Label]:
+    """Code -> Label of sla_policies.yaml `overdue_reasons`, so reports name reasons in their language."""
+    from feedback.config import overdue_reasons as configured
+
+    return {r.code: Label(r.zh, r.en) for r in configured()}
+
+
+def overdue_reason_label(value: str | None, names: Mapping[str, Label] | None = None) -> Label | str:
+    """A breach's reason for people: the configured name of a code or of a name typed by hand, else the text."""
+    names = _overdue_reason_labels() if names is None else names
+    if not value or not value.strip():
+        return NOT_GIVEN
+    value = value.strip()
+    return names.get(value) or next((lab for lab in names.values() if value in (lab.zh, lab.en)), value)
+
+
 def overdue_reasons(conn: sa.Connection, p: dict[str, Any]) -> Section:
-    rows = _run(conn, "overdue_reasons", p)
+    names = _overdue_reason_labels()
+    by_name = [(name, code) for code, lab in names.items() for name in (lab.zh, lab.en)]
+    params = {**p, "reason_codes": list(names), "reason_names": [n for n, _ in by_name],
+              "reason_name_codes": [c for _, c in by_name]}
+    rows = _run(conn, "overdue_reasons", params)
     total = sum(r["breaches"] for r in rows)
-    out = tuple({"key": r["reason"], "label": r["reason"] or NOT_GIVEN, "breaches": r["breaches"],
+    out = tuple({"key": r["reason"], "label": overdue_reason_label(r["reason"], names), "breaches": r["breaches"],
                  "share": _share(r["breaches"], total)} for r in rows)
     title = TITLES["overdue_reasons"]
     return Section(
@@ -658,18 +678,20 @@ def overdue_reasons(conn: sa.Connection, p: dict[str, Any]) -> Section:
         (C_KEY, Column("label", Label("超时原因", "Reason")), Column("breaches", Label("超时次数", "Breaches"), "int"),
          C_SHARE),
         out, chart=Chart("bar", "label", ("breaches",), title),
-        note=Label("时限落在统计期内的超时记录，按处理人填写的原因。",
-                   "Breaches whose deadline fell in the period, by the reason the handlers recorded."),
+        note=Label("时限落在统计期内的超时记录，按主管或业务系统登记的超时原因；补充说明计入所选原因（通常为“其他”）。",
+                   "Breaches whose deadline fell in the period, by the overdue reason a supervisor or the CRM "
+                   "recorded; free text counts under the reason chosen with it (usually Other)."),
     )
 
 
 def overdue_items(conn: sa.Connection, p: dict[str, Any]) -> Section:
     listed, total = _run_listed(conn, "overdue_items", p)
+    names = _overdue_reason_labels()
     out = tuple({
         "feedback_no": r["feedback_no"], "priority": priority_label(r["priority"]),
         "department": department_label(r["department"]), "stage": stage_label(r["stage"]),
         "cycle": r["handling_cycle"], "deadline": r["deadline"], "detected": r["detected"],
-        "reason": r["reason"] or NOT_GIVEN,
+        "reason": overdue_reason_label(r["reason"], names),
     } for r in listed)
     return Section(
         "overdue_items", TITLES["overdue_items"],
