@@ -23,6 +23,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import sqlalchemy as sa
@@ -179,8 +180,11 @@ def stage(files: dict[str, bytes], folder: Path) -> dict[str, Path]:
 
 
 def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, locale: str | None = None,
-            resend: bool = False, progress=None) -> Produced:
-    """Compute, check, render, archive and queue the mail of one report; counts for XCom and the CLI."""
+            resend: bool = False, progress=None, timings: dict[str, float] | None = None) -> Produced:
+    """Compute, check, render, archive and queue the mail of one report; counts for XCom and the CLI.
+
+    `timings`, when given, receives the seconds of each section and step (the benchmark prints them).
+    """
     from feedback import config
     from feedback.paths import local_dir
     from feedback.reports import pdf, quality, sections, xlsx
@@ -191,6 +195,13 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     start, end = period.bounds()
     label = period_label(kind, period.start)
     failures: dict[str, BaseException] = {}
+    timings = {} if timings is None else timings
+    clock = [perf_counter()]
+
+    def lap(step: str) -> None:
+        now = perf_counter()
+        timings[step] = now - clock[0]
+        clock[0] = now
 
     def on_error(key: str, error: BaseException) -> None:
         failures[key] = error
@@ -204,16 +215,20 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
             headline, parts = sections.monthly_sections(
                 conn, period, high_frequency_share=settings.reports.high_frequency_share,
                 repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows,
-                skip=still_held, on_error=on_error)
+                skip=still_held, on_error=on_error, timings=timings)
         else:
-            headline, parts = sections.weekly_sections(conn, period, skip=still_held, on_error=on_error)
+            headline, parts = sections.weekly_sections(conn, period, skip=still_held, on_error=on_error,
+                                                       timings=timings)
+    lap("sections (all)")
     missing = [s.key for s in parts if s.unavailable]
     say(f"{kind} {period.start}..{period.end}: {len(parts) - len(missing)} of {len(parts)} sections computed"
         + (f"; held: {', '.join(missing)}" if missing else ""))
-    checks: tuple[QualityCheck, ...] = (*quality.check_period(engine, start, end),
-                                        quality.times_check(engine, start, end, locale),
+    suite = quality.check_period(engine, start, end)
+    lap("data-quality suite (Great Expectations)")
+    checks: tuple[QualityCheck, ...] = (*suite, quality.times_check(engine, start, end, locale),
                                         quality.sections_check(parts, locale))
     items = quality.register_rows(engine, start, end)
+    lap("data-quality times check and item count")
     say(f"data quality: {sum(c.passed for c in checks)}/{len(checks)} checks passed on {items:,} items")
     # Value labels (channel, priority, department …) become text in the report's language here,
     # so both renderers and the content hash see exactly what a reader sees.
@@ -223,7 +238,10 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
                     generated_at=generated_at, headline=headline, sections=parts, quality=checks,
                     title=TITLES[kind])
     xlsx_name, pdf_name = file_names(kind, label)
-    files = {xlsx_name: xlsx.render_xlsx(report), pdf_name: pdf.render_pdf(report, highlights=HIGHLIGHTS[kind])}
+    files = {xlsx_name: xlsx.render_xlsx(report)}
+    lap("render Excel")
+    files[pdf_name] = pdf.render_pdf(report, highlights=HIGHLIGHTS[kind])
+    lap("render PDF")
     say(f"rendered {xlsx_name} ({len(files[xlsx_name]):,} bytes), {pdf_name} ({len(files[pdf_name]):,} bytes)")
     with engine.begin() as conn:
         for key, error in failures.items():   # held with the version that lacks them: a crash leaves neither
@@ -241,6 +259,7 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
                                                 attach_max_bytes=settings.reports.attach_max_bytes,
                                                 created_at=generated_at, resend=resend,
                                                 domain=settings.mail.message_id_domain))
+    lap("archive and queue the mail")
     say(f"archived version {result.version}" + (" (new)" if result.new else " (same figures as before)")
         + f"; {queued} mail(s) queued")
     if missing:

@@ -51,6 +51,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -892,7 +893,7 @@ def unavailable_section(key: str) -> Section:
 
 
 def _isolated(conn: sa.Connection, key: str, compute: Callable[[], Section], skip: Collection[str],
-              on_error: OnError | None) -> Section:
+              on_error: OnError | None, timings: dict[str, float] | None = None) -> Section:
     """One section in its own savepoint, so one bad value costs that section, not the whole report.
 
     A section in `skip` (held, not yet released) is not attempted. A data error (a query that
@@ -902,6 +903,7 @@ def _isolated(conn: sa.Connection, key: str, compute: Callable[[], Section], ski
     """
     if key in skip:
         return unavailable_section(key)
+    started = perf_counter()
     try:
         with conn.begin_nested():
             return compute()
@@ -910,6 +912,9 @@ def _isolated(conn: sa.Connection, key: str, compute: Callable[[], Section], ski
             raise
         on_error(key, error)
         return unavailable_section(key)
+    finally:
+        if timings is not None:
+            timings[f"section {key}"] = perf_counter() - started
 
 
 def _pick(by: Mapping[str, Section], key: str, value: Callable[[Section], Any]) -> Any:
@@ -921,13 +926,14 @@ def _pick(by: Mapping[str, Section], key: str, value: Callable[[Section], Any]) 
 def monthly_sections(
     conn: sa.Connection, period: Period, *, high_frequency_share: float = 0.10, repeat_window_days: int = 30,
     calendars: Mapping[str, Any] | None = None, list_rows: int = 1000, skip: Collection[str] = (),
-    on_error: OnError | None = None,
+    on_error: OnError | None = None, timings: dict[str, float] | None = None,
 ) -> tuple[tuple[Headline, ...], tuple[Section, ...]]:
     """Headline figures and every section of the monthly report, in `SECTION_KEYS_MONTHLY` order.
 
     `calendars` (name -> BusinessCalendar) defaults to calendars.yaml; list sections (overdue
     items, open ledger, praise) show their first `list_rows` rows and their total. Each
     section is computed in its own savepoint; see `_isolated` for `skip` and `on_error`.
+    `timings`, when given, receives each section's seconds (`section <key>`), for the benchmark.
     """
     if not 0 < high_frequency_share < 1:
         raise ValueError(f"high_frequency_share must be between 0 and 1, got {high_frequency_share}")
@@ -955,7 +961,7 @@ def monthly_sections(
         "praise": lambda: praise(conn, p),
     }
     assert tuple(computes) == SECTION_KEYS_MONTHLY
-    sections = tuple(_isolated(conn, key, compute, skip, on_error) for key, compute in computes.items())
+    sections = tuple(_isolated(conn, key, compute, skip, on_error, timings) for key, compute in computes.items())
     by = {s.key: s for s in sections}
     headline = (
         Headline(Label("反馈总量", "Items received"),
@@ -976,7 +982,7 @@ def monthly_sections(
 
 def weekly_sections(
     conn: sa.Connection, period: Period, *, calendars: Mapping[str, Any] | None = None, skip: Collection[str] = (),
-    on_error: OnError | None = None,
+    on_error: OnError | None = None, timings: dict[str, float] | None = None,
 ) -> tuple[tuple[Headline, ...], tuple[Section, ...]]:
     """Headline figures and the sections of the weekly report, in `SECTION_KEYS_WEEKLY` order (isolated as above)."""
     p = _params(period, calendars=calendars_param(calendars if calendars is not None else _load_calendars(), period))
@@ -985,7 +991,7 @@ def weekly_sections(
         "satisfaction_tiers": lambda: satisfaction_tiers(conn, p),
         "top_issue_tags": lambda: top_issue_tags(conn, p),
     }
-    sections = tuple(_isolated(conn, key, compute, skip, on_error) for key, compute in computes.items())
+    sections = tuple(_isolated(conn, key, compute, skip, on_error, timings) for key, compute in computes.items())
     by = {s.key: s for s in sections}
     headline = (
         Headline(Label("本周收到反馈", "Items received"), _pick(by, "response_time_monitor", lambda s: s.rows[-1]["items"])),
