@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from feedback.config import Channels
 from feedback.web import deps
+from feedback.web.crm_events import events_router
 from feedback.web.intake import intake_router
 from feedback.web.pages import pages_router
 from feedback.web.runtime import IntakeRuntime
@@ -57,6 +58,7 @@ def create_app(
         app.dependency_overrides[deps.clock] = now
     app.include_router(intake_router(runtime))
     app.include_router(pages_router(runtime))
+    app.include_router(events_router(runtime))
     for router in default_routers() if routers is None else routers:
         app.include_router(router)
     return app

@@ -680,3 +680,84 @@ async def review_save(request: Request, feedback_no: str, visit: Posted, engine:
     log.info("console: agent %s %s the triage of an item (review)", visit.agent, result["review"])
     return redirect(request, visit.session,
                     str(request.url_for("console_review").include_query_params(notice="reviewed")))
+
+
+# --- overdue reasons (supervisors) ---------------------------------------------------------------
+
+TEXT["zh"].update({
+    "overdue_reasons": "超时原因登记", "overdue_missing": "待填写超时原因",
+    "overdue_hint": "以下事项已超时但尚未登记原因（时限最近的在前）。请选择原因，必要时补充说明；报表按此统计超时原因。",
+    "overdue_reason": "超时原因", "overdue_text": "补充说明（可选）", "save_reason": "保存原因",
+    "overdue_stages": "超时阶段", "first_deadline": "最早时限", "overdue_empty": "所有超时事项均已登记原因。",
+    "notice_overdue_recorded": "超时原因已登记。", "overdue_shown": "显示", "overdue_of": "共",
+    "supervisors_overdue": "超时原因登记仅对主管开放。", "overdue_not_found": "未找到该反馈事项。",
+    "choose_reason": "请选择原因",
+})
+TEXT["en"].update({
+    "overdue_reasons": "Overdue reasons", "overdue_missing": "Overdue without a reason",
+    "overdue_hint": "These items went past a deadline and nobody has said why yet (latest deadline first). Choose "
+                    "a reason, add a note if it helps; the reports count overdue items by it.",
+    "overdue_reason": "Overdue reason", "overdue_text": "Note (optional)", "save_reason": "Save reason",
+    "overdue_stages": "Stages overdue", "first_deadline": "First deadline",
+    "overdue_empty": "Every overdue item has a reason.", "notice_overdue_recorded": "Overdue reason recorded.",
+    "overdue_shown": "showing", "overdue_of": "of",
+    "supervisors_overdue": "Overdue reasons are for supervisors.", "overdue_not_found": "No such feedback item.",
+    "choose_reason": "Choose a reason",
+})
+OVERDUE_NOTICES = ("overdue_recorded",)
+OVERDUE_LIST_ROWS = 200
+
+
+def _overdue_reason_choices(lang: str) -> list[tuple[str, str]]:
+    """(code, name in the page's language) of sla_policies.yaml `overdue_reasons`, in configured order."""
+    from feedback.config import overdue_reasons as configured
+    from feedback.errors import ConfigError
+    from feedback.sla.reasons import labels
+
+    try:
+        return list(labels(configured(), lang).items())
+    except ConfigError as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+
+
+@router.get("/overdue", name="console_overdue", response_class=HTMLResponse)
+def overdue_page(request: Request, visit: Signed, engine: Engine, now: Now, department: str | None = None,
+                 notice: str | None = None) -> Response:
+    """Breached items without an overdue reason, each with a one-action form to give one (supervisors)."""
+    from feedback.sla import reasons as overdue_reasons
+
+    if not auth.is_supervisor(engine, visit.agent):
+        log.warning("console: agent %s refused the overdue reasons (not a supervisor)", visit.agent)
+        return _problem(request, visit, 403, "supervisors_overdue")
+    department = department or None
+    items, total = overdue_reasons.missing(engine, department=department, limit=OVERDUE_LIST_ROWS)
+    return render(request, visit.session, "overdue.html", agent=visit.agent, supervisor=True, now=now,
+                  items=items, total=total, reasons=_overdue_reason_choices(visit.session.lang),
+                  departments=_departments(engine), department=department,
+                  notice=notice if notice in OVERDUE_NOTICES else None)
+
+
+@router.post("/overdue/{feedback_no}", name="console_overdue_save")
+async def overdue_save(request: Request, feedback_no: str, visit: Posted, engine: Engine, now: Now) -> Response:
+    """Record why the item's breaches of one handling cycle happened: an overdue_reason event by this supervisor."""
+    from feedback.sla import reasons as overdue_reasons
+
+    if not auth.is_supervisor(engine, visit.agent):
+        log.warning("console: agent %s refused an overdue reason (not a supervisor)", visit.agent)
+        return _problem(request, visit, 403, "supervisors_overdue")
+    form = await request.form()
+    reason, text, cycle = _form_text(form.get("reason")), _form_text(form.get("reason_text")), form.get("cycle")
+    codes = [code for code, _ in _overdue_reason_choices(visit.session.lang)]
+    if reason not in codes or not (isinstance(cycle, str) and cycle.isascii() and cycle.isdigit()
+                                   and 1 <= int(cycle) <= 1000):
+        return _problem(request, visit, 422, "bad_input", supervisor=True)
+    with engine.begin() as conn:
+        item = conn.execute(sa.text("SELECT id FROM feedback.feedback WHERE feedback_no = :n"),
+                            {"n": feedback_no}).scalar()
+        if item is None:
+            return _problem(request, visit, 404, "overdue_not_found", supervisor=True)
+        changed = overdue_reasons.record(conn, item, int(cycle), reason, text, visit.agent, now, codes)
+    log.info("console: agent %s recorded overdue reason %s for item %s cycle %s (%s breaches)",
+             visit.agent, reason, item, cycle, changed)
+    return redirect(request, visit.session,
+                    str(request.url_for("console_overdue").include_query_params(notice="overdue_recorded")))

@@ -65,12 +65,17 @@ def env_connection(conn_id: str) -> str | None:
 
 def form_secret(form: WebForm, lookup: ConnectionLookup) -> str:
     """The form's token / HMAC secret: its connection's password; SecretMissing says what to create."""
-    conn_id = form.secret_connection_id
+    return connection_password(form.secret_connection_id, lookup,
+                               f"form {form.name} uses verify: {form.verify} but ")
+
+
+def connection_password(conn_id: str, lookup: ConnectionLookup, missing_prefix: str = "") -> str:
+    """A secret kept as an Airflow connection's password (never in YAML); SecretMissing names what to create."""
     how = (f"create the Airflow connection {conn_id} (e.g. AIRFLOW_CONN_{conn_id.upper()}="
            f"'generic://:<secret>@') with the secret as its password")
     value = lookup(conn_id)
     if not value:
-        raise SecretMissing(f"form {form.name} uses verify: {form.verify} but connection {conn_id} is missing; {how}")
+        raise SecretMissing(f"{missing_prefix}connection {conn_id} is missing; {how}")
     scheme = "generic" if value.strip().startswith("{") else urlsplit(value.strip()).scheme
     try:
         parsed = connections.parse(value, f"connection {conn_id}", {scheme}, "a connection URI")
