@@ -250,6 +250,11 @@ def register_vips(engine) -> int:
     return stored
 
 
+# Overdue reasons the simulated CRM gives (codes of sla_policies.yaml overdue_reasons), spare parts most often.
+DEMO_OVERDUE_REASONS = ("spare_parts", "cross_department", "spare_parts", "waiting_customer", "system_failure",
+                        "cross_department", "other")
+
+
 def simulate_handlers(engine, up_to: datetime) -> int:
     """Play the handling teams' CRM: feed status events for registered items, as docs/operating.md describes.
 
@@ -275,15 +280,22 @@ def simulate_handlers(engine, up_to: datetime) -> int:
             plan.append(("status_changed", "in_progress", base + timedelta(hours=27)))
         if roll < 0.45:
             plan.append(("resolved", None, base + timedelta(days=1 + 4 * roll)))
+        if 0.65 <= roll < 0.92:
+            # Untouched items: the CRM says why they are late (an overdue_reason event, docs/operating.md);
+            # the rest are left to the supervisors' console (/feedback/console/overdue).
+            plan.append(("overdue_reason", DEMO_OVERDUE_REASONS[int(roll * 1000) % len(DEMO_OVERDUE_REASONS)],
+                         base + timedelta(days=2)))
         for kind, status, at in plan:
             if at <= up_to:
-                rows.append({"f": item.id, "k": kind, "s": status, "t": at,
+                reason = status if kind == "overdue_reason" else None
+                rows.append({"f": item.id, "k": kind, "s": None if reason else status, "r": reason, "t": at,
                              "d": f"demo-crm:{item.id}:{kind}:{status or ''}"})
     if rows:
         with engine.begin() as conn:
             conn.execute(
                 sa.text("INSERT INTO feedback.feedback_event (feedback_id, event_type, occurred_at, actor, to_status,"
-                        " dedup_key) VALUES (:f, :k, :t, 'demo-crm', :s, :d) ON CONFLICT (dedup_key) DO NOTHING"),
+                        " reason, dedup_key) VALUES (:f, :k, :t, 'demo-crm', :s, :r, :d) "
+                        "ON CONFLICT (dedup_key) DO NOTHING"),
                 rows,
             )
     return len(rows)
