@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -179,6 +180,21 @@ def stage(files: dict[str, bytes], folder: Path) -> dict[str, Path]:
     return out
 
 
+def _register_checks(engine: Engine, start: datetime, end: datetime,
+                     locale: str) -> tuple[tuple[QualityCheck, ...], int, dict[str, float]]:
+    """The checks on the register itself (not on the sections), their item count and their seconds."""
+    from feedback.reports import quality
+
+    timings, started = {}, perf_counter()
+    suite = quality.check_period(engine, start, end)
+    timings["beside the sections: data-quality suite (Great Expectations, with its import)"] = perf_counter() - started
+    started = perf_counter()
+    checks = (*suite, quality.times_check(engine, start, end, locale))
+    items = quality.register_rows(engine, start, end)
+    timings["beside the sections: times check and item count"] = perf_counter() - started
+    return checks, items, timings
+
+
 def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, locale: str | None = None,
             resend: bool = False, progress=None, timings: dict[str, float] | None = None) -> Produced:
     """Compute, check, render, archive and queue the mail of one report; counts for XCom and the CLI.
@@ -208,27 +224,30 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
         log.warning("report %s %s: section %s could not be computed (%s); held", kind, label, key,
                     type(error).__name__)
 
-    with engine.connect() as conn:
-        still_held = {ref.split(":", 2)[2] for ref in holds.held_refs(conn, HOLD_STAGE, HOLD_TABLE)
-                      if ref.startswith(f"{kind}:{label}:")}
-        if kind == "monthly":
-            headline, parts = sections.monthly_sections(
-                conn, period, high_frequency_share=settings.reports.high_frequency_share,
-                repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows,
-                skip=still_held, on_error=on_error, timings=timings)
-        else:
-            headline, parts = sections.weekly_sections(conn, period, skip=still_held, on_error=on_error,
-                                                       timings=timings)
-    lap("sections (all)")
+    # The data-quality checks read the register on connections of their own and need nothing the
+    # sections compute, so they run (with the import of Great Expectations, seconds of CPU) in a
+    # thread while the sections' queries run in the database.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-quality") as pool:
+        checking = pool.submit(_register_checks, engine, start, end, locale)
+        with engine.connect() as conn:
+            still_held = {ref.split(":", 2)[2] for ref in holds.held_refs(conn, HOLD_STAGE, HOLD_TABLE)
+                          if ref.startswith(f"{kind}:{label}:")}
+            if kind == "monthly":
+                headline, parts = sections.monthly_sections(
+                    conn, period, high_frequency_share=settings.reports.high_frequency_share,
+                    repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows,
+                    skip=still_held, on_error=on_error, timings=timings)
+            else:
+                headline, parts = sections.weekly_sections(conn, period, skip=still_held, on_error=on_error,
+                                                           timings=timings)
+        lap("sections (all)")
+        register_checks, items, check_timings = checking.result()
+    timings.update(check_timings)
+    lap("waiting for the data-quality checks after the sections")
     missing = [s.key for s in parts if s.unavailable]
     say(f"{kind} {period.start}..{period.end}: {len(parts) - len(missing)} of {len(parts)} sections computed"
         + (f"; held: {', '.join(missing)}" if missing else ""))
-    suite = quality.check_period(engine, start, end)
-    lap("data-quality suite (Great Expectations)")
-    checks: tuple[QualityCheck, ...] = (*suite, quality.times_check(engine, start, end, locale),
-                                        quality.sections_check(parts, locale))
-    items = quality.register_rows(engine, start, end)
-    lap("data-quality times check and item count")
+    checks: tuple[QualityCheck, ...] = (*register_checks, quality.sections_check(parts, locale))
     say(f"data quality: {sum(c.passed for c in checks)}/{len(checks)} checks passed on {items:,} items")
     # Value labels (channel, priority, department …) become text in the report's language here,
     # so both renderers and the content hash see exactly what a reader sees.

@@ -6,6 +6,15 @@ rows is pulled into memory): every item has its number, time, priority and text;
 every deadline is after its item's receipt; no number is used twice; no text
 holds a phone number or an e-mail address. A failed check does not stop the
 report: it is stated on its first page and in the mail, with counts (never values).
+
+The expectations run on the period's SUSPECT rows: one pass over the month in SQL
+selects the rows that break at least one of the per-row rules (the same rules,
+written as predicates), and GX validates those. A row that breaks no rule is
+expected by every expectation, so each expectation's verdict and unexpected count
+are exactly those over the whole month; the suite costs one scan of the month
+instead of one per expectation (a million-item month: 10 s -> about 1 s). Numbers
+used twice are looked for only when the register's unique index on feedback_no is
+missing (while it exists, the database itself forbids them).
 """
 
 from __future__ import annotations
@@ -28,12 +37,29 @@ log = logging.getLogger(__name__)
 PG_PHONE = r"(^|[^0-9*])1[3-9][0-9]{9}([^0-9]|$)"
 PG_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 
+# Each per-row rule of CHECKS as a predicate on `f` (its negation: the row is unexpected). The regular
+# expressions are tried only on texts with a digit run or an '@' (strpos and a short regex are cheaper).
+SUSPECT = """f.feedback_no IS NULL OR f.received_at IS NULL OR f.priority IS NULL OR f.description IS NULL
+             OR (f.description ~ '[0-9]{{11}}' AND f.description ~ '{phone}')
+             OR (f.subject ~ '[0-9]{{11}}' AND f.subject ~ '{phone}')
+             OR (strpos(f.description, '@') > 0 AND f.description ~ '{email}')
+             OR (strpos(f.subject, '@') > 0 AND f.subject ~ '{email}')
+             OR (strpos(f.contact_masked, '@') > 0 AND f.contact_masked ~ '{email}')"""
+DUPLICATED = """ OR f.feedback_no IN (SELECT g.feedback_no FROM feedback.feedback g
+                                     WHERE g.received_at >= '{start}' AND g.received_at < '{end}'
+                                     GROUP BY g.feedback_no HAVING count(*) > 1)"""
 ITEMS = """SELECT f.id, f.feedback_no, f.received_at, f.priority, f.description, f.subject, f.customer_name,
                   f.contact_masked
-           FROM feedback.feedback f WHERE f.received_at >= '{start}' AND f.received_at < '{end}'"""
+           FROM feedback.feedback f WHERE f.received_at >= '{start}' AND f.received_at < '{end}' AND ({suspect})"""
 DEADLINES = """SELECT d.feedback_id, d.stage, d.due_at, f.received_at FROM feedback.feedback_deadline d
                JOIN feedback.feedback f ON f.id = d.feedback_id
-               WHERE f.received_at >= '{start}' AND f.received_at < '{end}'"""
+               WHERE f.received_at >= '{start}' AND f.received_at < '{end}'
+                 AND (d.due_at IS NULL OR f.received_at IS NULL OR NOT d.due_at > f.received_at)"""
+# Whether feedback_no is still enforced unique by an index on exactly that column.
+NUMBER_UNIQUE = """SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+                                 AND a.attnum = i.indkey[0]
+                          WHERE i.indrelid = 'feedback.feedback'::regclass AND i.indisunique AND i.indisvalid
+                            AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = 'feedback_no')"""
 
 # (what the check says, the asset it reads, the expectation)
 CHECKS: tuple[tuple[Label, str, str, dict[str, Any]], ...] = (
@@ -75,12 +101,15 @@ def check_period(engine: Engine, start: datetime, end: datetime) -> tuple[Qualit
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     bounds = {"start": start.isoformat(), "end": end.isoformat()}
+    with engine.connect() as conn:
+        unique = conn.execute(sa.text(NUMBER_UNIQUE)).scalar_one()
+    suspect = SUSPECT.format(phone=PG_PHONE, email=PG_EMAIL) + ("" if unique else DUPLICATED.format(**bounds))
     with _LOCK:   # GX contexts are not meant to be shared across threads
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        source = context.data_sources.add_postgres("register", connection_string=_url(engine))
+        source = context.data_sources.add_postgres("register", connection_string=_url(engine), create_temp_table=True)
         assets = {
-            "items": source.add_query_asset("items", query=ITEMS.format(**bounds)),
+            "items": source.add_query_asset("items", query=ITEMS.format(suspect=suspect, **bounds)),
             "deadlines": source.add_query_asset("deadlines", query=DEADLINES.format(**bounds)),
         }
         suites = {}
@@ -89,10 +118,11 @@ def check_period(engine: Engine, start: datetime, end: datetime) -> tuple[Qualit
             for _, asset_name, kind, kwargs in CHECKS:
                 if asset_name == name:
                     suite.add_expectation(getattr(gx.expectations, kind)(**kwargs))
-            batch = asset.add_batch_definition_whole_table("all").get_batch()
+            # One batch per asset, read once (a Batch's own validate() would read its query a second time).
+            check = context.validation_definitions.add(gx.ValidationDefinition(
+                name=f"report_{name}", data=asset.add_batch_definition_whole_table("all"), suite=suite))
             # SUMMARY with no partial list: counts only; the unexpected values may be personal data.
-            suites[name] = batch.validate(suite, result_format={"result_format": "SUMMARY",
-                                                                 "partial_unexpected_count": 0})
+            suites[name] = check.run(result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0})
     out = []
     for label, asset_name, kind, kwargs in CHECKS:
         result = next(r for r in suites[asset_name].results

@@ -321,10 +321,16 @@ def _run_listed(conn: sa.Connection, key: str, params: dict[str, Any]) -> tuple[
 
     A month with a large backlog can have hundreds of thousands of open or overdue items; a
     report lists the first ones and says how many there are, and the figures stay in SQL.
+    A query that takes `:list_rows` itself limits its rows and returns the total in a
+    `listed_total__` column (so it can count without building every listed row, e.g. the
+    ledger's next deadline); any other is wrapped here, which evaluates all of its rows.
     """
     inner = report_sql(key).strip().rstrip(";")   # a file of sql/reports, not input
-    sql = f"SELECT q.*, count(*) OVER () AS listed_total__ FROM ({inner}) AS q LIMIT :list_rows__"  # noqa: S608
-    result = conn.execute(sa.text(sql), {**params, "list_rows__": params.get("list_rows", 1000)})
+    if re.search(r"(?<![:\w]):list_rows\b", inner):
+        result = conn.execute(sa.text(inner), {**params, "list_rows": params.get("list_rows", 1000)})
+    else:
+        sql = f"SELECT q.*, count(*) OVER () AS listed_total__ FROM ({inner}) AS q LIMIT :list_rows__"  # noqa: S608
+        result = conn.execute(sa.text(sql), {**params, "list_rows__": params.get("list_rows", 1000)})
     keys = tuple(result.keys())
     rows = [dict(zip(keys, (_plain(v) for v in row), strict=True)) for row in result.all()]
     total = rows[0]["listed_total__"] if rows else 0
