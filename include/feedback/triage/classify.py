@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from feedback.errors import ConfigError
 from feedback.triage.priority import EmotionDetector, PriorityEngine
 from feedback.triage.taxonomy import (
+    AnchorScan,
     CompiledMatcher,
+    MatcherSet,
     Preset,
     Taxonomy,
     category_label,
@@ -109,6 +111,10 @@ class Classifier:
                 self._hints.setdefault(normalise(alias).strip(), cname)
         self._emotion = EmotionDetector(taxonomy)
         self._priority = PriorityEngine(taxonomy)
+        # One scan per text for the literals every rule's hits contain: rules that cannot fire are skipped.
+        self._matchers = MatcherSet(r.matcher for r in self._rules)
+        self._scan = AnchorScan(self._matchers.anchors | self._emotion.matchers.anchors
+                                | self._priority.matchers.anchors)
         self._prior = taxonomy.confidence.prior
         self._nothing_fired = taxonomy.confidence.nothing_fired
         self._review_threshold = taxonomy.review_threshold
@@ -136,10 +142,13 @@ class Classifier:
         norm = _join(text, subject)
         return self._score(norm)
 
-    def _score(self, norm: str, spans: dict[str, tuple[int, int]] | None = None) -> tuple[dict[str, float], list[str]]:
+    def _score(self, norm: str, spans: dict[str, tuple[int, int]] | None = None,
+               present: set[str] | None = None) -> tuple[dict[str, float], list[str]]:
         scores: dict[str, float] = {}
         fired: list[str] = []
-        for rule in self._rules:
+        rules = self._rules
+        for i in self._matchers.candidates(present):
+            rule = rules[i]
             span = rule.matcher.find(norm)
             if span is not None:
                 fired.append(rule.matcher.id)
@@ -172,8 +181,9 @@ class Classifier:
         a public platform item move up one level.
         """
         norm = _join(text, subject)
+        present = self._scan.present(norm)
         spans: dict[str, tuple[int, int]] = {}
-        scores, rule_ids = self._score(norm, spans)
+        scores, rule_ids = self._score(norm, spans, present)
         class_rules_fired = bool(rule_ids)
         if category_hint:
             hinted = self._hints.get(normalise(category_hint).strip())
@@ -218,8 +228,8 @@ class Classifier:
             department = best.department or department
             handler_group = best.handler_group or handler_group
 
-        tone = self._emotion.detect(norm)
-        hits = self._priority.trigger_hits(norm)
+        tone = self._emotion.detect(norm, present)
+        hits = self._priority.trigger_hits(norm, present)
         prio = self._priority.decide(
             norm, categories, emotion=tone.emotion, channel=channel, customer_tier=customer_tier,
             fired=[(h.rule_id, h.rank, h.reason, h.only_for) for h in hits], negative=tone.negative, rating=rating,

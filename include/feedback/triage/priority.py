@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from feedback.triage.taxonomy import LEVELS, CompiledMatcher, Taxonomy, compile_matcher
+from feedback.triage.taxonomy import LEVELS, CompiledMatcher, MatcherSet, Taxonomy, compile_matcher
 
 _RANK = {level: i for i, level in enumerate(LEVELS)}  # 0 = urgent
 
@@ -80,12 +80,14 @@ class EmotionDetector:
         self._markers = tuple(
             _Marker(compile_matcher(m, taxonomy.negation_sets), m.emotion, m.weight) for m in cfg.markers
         )
+        self.matchers = MatcherSet(m.matcher for m in self._markers)
 
-    def detect(self, norm_text: str) -> EmotionResult:
-        """`norm_text` is already normalised (see taxonomy.normalise)."""
+    def detect(self, norm_text: str, present: set[str] | None = None) -> EmotionResult:
+        """`norm_text` is already normalised (see taxonomy.normalise); `present` its anchors (AnchorScan), if known."""
         angry = anxious = negative = 0.0
         fired: list[str] = []
-        for marker in self._markers:
+        for i in self.matchers.candidates(present):
+            marker = self._markers[i]
             if marker.matcher.fires(norm_text):
                 fired.append(marker.matcher.id)
                 if marker.emotion == "angry":
@@ -113,6 +115,7 @@ class PriorityEngine:
             _Trigger(compile_matcher(t, taxonomy.negation_sets), _RANK[t.level], t.reason, frozenset(t.only_for))
             for t in cfg.triggers
         )
+        self.matchers = MatcherSet(t.matcher for t in self._triggers)
         mod = cfg.modifiers
         self._vip_tiers = frozenset(t.lower() for t in mod.vip_tiers)
         self._vip_bump = mod.vip_bump
@@ -127,10 +130,15 @@ class PriorityEngine:
         """(rule id, rank, reason, only_for) of every trigger that fires, in file order."""
         return [(h.rule_id, h.rank, h.reason, h.only_for) for h in self.trigger_hits(norm_text)]
 
-    def trigger_hits(self, norm_text: str) -> list[TriggerHit]:
-        """Every trigger that fires with the span of text that fired it, in file order."""
+    def trigger_hits(self, norm_text: str, present: set[str] | None = None) -> list[TriggerHit]:
+        """Every trigger that fires with the span of text that fired it, in file order.
+
+        `present`: the text's anchors (taxonomy.AnchorScan), when the caller has them: triggers
+        that cannot fire are skipped without running their regex.
+        """
         hits = []
-        for t in self._triggers:
+        for i in self.matchers.candidates(present):
+            t = self._triggers[i]
             span = t.matcher.find(norm_text)
             if span is not None:
                 hits.append(TriggerHit(t.matcher.id, t.rank, t.reason, t.only_for, span))

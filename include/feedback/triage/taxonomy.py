@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -461,13 +462,8 @@ def _first_literals(items: Any) -> set[str] | None:
     return None
 
 
-def _prefilter(pattern: str) -> re.Pattern[str] | None:
-    """A plain alternation of the literals a pattern's matches start with (fast to scan), if derivable.
-
-    `re` scans a pure literal alternation quickly but not a regex whose branches begin with
-    groups; searching the prefilter first skips most texts and tells the full regex where
-    the earliest possible match starts.
-    """
+def _first_literal_set(pattern: str) -> frozenset[str] | None:
+    """The literals every match of a pattern starts with, if derivable (and none of them empty)."""
     from re import _parser
 
     try:
@@ -476,7 +472,162 @@ def _prefilter(pattern: str) -> re.Pattern[str] | None:
         return None
     if not firsts or any(not f for f in firsts):
         return None
+    return frozenset(firsts)
+
+
+def _prefilter(pattern: str) -> re.Pattern[str] | None:
+    """A plain alternation of the literals a pattern's matches start with (fast to scan), if derivable.
+
+    `re` scans a pure literal alternation quickly but not a regex whose branches begin with
+    groups; searching the prefilter first skips most texts and tells the full regex where
+    the earliest possible match starts.
+    """
+    firsts = _first_literal_set(pattern)
+    if firsts is None:
+        return None
     return re.compile("|".join(re.escape(f) for f in sorted(firsts, key=lambda f: (-len(f), f))))
+
+
+def _required_literals(items: Any) -> set[str] | None:
+    """Literals of which every match of a parsed regex sequence contains one, or None if unknown.
+
+    Each element of the sequence that every match must pass through gives a candidate set
+    (a run of literals, a class of literal characters, a group, a branch whose every
+    alternative gives one, a repeat of at least one); the most selective candidate is kept
+    (longest shortest literal, then fewest). Assertions are skipped (what they look at need
+    not be part of the match), and so are groups with flags of their own.
+    """
+    from re import _constants as c  # the parser's node types; used read-only
+
+    seq = list(items)
+    best: set[str] | None = None
+
+    def consider(found: set[str] | None) -> None:
+        nonlocal best
+        if not found or any(not f for f in found) or len(found) > _MAX_PREFIXES:
+            return
+        if best is None or (min(map(len, found)), -len(found)) > (min(map(len, best)), -len(best)):
+            best = found
+
+    run = ""
+    for op, av in [*seq, (None, None)]:
+        if op is c.LITERAL:
+            run += chr(av)
+            continue
+        if run:
+            consider({run})
+            run = ""
+        if op is c.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if not add_flags and not del_flags:
+                consider(_required_literals(sub))
+        elif op is c.ATOMIC_GROUP:
+            consider(_required_literals(av))
+        elif op is c.BRANCH:
+            out: set[str] = set()
+            for alt in av[1]:
+                found = _required_literals(alt)
+                if found is None:
+                    out = set()
+                    break
+                out |= found
+            consider(out)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            low, _high, sub = av
+            if low >= 1:
+                consider(_required_literals(sub))
+        elif op is c.IN and all(o is c.LITERAL for o, _ in av):
+            consider({chr(v) for _, v in av})
+    return best
+
+
+def _regex_anchors(pattern: str) -> frozenset[str] | None:
+    from re import _parser
+
+    try:
+        parsed = _parser.parse(pattern)
+    except Exception:  # noqa: BLE001 - an optimisation only: the rule is always run
+        return None
+    if parsed.state.flags & (re.IGNORECASE | re.LOCALE):
+        return None
+    found = _required_literals(list(parsed))
+    return frozenset(found) if found else None
+
+
+def matcher_anchors(rule: Matcher) -> frozenset[str] | None:
+    """Literals of which every hit of the rule contains at least one; None when they cannot be derived.
+
+    A text holding none of them cannot fire the rule, so `AnchorScan` finds which rules are
+    worth running on a text in one pass instead of running every rule's regex (issue 17).
+    Keywords: their terms; a phrase: its first term; a regex: see `_required_literals`.
+    """
+    if rule.kind == "regex":
+        return _regex_anchors(rule.pattern or "")
+    literals = [normalise(t.rstrip("*")).strip() for t in rule.terms if t.strip(" *")]
+    if rule.kind != "keyword":
+        literals = literals[:1]
+    if not literals or any(not lit for lit in literals):
+        return None
+    return frozenset(literals)
+
+
+class AnchorScan:
+    """Which anchors (see `matcher_anchors`) a text holds, from one pass over its two-character pieces.
+
+    Anchors are bucketed by their first two characters (one-character anchors by that
+    character), so a text is cut into its pairs of characters once and only the anchors
+    whose bucket occurs in it are looked for. Exact: an anchor is reported if and only if
+    it is a substring of the text.
+    """
+
+    def __init__(self, anchors: Iterable[str]):
+        singles: set[str] = set()
+        pairs: dict[tuple[str, str], list[str]] = {}
+        for anchor in set(anchors):
+            if len(anchor) == 1:
+                singles.add(anchor)
+            else:
+                pairs.setdefault((anchor[0], anchor[1]), []).append(anchor)
+        self._singles = singles
+        self._pairs = {k: tuple(v) for k, v in pairs.items()}
+        self._pair_keys = frozenset(self._pairs)
+
+    def present(self, text: str) -> set[str]:
+        found = self._singles.intersection(text)
+        for key in self._pair_keys.intersection(zip(text, text[1:], strict=False)):
+            for anchor in self._pairs[key]:
+                if len(anchor) == 2 or anchor in text:
+                    found.add(anchor)
+        return found
+
+
+class MatcherSet:
+    """Matchers in their order, with the anchors that let `candidates` skip those a text cannot fire."""
+
+    def __init__(self, matchers: Iterable[CompiledMatcher]):
+        self.matchers = tuple(matchers)
+        self._always = frozenset(i for i, m in enumerate(self.matchers) if m.anchors is None)
+        by_anchor: dict[str, set[int]] = {}
+        for i, m in enumerate(self.matchers):
+            for anchor in m.anchors or ():
+                by_anchor.setdefault(anchor, set()).add(i)
+        self._by_anchor = {a: frozenset(ix) for a, ix in by_anchor.items()}
+
+    @property
+    def anchors(self) -> frozenset[str]:
+        return frozenset(self._by_anchor)
+
+    def candidates(self, present: set[str] | None) -> list[int] | range:
+        """Positions of the matchers that may fire on a text holding `present` (all when None), in order."""
+        if present is None:
+            return range(len(self.matchers))
+        found = set(self._always)
+        by_anchor = self._by_anchor
+        for anchor in present:
+            ix = by_anchor.get(anchor)
+            if ix is not None:
+                found |= ix
+        return sorted(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,6 +687,8 @@ class CompiledMatcher:
     context_same_clause: bool = False
     # keyword rules: the alternation split by script, so a Chinese text never scans English terms
     by_script: tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None = None
+    # literals of which every hit contains one (None: unknown): a text without any cannot fire the rule
+    anchors: frozenset[str] | None = None
 
     def _in_context(self, text: str, start: int, end: int) -> bool:
         assert self.context is not None
@@ -615,6 +768,7 @@ def compile_matcher(rule: Matcher, negation_sets: dict[str, list[Negation]]) -> 
         context=_literals_regex(rule.context) if rule.context else None,
         context_window=rule.context_window,
         context_same_clause=rule.context_same_clause,
+        anchors=matcher_anchors(rule),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 import rjieba
 
@@ -116,11 +117,8 @@ class Segmented:
 @lru_cache(maxsize=512)
 def segment(text: str) -> Segmented:
     """Word boundaries of `text` (cached: every rule of one decision looks at the same text)."""
-    bounds = {0, len(text)}
-    pos = 0
-    for word in rjieba.cut(text):
-        pos += len(word)
-        bounds.add(pos)
+    bounds = set(accumulate(map(len, rjieba.cut(text)), initial=0))
+    bounds.add(len(text))
     return Segmented(text, frozenset(bounds))
 
 
