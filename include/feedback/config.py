@@ -203,6 +203,9 @@ class PlatformIdentity(Strict):
     base_url: str
     enabled: bool = True
     connection: str | None = None
+    # A receipt mail with the case number to a customer who left an e-mail address (notify.acknowledge);
+    # false for a platform that confirms to its users itself.
+    acknowledge: bool = True
     # "package.module:ClassName" of a feedback.channels.rest_source.RestSource subclass, for unusual APIs.
     python_class: str | None = None
 
@@ -283,6 +286,8 @@ class WebForm(Strict):
     max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=0)
     allowed_origins: list[str] = []
     rate_limit_per_minute: int = Field(20, ge=1)
+    # A receipt mail with the case number when the customer gave an e-mail address (notify.acknowledge).
+    acknowledge: bool = True
 
     @model_validator(mode="after")
     def _schema(self) -> WebForm:

@@ -69,7 +69,7 @@ def fill_chinese_form(page, base: str, register) -> str:
     page.get_by_label("留言内容").fill(f"支付失败，扣款两次，请回电 {PHONE}")
     page.locator("button.ff-submit").click()
     receipt = receipt_of(page)
-    assert "受理编号" in page.locator(".ff-status").inner_text()
+    assert "回执编号" in page.locator(".ff-status").inner_text()   # the case number (受理编号) comes by mail
     assert page.locator('[data-error-for="phone"]').inner_text() == ""
     return receipt
 

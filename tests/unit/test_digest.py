@@ -147,17 +147,20 @@ def test_digest_subject_counts_in_both_languages():
     assert subject_line(ENTRIES[1:2], RUN, "en") == "[SLA] 1 breached — 2026-10-05 18:00"
 
 
-def test_digest_groups_breaches_first_in_local_time_with_chinese_labels():
+def test_digest_groups_by_priority_then_department_in_local_time_with_chinese_labels():
+    # Issue 16 changed this digest: grouped by priority (urgent first), then department, breaches first
+    # within each; a breach says how long it is overdue ("超时 2小时") instead of the share of time used.
     digest = render_digest(ENTRIES, RUN, "zh-CN")
     text = digest.text
     assert text.splitlines()[0] == digest.subject
-    order = [text.index(no) for no in ("20261005-004", "20261005-002", "20261005-001", "20261005-003",
-                                       "20261005-005")]
-    assert order == sorted(order), "breaches first (earliest due first), then warnings (by due, number)"
+    order = [text.index(no) for no in ("20261005-002", "20261005-001", "20261005-004", "20261005-005",
+                                       "20261005-003")]
+    assert order == sorted(order), "urgent, high, medium (breach before warning), low"
     assert text.index("超时（2 项）") < text.index("即将超时（3 项）") < text.index("20261005-001")
+    assert text.index("优先级：紧急") < text.index("优先级：高") < text.index("优先级：中") < text.index("优先级：低")
     line = next(x for x in text.splitlines() if "20261005-002" in x)
-    assert "紧急" in line and "首次响应" in line and "截止 2026-10-05 16:00" in line and "150%" in line
-    assert "产品技术部" in line
+    assert "首次响应" in line and "截止 2026-10-05 16:00" in line and "超时 2小时" in line and "%" not in line
+    assert text.index("[产品技术部]") < text.index("20261005-002")
     assert "技术支持介入" in text and "问题关闭" in text and "解决" in text and "升级 1 级" in text
     assert digest.counts == {"breach": 2, "warning": 3}
     assert "紧急" in digest.html and "<table" in digest.html and 'style="' in digest.html

@@ -216,15 +216,23 @@ SUBJECTS = {"zh-CN": "[{no}] 回访不满意，已重新打开（第 {cycle} 轮
             "en": "[{no}] Callback: customer dissatisfied, item reopened (handling cycle {cycle})"}
 
 
-def _text(locale: str, task: Any, judgement: Judgement | None, now: datetime, zone) -> str:
-    from feedback.notify.digest import LABELS, template_env
+def _mail(locale: str, task: Any, judgement: Judgement | None, now: datetime, zone) -> Any:
+    """The supervisor's mail (text and HTML): the department and rating by name, the time in business time."""
+    from feedback.notify.digest import LABELS, _default_department_label
+    from feedback.notify.mails import business_time, render_mail
+    from feedback.reports.sections import OUTCOMES
 
     priority = LABELS[locale]["priority"].get(task.priority, task.priority)
-    return template_env().get_template(f"{locale}/callback_escalation.txt").render(
-        feedback_no=task.feedback_no, department=task.department or "—", priority=priority,
-        rating=judgement.label if judgement else "—", score=judgement.score if judgement else None,
+    rating = "—"
+    if judgement:
+        named = OUTCOMES.get(judgement.outcome)
+        rating = judgement.label if locale == "zh-CN" or named is None else named(locale)
+    return render_mail(
+        locale, "callback_escalation", feedback_no=task.feedback_no,
+        department=_default_department_label(task.department, locale) if task.department else "—", priority=priority,
+        rating=rating, score=judgement.score if judgement else None,
         outcome=judgement.outcome if judgement else "—", cycle=task.handling_cycle, next_cycle=task.handling_cycle + 1,
-        answered_at=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"), timezone=zone.key,
+        answered_at=business_time(now, zone), timezone=zone.key,
     )
 
 
@@ -247,12 +255,13 @@ def escalation_rows(task: Any, judgement: Judgement | None, now: datetime, ladde
     rows = []
     for recipient in ladder.supervisor(task.department):
         locale = recipient.locale if recipient.locale in SUBJECTS else "zh-CN"
-        text = _text(locale, task, judgement, now, ladder.timezone)
+        mail = _mail(locale, task, judgement, now, ladder.timezone)
+        text = mail.text
         subject = SUBJECTS[locale].format(no=task.feedback_no, cycle=task.handling_cycle + 1)
         dedup = f"{ESCALATION_KIND}:{task.id}:{recipient.key}"
         if recipient.channel == "email":
             payload: dict[str, Any] = {"channel": "email", "locale": locale, "feedback_no": task.feedback_no,
-                                       "text": text}
+                                       "text": text, "html": mail.html}
             body: str | None = text
         else:
             payload = {"channel": "webhook", "format": recipient.format, "locale": locale,

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -79,17 +80,43 @@ def link_for(policy: CallbackPolicy, task_id: int, expires_at: datetime, key: by
     return f"{policy.survey.base_url}/{make_token(task_id, expires_at, key)}"
 
 
+def choice_buttons(policy: CallbackPolicy, link: str, locale: str) -> list[dict[str, str]]:
+    """The scale's answers as buttons: each opens the survey page with it preselected (`?choice=satisfied`).
+
+    Opening the page records nothing (mail scanners follow every link), so a button
+    only chooses; the customer's POST answers. On a score scale each band is a
+    button and the page starts at the band's top score.
+    """
+    from feedback.notify.mails import COLOURS
+
+    scale = policy.scale
+    options = scale.options()
+    outcomes = [outcome for _, _, outcome in options]
+    buttons = []
+    upper = scale.spec.max if scale.kind == "score" else None
+    for i, (label, en, outcome) in enumerate(options):
+        name = label if locale == "zh-CN" else en
+        if scale.kind == "score":
+            low = scale.spec.bands[i].min
+            name += f"（{low}–{upper} 分）" if locale == "zh-CN" else f" ({low}–{upper})"
+            upper = low - 1
+        choice = outcome if outcomes.count(outcome) == 1 else label
+        buttons.append({"label": name, "choice": choice, "url": f"{link}?choice={quote(choice)}",
+                        "colour": COLOURS.get(outcome, COLOURS["action"])})
+    return buttons
+
+
 def _row(kind: str, task: Any, expires_at: datetime, run_time: datetime, policy: CallbackPolicy, key: bytes,
          zone: ZoneInfo) -> OutboxRow:
-    from feedback.notify.digest import template_env
+    from feedback.notify.mails import business_time, mail_locale, render_mail
 
-    locale = "zh-CN" if task.language == "zh" else "en"
+    locale = mail_locale(task.language)
     link = link_for(policy, task.id, expires_at, key)
-    template = "survey.txt" if kind == SURVEY_KIND else "survey_reminder.txt"
-    text = template_env().get_template(f"{locale}/{template}").render(
-        feedback_no=task.feedback_no, subject=task.subject, link=link, choices=_choices(policy, locale),
-        expires=expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-    )
+    mail = render_mail(locale, "survey" if kind == SURVEY_KIND else "survey_reminder",
+                       feedback_no=task.feedback_no, subject=task.subject, link=link, choices=_choices(policy, locale),
+                       buttons=choice_buttons(policy, link, locale), expires=business_time(expires_at, zone),
+                       timezone=zone.key)
+    text = mail.text
     dedup = f"{kind}:{task.id}"
     headers = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All", "X-Feedback-Outbox": kind,
                "X-Feedback-No": task.feedback_no}
@@ -97,7 +124,7 @@ def _row(kind: str, task: Any, expires_at: datetime, run_time: datetime, policy:
         kind=kind, dedup_key=dedup, recipient=f"vault:{task.survey_vault_id}", recipient_vault_id=task.survey_vault_id,
         created_at=run_time, subject=SUBJECTS[kind][locale].format(no=task.feedback_no), body=text,
         payload={"channel": "email", "locale": locale, "feedback_no": task.feedback_no, "task_id": task.id,
-                 "text": text, "headers": headers},
+                 "text": text, "html": mail.html, "headers": headers},
         message_id=message_id_for(dedup, policy.survey.message_id_domain, kind.replace("_", "-")),
         caused_at=run_time, feedback_id=task.feedback_id,
     )

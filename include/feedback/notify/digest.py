@@ -1,8 +1,12 @@
 """SLA digests: one readable summary per recipient per monitor run.
 
 Supervisors asked for one mail per run rather than one per item (a busy morning
-would otherwise be dozens of mails nobody reads), breaches first, with the due time
-in business local time. The same entries become the chat-robot payloads (WeCom,
+would otherwise be dozens of mails nobody reads). The mail is grouped by priority
+(urgent first, so an urgent breach is never buried under a hundred low ones), then by
+department, breaches first within each; every line says how long it is overdue
+("超时 3天4小时" / "overdue by 3 days 4 h") or how long is left, with the due time in
+business local time, and the mail links to the console page where supervisors record
+why items went overdue (`escalation.yaml` `console_url` + `/overdue`). The same entries become the chat-robot payloads (WeCom,
 DingTalk, Slack, generic JSON). Everything here is built from `AlertEntry`, which
 holds feedback numbers, codes and the *masked* subject only: a digest cannot leak
 a contact because it never sees one. HTML is rendered with autoescape, so a masked
@@ -14,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +26,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from feedback.notify.mails import COLOURS, span
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("zh-CN", "en")
@@ -46,6 +52,8 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 KIND_ORDER = ("breach", "warning")
+PRIORITY_ORDER = ("urgent", "high", "medium", "low")
+DEFAULT_CONSOLE_URL = "http://localhost:8080/feedback/console"
 
 
 @dataclass(frozen=True)
@@ -155,14 +163,35 @@ def _share(value: float | Decimal | None) -> str:
     return "—" if value is None else f"{float(value) * 100:.0f}%"
 
 
+def status_text(entry: AlertEntry, run_time: datetime, locale: str) -> str:
+    """How late or how close, as a reader says it: `超时 3天4小时` / `overdue by 3 days 4 h`, `剩余 2小时` / `due in 2 h`.
+
+    Plain elapsed time since (or until) the due time. A breach whose due time is not
+    yet past (a deadline moved after detection) shows the share of its time used.
+    """
+    zh = locale == "zh-CN"
+    if entry.kind == "breach":
+        late = run_time - entry.due_at
+        if late > timedelta(0):
+            return f"超时 {span(late, locale)}" if zh else f"overdue by {span(late, locale)}"
+        used = _share(entry.used_share)
+        return f"超时（已用时限 {used}）" if zh else f"breached (time used {used})"
+    left = entry.due_at - run_time
+    if left > timedelta(0):
+        return f"剩余 {span(left, locale)}" if zh else f"due in {span(left, locale)}"
+    return "已到期" if zh else "due now"
+
+
 def rows(entries: Iterable[AlertEntry], locale: str = "zh-CN", zone: ZoneInfo = DEFAULT_ZONE,
-         department_label: DepartmentLabel | None = None) -> list[dict[str, Any]]:
-    """Display rows (labels, local times, percentages) in digest order."""
+         department_label: DepartmentLabel | None = None, run_time: datetime | None = None) -> list[dict[str, Any]]:
+    """Display rows (labels, local times, how late) in digest order; `run_time` is the monitor's instant."""
     labels = LABELS[_locale(locale)]
     dept = department_label or _default_department_label
     out = []
     for e in ordered(entries):
         out.append({
+            "status": status_text(e, run_time or e.detected_at, locale),
+            "department_code": e.department or "",
             "feedback_no": e.feedback_no,
             "priority_code": e.priority,
             "priority": labels["priority"].get(e.priority, e.priority),
@@ -194,6 +223,26 @@ def _groups(table: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
     return groups
 
 
+def _priority_groups(table: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
+    """Rows by priority (urgent first), then department (the one with the worst item first)."""
+    labels = LABELS[locale]["priority"]
+    rank = {code: i for i, code in enumerate(PRIORITY_ORDER)}
+    groups = []
+    for code in sorted({r["priority_code"] for r in table}, key=lambda c: (rank.get(c, len(rank)), c)):
+        members = [r for r in table if r["priority_code"] == code]   # already breaches first, earliest due first
+        shown = members[:MAX_ROWS_PER_GROUP]
+        departments: dict[str, dict[str, Any]] = {}
+        for r in shown:
+            departments.setdefault(r["department_code"], {"label": r["department"], "rows": []})["rows"].append(r)
+        groups.append({
+            "code": code, "label": labels.get(code, code), "total": len(members),
+            "breach": sum(r["kind_code"] == "breach" for r in members),
+            "warning": sum(r["kind_code"] == "warning" for r in members),
+            "departments": list(departments.values()), "more": max(0, len(members) - MAX_ROWS_PER_GROUP),
+        })
+    return groups
+
+
 @lru_cache(maxsize=1)
 def template_env() -> Environment:
     return Environment(
@@ -207,7 +256,8 @@ def template_env() -> Environment:
 
 
 def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str = "zh-CN",
-                  zone: ZoneInfo = DEFAULT_ZONE, department_label: DepartmentLabel | None = None) -> Digest:
+                  zone: ZoneInfo = DEFAULT_ZONE, department_label: DepartmentLabel | None = None,
+                  console_url: str = DEFAULT_CONSOLE_URL) -> Digest:
     """The HTML and plain-text digest of `entries` for one reader's locale.
 
     Plain text goes alongside HTML because some clients (and every audit tool) read
@@ -215,13 +265,17 @@ def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str
     can change without touching code.
     """
     locale = _locale(locale)
-    table = rows(entries, locale, zone, department_label)
+    table = rows(entries, locale, zone, department_label, run_time)
     context = {
         "subject": subject_line(entries, run_time, locale, zone),
         "run_time": local_time(run_time, zone),
         "timezone": str(zone.key),
         "counts": counts(entries),
         "groups": _groups(table, locale),
+        "priorities": _priority_groups(table, locale),
+        "overdue_url": f"{console_url.rstrip('/')}/overdue",
+        "locale": locale,
+        "colours": COLOURS,
     }
     env = template_env()
     html = env.get_template(f"{locale}/sla_digest.html").render(**context)
@@ -251,7 +305,7 @@ def chat_safe(text: str, limit: int | None = None) -> str:
 
 def _chat_lines(table: list[dict[str, Any]], locale: str, bold: str) -> list[str]:
     zh = locale == "zh-CN"
-    due, used = ("截止", "已用") if zh else ("due", "used")
+    due = "截止" if zh else "due"
     lines: list[str] = []
     spent = shown = 0
     for group in _groups(table, locale):
@@ -259,7 +313,7 @@ def _chat_lines(table: list[dict[str, Any]], locale: str, bold: str) -> list[str
         header_due = True
         for r in group["rows"]:
             level = f" · {'升级' if zh else 'escalated'} L{r['level']}" if r["level"] else ""
-            line = (f"- {r['feedback_no']} · {r['priority']} · {r['stage']} · {due} {r['due']} · {used} {r['used']}"
+            line = (f"- {r['feedback_no']} · {r['priority']} · {r['stage']} · {due} {r['due']} · {r['status']}"
                     f" · {chat_safe(r['department'])} · {chat_safe(r['subject'], CHAT_SUBJECT_CHARS)}{level}")
             cost = len(line.encode("utf-8")) + 1 + (len(header.encode("utf-8")) + 1 if header_due else 0)
             if shown >= CHAT_MAX_ENTRIES or spent + cost > CHAT_MAX_BYTES:
@@ -283,7 +337,7 @@ def webhook_payload(fmt: str, entries: Sequence[AlertEntry], run_time: datetime,
     Counts, feedback numbers and masked subjects only, like the mail digest.
     """
     locale = _locale(locale)
-    table = rows(entries, locale, zone, department_label)
+    table = rows(entries, locale, zone, department_label, run_time)
     subject = subject_line(entries, run_time, locale, zone)
     if fmt == "wecom":
         content = "\n".join([f"**{subject}**", *_chat_lines(table, locale, "**")])

@@ -32,6 +32,7 @@ from pydantic import Field, PlainValidator, field_validator, model_validator
 
 from feedback.config import Strict, _display, known_zone, load_file
 from feedback.errors import ConfigError
+from feedback.notify.digest import DEFAULT_CONSOLE_URL  # digests link to <console_url>/overdue
 from feedback.paths import config_dir
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ class EscalationFile(Strict):
     version: Literal[1] = 1
     timezone: str = "Asia/Shanghai"
     message_id_domain: str = "feedback.local"
+    console_url: str = DEFAULT_CONSOLE_URL
     groups: dict[str, Recipients]
     supervisors: dict[str, Recipients]
     director: Recipients = []
@@ -152,6 +154,13 @@ class EscalationFile(Strict):
         if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", value):
             raise ValueError(f"expected a domain name such as feedback.example.com, got {value!r}")
         return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str) -> str:
+        if not _URL_RE.match(value):
+            raise ValueError(f"expected the console's http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("groups")
     @classmethod
@@ -243,6 +252,7 @@ class Ladder:
     roles: Mapping[str, tuple[Recipient, ...]]
     urgent_breach: tuple[str, ...] = ()
     levels: tuple[Level, ...] = field(default_factory=tuple)
+    console_url: str = DEFAULT_CONSOLE_URL    # digests link to <console_url>/overdue
 
     @property
     def escalation_after(self) -> tuple[timedelta, ...]:
@@ -350,6 +360,7 @@ def _build(spec: EscalationFile, shown: str) -> Ladder:
         roles=roles,
         urgent_breach=tuple(spec.urgent_breach),
         levels=tuple(levels),
+        console_url=spec.console_url,
     )
 
 

@@ -89,7 +89,8 @@ def digest_rows(run_time: datetime, entries: Sequence[AlertEntry], ladder: Ladde
         dedup_key = f"{kind}:{recipient.key}:{run_utc.isoformat()}:{entries_hash(mine)}"
         message_id = message_id_for(dedup_key, ladder.message_id_domain)
         if recipient.channel == "email":
-            digest = render_digest(mine, run_time, recipient.locale, zone, department_label)
+            digest = render_digest(mine, run_time, recipient.locale, zone, department_label,
+                                   console_url=ladder.console_url)
             payload: dict[str, Any] = {"channel": "email", "locale": digest.locale, "counts": digest.counts,
                                        "html": digest.html, "text": digest.text}
             out.append(OutboxRow(kind, dedup_key, recipient.address, run_utc, digest.subject, digest.text,

@@ -96,7 +96,7 @@ class TriageContext:
     sla_preset: str
     gate: bool = True
     learned: Any = None      # a learned model chosen over the rules (feedback.triage.corrections)
-    ack_sources: frozenset[str] = frozenset()   # mailboxes whose new items get a receipt mail
+    ack_sources: frozenset[tuple[str, str]] = frozenset()   # (channel, source) whose new items get a receipt mail
     ack_per_hour: int = 3
     message_id_domain: str = "feedback.local"
 
@@ -106,6 +106,7 @@ def load_context(
 ) -> TriageContext:
     """Configuration is read and validated here, once, so a bad file fails before any row is claimed."""
     from feedback import config
+    from feedback.notify.acknowledge import acknowledged_sources
     from feedback.privacy.masking import Masker, load_mask_config
     from feedback.sla.calendar import load_calendars
     from feedback.sla.policy import load_policy
@@ -124,7 +125,7 @@ def load_context(
         sla_preset=policy.name,
         gate=gate,
         learned=_learned_model(engine, classifier),
-        ack_sources=frozenset(m.name for m in config.channels().mailboxes if m.acknowledge),
+        ack_sources=acknowledged_sources(config.channels()),
         ack_per_hour=config.settings().mail.ack_per_sender_per_hour,
         message_id_domain=config.settings().mail.message_id_domain,
     )
@@ -372,17 +373,19 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
 
 def _acknowledgements(conn: sa.Connection, ctx: TriageContext, new: list[Prepared], refs: list[dict[str, int]],
                       ids: dict[int, int], numbers: list[str], run_time: datetime) -> tuple[list, int]:
-    """Receipt mails for the new e-mail items of mailboxes that acknowledge (see notify.acknowledge)."""
+    """Receipt mails for new items with an e-mail contact, from sources that acknowledge (see notify.acknowledge)."""
     from feedback.notify.acknowledge import AckCandidate, ack_rows
 
     candidates = [
-        AckCandidate(ids[p.intake_id], number, ref["email"], p.received_at, p.language, p.subject, p.message_id)
+        AckCandidate(ids[p.intake_id], number, ref["email"], p.received_at, p.language, p.subject, p.message_id,
+                     p.channel)
         for p, ref, number in zip(new, refs, numbers, strict=True)
-        if p.channel == "email" and p.source in ctx.ack_sources and "email" in ref
+        if (p.channel, p.source) in ctx.ack_sources and "email" in ref
     ]
     if not candidates:
         return [], 0
-    return ack_rows(conn, candidates, per_hour=ctx.ack_per_hour, created_at=run_time, domain=ctx.message_id_domain)
+    return ack_rows(conn, candidates, per_hour=ctx.ack_per_hour, created_at=run_time, domain=ctx.message_id_domain,
+                    zone=ctx.zone)
 
 
 class _BatchLeak(leak_gate.LeakDetected):

@@ -368,7 +368,11 @@ async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JS
         raise Reject(bad.status, answer) from None
     log.info("webform %s: 202 receipt %s%s", form.name, receipt, " (replayed: stored once)" if replayed else "")
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse({"receipt_id": receipt, "status": "received"}, status_code=202, headers=headers)
+    # Triage mails the case number to a given address (notify.acknowledge): the page says so.
+    email = parsed.fields.get("email")
+    by_mail = form.acknowledge and isinstance(email, str) and bool(email.strip())
+    return JSONResponse({"receipt_id": receipt, "status": "received", "case_number_by_mail": by_mail},
+                        status_code=202, headers=headers)
 
 
 _REFUSAL = {"type": "object", "required": ["error"], "properties": {
@@ -420,7 +424,9 @@ INTAKE_OPENAPI: dict[str, Any] = {
                 "content": {"application/json": {"schema": {
                     "type": "object", "required": ["receipt_id", "status"],
                     "properties": {"receipt_id": {"type": "string", "pattern": "^wf-[0-9a-z]{26}$"},
-                                   "status": {"type": "string", "enum": ["received"]}}}}}},
+                                   "status": {"type": "string", "enum": ["received"]},
+                                   "case_number_by_mail": {"type": "boolean", "description":
+                                                           "the case number will be mailed to the given address"}}}}}},
         "400": _refusal("Malformed: not UTF-8, not JSON, nested too deeply, a bad header, the client hung up"),
         "401": _refusal("Not from the form's site: missing/invalid token or signature, expired signature"),
         "404": _refusal("No such form"),

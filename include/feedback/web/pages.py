@@ -23,8 +23,9 @@ STATIC_DIR = WEB_DIR / "static"
 PAGE = WEB_DIR / "templates" / "form_page.html"
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 PAGE_TEXT = {
-    "zh-CN": {"title": "意见反馈", "intro": "请留下您的问题或建议，我们会尽快处理并联系您。"},
-    "en": {"title": "Feedback", "intro": "Tell us about your problem or suggestion; we will get back to you soon."},
+    "zh-CN": {"title": "意见反馈", "intro": "请留下您的问题或建议，我们会尽快处理并联系您。留下邮箱的，受理编号会通过邮件发给您。"},
+    "en": {"title": "Feedback", "intro": "Tell us about your problem or suggestion; we will get back to you soon. "
+                                         "If you leave an e-mail address, your case number follows by mail."},
 }
 LANGS = {"zh": "zh-CN", "zh-cn": "zh-CN", "en": "en"}
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "

@@ -3,6 +3,9 @@
 `GET /survey/{token}` (and `HEAD`) only checks the link and renders a small bilingual
 page with the active scale's choices and a comment box. It records nothing, because
 mail scanners and link previews open every link in a mail before the customer does.
+The survey mail's buttons link to `GET /survey/{token}?choice=<outcome>`: the page opens
+with that answer preselected (a score scale starts at the band's top score), and still
+only the customer's `POST` records it.
 `POST /survey/{token}` (the page's form, form-encoded) records the answer through the
 same outcome rules as a phone callback. A tampered link is refused with 403, an
 expired one with 410, a second answer with 409 — each with a friendly page.
@@ -79,11 +82,11 @@ PAGE = _env.from_string("""<!DOCTYPE html>
  <legend>您对这次处理结果满意吗？ / How satisfied are you with how we handled it?</legend>
  {% if view.kind == 'score' %}
   <label for="score">请打分（{{ view.score_min }}–{{ view.score_max }} 分） / Your score ({{ view.score_min }}–{{ view.score_max }})</label>
-  <input type="number" id="score" name="score" min="{{ view.score_min }}" max="{{ view.score_max }}" required>
+  <input type="number" id="score" name="score" min="{{ view.score_min }}" max="{{ view.score_max }}" required{% if chosen_score is not none %} value="{{ chosen_score }}"{% endif %}>
   <p class="note">{% for label, en, span in bands %}{{ label }} / {{ en }}: {{ span }}{% if not loop.last %}; {% endif %}{% endfor %}</p>
  {% else %}
   {% for label, en, outcome in view.options %}
-  <label class="choice"><input type="radio" name="rating" value="{{ label }}" required> {{ label }} / {{ en }}</label>
+  <label class="choice"><input type="radio" name="rating" value="{{ label }}" required{% if label == chosen %} checked{% endif %}> {{ label }} / {{ en }}</label>
   {% endfor %}
  {% endif %}
  </fieldset>
@@ -146,12 +149,31 @@ def _band_legend(policy: CallbackPolicy) -> list[tuple[str, str, str]]:
     return out
 
 
+def preselected(policy: CallbackPolicy, choice: str | None) -> tuple[str | None, int | None]:
+    """The answer a mail button chose (`?choice=satisfied`, or a label): (choice label, score to start at).
+
+    Only fills the form in; an unknown choice preselects nothing.
+    """
+    text = (choice or "").strip()
+    if not text:
+        return None, None
+    scale = policy.scale
+    for i, (label, en, outcome) in enumerate(scale.options()):
+        if text in (label, outcome) or text.lower() == en.lower():
+            if scale.kind == "score":
+                return None, scale.spec.max if i == 0 else scale.spec.bands[i - 1].min - 1
+            return label, None
+    return None, None
+
+
 def _page(kind: str, status: int, view: SurveyView | None = None, *, policy: CallbackPolicy | None = None,
-          form: bool = False, error: tuple[str, str] | None = None) -> HTMLResponse:
+          form: bool = False, error: tuple[str, str] | None = None, choice: str | None = None) -> HTMLResponse:
     (title_zh, title_en), lines = TEXT[kind]
     bands = _band_legend(policy) if policy is not None and view is not None and view.kind == "score" else []
+    chosen, chosen_score = preselected(policy, choice) if policy is not None and form else (None, None)
     html = PAGE.render(lang="en" if view is not None and view.locale == "en" else "zh-CN", title_zh=title_zh,
-                       title_en=title_en, lines=lines, view=view, form=form, error=error, bands=bands)
+                       title_en=title_en, lines=lines, view=view, form=form, error=error, bands=bands,
+                       chosen=chosen, chosen_score=chosen_score)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
@@ -163,15 +185,16 @@ def _refused(exc: Exception) -> HTMLResponse:
 
 @router.api_route("/survey/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse,
                   name="survey_page")
-def show_survey(token: str, engine: EngineDep, policy: PolicyDep, now: NowDep) -> HTMLResponse:
-    """The survey form; records nothing (scanners and previews open links too)."""
+def show_survey(token: str, engine: EngineDep, policy: PolicyDep, now: NowDep,
+                choice: str | None = None) -> HTMLResponse:
+    """The survey form, with the mail button's `choice` preselected; records nothing (scanners open links too)."""
     try:
         view = survey_view(engine, token, now, policy)
     except (TokenInvalid, TokenExpired) as exc:
         return _refused(exc)
     if not view.open:
         return _page("answered" if view.status in ("done", "unreachable") else "closed", 200, view)
-    return _page("survey", 200, view, policy=policy, form=True)
+    return _page("survey", 200, view, policy=policy, form=True, choice=choice)
 
 
 @router.post("/survey/{token}", response_class=HTMLResponse, name="survey_answer")

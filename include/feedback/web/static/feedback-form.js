@@ -43,7 +43,8 @@
         "file_type": "仅支持图片、PDF 或文本文件",
         "type not allowed (images, PDF or plain text)": "仅支持图片、PDF 或文本文件"
       },
-      received: "提交成功，受理编号：",
+      received: "提交成功，回执编号：",
+      byMail: "受理编号将通过邮件发送到您留下的邮箱，请留意查收。",
       invalid: "提交未通过校验，请检查后重试。",
       tooLarge: "提交内容过大，请缩短留言或减小附件。",
       rateLimited: "提交过于频繁，请稍后再试。",
@@ -68,6 +69,7 @@
         "type not allowed (images, PDF or plain text)": "Only images, PDF or text files"
       },
       received: "Thank you! Your receipt number: ",
+      byMail: "Your case number will follow by e-mail to the address you gave.",
       invalid: "Please check the highlighted fields.",
       tooLarge: "The submission is too large; shorten the message or attach a smaller file.",
       rateLimited: "Too many submissions; please try again in a minute.",
@@ -249,6 +251,9 @@
           var node = form.querySelector(".ff-status");
           node.textContent = t.received;
           node.appendChild(receipt);
+          if (body.case_number_by_mail) {
+            node.appendChild(el("span", { "class": "ff-by-mail" }, [" " + t.byMail]));
+          }
         } else if (response.status === 422) {
           delete form.dataset.idempotencyKey;
           showErrors(form, body.fields || {});
