@@ -129,7 +129,11 @@ def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged
             attachments.append({"path": str(staged[f.file_name]), "filename": f.file_name, "content_type": kind})
         else:
             links[f.file_name] = f.location
-    text = mail_text(report, result, links)
+    from feedback.notify.report_mail import report_mail
+
+    mail = report_mail(report, result.version, links, mail_text(report, result, links), zone=_zone(),
+                       attached=[a["filename"] for a in attachments])   # highlights first, and an HTML part
+    text = mail.text
     subject = f"{report.title(report.locale)} {label}" + (f"（v{result.version}）" if report.locale == "zh-CN"
                                                           else f" (v{result.version})")
     if not report.quality_passed:
@@ -144,12 +148,20 @@ def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged
             dedup = f"{base}:resend{sent_before}" if sent_before else base
         rows.append(OutboxRow(kind=REPORT_KIND, dedup_key=dedup, recipient=recipient, created_at=created_at,
                               subject=subject, body=text,
-                              payload={"channel": "email", "locale": report.locale, "text": text,
+                              payload={"channel": "email", "locale": report.locale, "text": text, "html": mail.html,
                                        "report": {"kind": report.kind, "period": label, "version": result.version,
                                                   "quality_passed": report.quality_passed}},
                               message_id=message_id_for(dedup, domain=domain, prefix="report"),
                               attachments=attachments, caused_at=created_at))
     return rows
+
+
+def _zone() -> Any:
+    from zoneinfo import ZoneInfo
+
+    from feedback import config
+
+    return ZoneInfo(config.settings().timezone)
 
 
 def hold_ref(kind: str, label: str, key: str) -> str:
