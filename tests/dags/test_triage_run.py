@@ -19,7 +19,7 @@ def dag(airflow_db):
     return load_dag("feedback_triage.py", "feedback_triage")
 
 
-def test_triage_dag_registers_items_and_logs_no_contacts(dag, register, capfd):
+def test_triage_dag_registers_items_and_logs_no_contacts(dag, register, smtp_capture, capfd):
     with register.begin() as conn:
         for n in range(4):
             payload = {"subject": "支付失败", "body": f"支付失败！请回电{PHONE}或发邮件{EMAIL}。{NAME}",
@@ -34,6 +34,9 @@ def test_triage_dag_registers_items_and_logs_no_contacts(dag, register, capfd):
     assert run.state == "success"
     assert scalar(register, "SELECT count(*) FROM feedback.feedback") == 4
     assert scalar(register, "SELECT count(*) FROM feedback.feedback WHERE priority = 'urgent'") == 4
+    # Web-form customers who left an address get the receipt (at most 3 an hour per address), sent by the DAG.
+    assert scalar(register, "SELECT count(*) FROM feedback.outbox WHERE kind = 'ack' AND sent_at IS NOT NULL") == 3
+    assert len(list(smtp_capture.folder.glob("*.eml"))) == 3
     out = "".join(capfd.readouterr())
     assert "triage_new_intake" in out and "registered" in out
     for secret in (PHONE, EMAIL, NAME, "139 8765 4321"):
