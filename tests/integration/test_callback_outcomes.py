@@ -97,7 +97,9 @@ def test_dissatisfied_reopens_escalates_and_the_next_resolution_gets_a_second_ca
         mail = conn.execute(sa.text("SELECT * FROM feedback.outbox WHERE kind = 'callback_escalation'")).one()
     assert mail.recipient == "pe-lead@example.com"            # escalation.yaml supervisors.product_engineering
     text = json.dumps(mail._asdict(), ensure_ascii=False, default=str)
-    assert "20261012-001" in text and "product_engineering" in text and "不满意" in text
+    # Issue 16: the mail names the department (产品技术部), never its code.
+    assert "20261012-001" in text and "产品技术部" in text and "不满意" in text
+    assert "product_engineering" not in mail.body + mail.payload["html"]
     assert "13912345678" not in text and EMAIL not in text and "wang.fang" not in text and "还是闪退" not in text
 
     # The monitor's function applies the reopen: a second handling cycle with fresh deadlines.
