@@ -7,14 +7,19 @@
 -- Anonymous items (no contact) are never repeats but count in the denominator.
 -- Rows: one per complaint category, and a total row (category NULL) counting items once.
 -- Reads masked views only (v_feedback, v_feedback_identity): it runs as feedback_reporting.
+-- One pass: the complaints of the period and the window before it are selected first (the
+-- category test before the identity join, so only complaints are matched to customers), and
+-- one ordering per (customer, category) finds each complaint's previous one (lag), instead of
+-- a look-up per complaint.
 -- Params: :start, :end, :window_days, :complaint_categories (text[]).
 WITH pairs AS (
     SELECT f.id, f.received_at, v.identity_hash, cat
     FROM feedback.v_feedback AS f
-    LEFT JOIN feedback.v_feedback_identity AS v ON v.feedback_id = f.id
     CROSS JOIN LATERAL unnest(f.category) AS cat
+    LEFT JOIN feedback.v_feedback_identity AS v ON v.feedback_id = f.id
     WHERE f.received_at >= CAST(:start AS timestamptz) - make_interval(days => :window_days)
       AND f.received_at < :end
+      AND f.category && CAST(:complaint_categories AS text[])
       AND cat = ANY (CAST(:complaint_categories AS text[]))
 ),
 flagged AS (
