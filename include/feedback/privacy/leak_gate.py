@@ -35,6 +35,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -201,33 +202,42 @@ def _intl_valid(candidate: str) -> bool:
 KINDS = ("phone", "email", "id_card")
 
 
+@lru_cache(maxsize=4096)
+def _system(name: str) -> bool:
+    return is_system_field(name)
+
+
 def _texts(rows: Sequence[dict[str, Any]]) -> dict[str, list[tuple[int, str]]]:
     """(row index, text) per column; JSON values are walked, system-made keys skipped."""
     columns: dict[str, list[tuple[int, str]]] = {}
     for index, row in enumerate(rows):
         for name, value in row.items():
-            if value is None or is_system_field(name):
+            if value is None or _system(name):
                 continue
             if isinstance(value, str):
                 if value:
-                    columns.setdefault(name, []).append((index, value))
+                    column = columns.get(name)
+                    if column is None:
+                        column = columns[name] = []
+                    column.append((index, value))
             elif isinstance(value, dict | list | tuple):
-                parts = list(_strings(value))
+                parts: list[str] = []
+                _strings(value, parts)
                 if parts:
                     columns.setdefault(name, []).append((index, _SEP.join(parts)))
     return columns
 
 
-def _strings(value: Any) -> Iterable[str]:
+def _strings(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
-        yield value
+        out.append(value)
     elif isinstance(value, dict):
         for key, item in value.items():
-            if not is_system_field(str(key)):
-                yield from _strings(item)
+            if not _system(str(key)):
+                _strings(item, out)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _strings(item)
+            _strings(item, out)
 
 
 def _scan_column(table: str, column: str, values: list[tuple[int, str]]) -> list[Violation]:

@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from cryptography.fernet import MultiFernet
 
-from feedback.db.bulk import upsert
+from feedback.db.setwise import records_json
 from feedback.privacy import keys
 
 KINDS = ("phone", "email", "name", "address", "other")
@@ -34,25 +34,55 @@ def store_contacts(
     contacts: Sequence[tuple[str, str]],
     created_at: datetime,
     fernet: MultiFernet | None = None,
+    hashes: Sequence[str] | None = None,
 ) -> list[int]:
-    """Store (kind, normalised value) pairs once each; returns their vault ids in input order."""
+    """Store (kind, normalised value) pairs once each; returns their vault ids in input order.
+
+    One statement for the batch: the new contacts are inserted (each encrypted once, however
+    often it occurs) and the ids of those already stored are read with them. `hashes` are the
+    pairs' identity hashes when the caller has them already (triage computes them for the
+    tier lookup).
+    """
     if not contacts:
         return []
     fernet = fernet or keys.cipher()
-    secret = keys.hash_key()
-    hashes = [identity_hash(kind, value, secret) for kind, value in contacts]
-    rows = [
-        (kind, fernet.encrypt(value.encode("utf-8")), digest, created_at)
-        for (kind, value), digest in zip(contacts, hashes, strict=True)
+    if hashes is None:
+        secret = keys.hash_key()
+        hashes = [identity_hash(kind, value, secret) for kind, value in contacts]
+    unique: dict[tuple[str, str], str] = {}
+    for (kind, value), digest in zip(contacts, hashes, strict=True):
+        unique.setdefault((kind, digest), value)
+    records = [
+        {"kind": kind, "ciphertext": fernet.encrypt(value.encode("utf-8")), "identity_hash": digest,
+         "created_at": created_at}
+        for (kind, digest), value in unique.items()
     ]
-    upsert(conn, "feedback.contact_vault", ("kind", "ciphertext", "identity_hash", "created_at"), rows,
-           ("kind", "identity_hash"))
-    found = conn.execute(
-        sa.text("SELECT kind, identity_hash, id FROM feedback.contact_vault WHERE identity_hash = ANY(:h)"),
-        {"h": list(set(hashes))},
-    ).all()
+    digests = sorted({digest for _, digest in unique})
+    found = conn.execute(_STORE, {"rows": records_json(records), "h": digests}).all()
     ids = {(kind, digest): vault_id for kind, digest, vault_id in found}
+    if len(ids) < len(unique):
+        # Stored by another transaction that committed after this statement began: read it now.
+        ids.update(((kind, digest), vault_id) for kind, digest, vault_id in conn.execute(
+            sa.text("SELECT kind, identity_hash, id FROM feedback.contact_vault WHERE identity_hash = ANY(:h)"),
+            {"h": digests},
+        ))
     return [ids[(kind, digest)] for (kind, _), digest in zip(contacts, hashes, strict=True)]
+
+
+# New contacts inserted, existing ones read, in one round trip (the select sees the table as it was
+# before the insert, so each contact comes back once: from the insert or from the table).
+_STORE = sa.text(
+    """WITH added AS (
+           INSERT INTO feedback.contact_vault (kind, ciphertext, identity_hash, created_at)
+           SELECT kind, ciphertext, identity_hash, created_at
+           FROM json_populate_recordset(NULL::feedback.contact_vault, CAST(:rows AS json)) WITH ORDINALITY AS r
+           ORDER BY r.ordinality
+           ON CONFLICT (kind, identity_hash) DO NOTHING
+           RETURNING kind, identity_hash, id)
+       SELECT kind, identity_hash, id FROM added
+       UNION ALL
+       SELECT kind, identity_hash, id FROM feedback.contact_vault WHERE identity_hash = ANY(:h)"""
+)
 
 
 def reveal(conn: sa.Connection, vault_id: int, *, actor: str, purpose: str, at: datetime | None = None) -> str:

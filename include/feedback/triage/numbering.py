@@ -40,18 +40,27 @@ def business_day(instant: datetime, zone: tzinfo) -> date:
 
 
 def allocate(conn: sa.Connection, days: Sequence[date]) -> list[str]:
-    """One new number per entry of `days` (in order), within the caller's transaction."""
+    """One new number per entry of `days` (in order), within the caller's transaction.
+
+    All the batch's days move in one statement, their counter rows locked in date order (as
+    every run does, so two runs queue instead of deadlocking).
+    """
     wanted = Counter(days)
-    last: dict[date, int] = {}
-    for day in sorted(wanted):
-        last[day] = conn.execute(
+    if not wanted:
+        return []
+    ordered = sorted(wanted)
+    last: dict[date, int] = dict(
+        conn.execute(
             sa.text(
-                """INSERT INTO feedback.feedback_no_counter AS c (day, last_serial) VALUES (:d, :n)
+                """INSERT INTO feedback.feedback_no_counter AS c (day, last_serial)
+                   SELECT d, n FROM unnest(CAST(:d AS date[]), CAST(:n AS integer[])) WITH ORDINALITY AS u(d, n, o)
+                   ORDER BY o
                    ON CONFLICT (day) DO UPDATE SET last_serial = c.last_serial + EXCLUDED.last_serial
-                   RETURNING last_serial"""
+                   RETURNING day, last_serial"""
             ),
-            {"d": day, "n": wanted[day]},
-        ).scalar_one()
+            {"d": ordered, "n": [wanted[day] for day in ordered]},
+        ).all()
+    )
     next_serial = {day: last[day] - wanted[day] + 1 for day in wanted}
     numbers = []
     for day in days:

@@ -198,7 +198,7 @@ def prepare(row: Any, masker: Masker) -> Prepared:
     description, masked_subject = body.text, subject.text if subject else None
     for known in dict.fromkeys([name, *signed_names(raw_body)]):
         if known and len(known) >= 2:
-            replacement = masker.mask_contact("name", known)
+            replacement = masked_name if known == name else masker.mask_contact("name", known)
             description = mask_name_in_text(description, known, replacement)
             masked_subject = mask_name_in_text(masked_subject, known, replacement) if masked_subject else None
 

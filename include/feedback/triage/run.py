@@ -36,9 +36,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback import holds as holding
-from feedback.db.bulk import text_array, upsert
+from feedback.db import setwise
 from feedback.notify.outbox import write_rows
-from feedback.privacy import leak_gate, vault
+from feedback.privacy import keys, leak_gate, vault
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
 from feedback.triage import numbering
@@ -254,12 +254,13 @@ def _reply_targets(conn: sa.Connection, items: list[Prepared]) -> dict[int, int 
     return targets
 
 
-def _tiers(conn: sa.Connection, items: list[Prepared]) -> dict[int, str]:
-    hashes = {
-        p.intake_id: [vault.identity_hash(kind, value) for kind, value in p.contacts.items() if kind in {"phone", "email"}]
-        for p in items
-    }
-    wanted = sorted({h for hs in hashes.values() for h in hs})
+def _tiers(conn: sa.Connection, items: list[Prepared], hashes: list[list[str]]) -> dict[int, str]:
+    """VIP or normal per item: a tier hint, or a phone or e-mail hash on the VIP list (one query per batch)."""
+    identity = [
+        [h for (kind, _), h in zip(p.contacts.items(), hs, strict=True) if kind in {"phone", "email"}]
+        for p, hs in zip(items, hashes, strict=True)
+    ]
+    wanted = sorted({h for hs in identity for h in hs})
     vip = set(
         conn.execute(
             sa.text("SELECT identity_hash FROM feedback.customer_tier WHERE tier = 'vip' AND identity_hash = ANY(:h)"),
@@ -267,21 +268,27 @@ def _tiers(conn: sa.Connection, items: list[Prepared]) -> dict[int, str]:
         ).scalars()
     ) if wanted else set()
     return {
-        p.intake_id: "vip" if (p.tier_hint == "vip" or any(h in vip for h in hashes[p.intake_id])) else "normal"
-        for p in items
+        p.intake_id: "vip" if (p.tier_hint == "vip" or any(h in vip for h in hs)) else "normal"
+        for p, hs in zip(items, identity, strict=True)
     }
 
 
 def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int | str], run_time: datetime,
               ctx: TriageContext) -> TriageSummary:
-    """Register one batch's items (replies become events) in the caller's transaction; the gate runs last."""
+    """Register one batch's items (replies become events) in the caller's transaction; the gate runs last.
+
+    Every table is written set-wise, one statement each (feedback.db.setwise): the vault, the
+    counters behind the numbers, the items, their events and deadlines.
+    """
     summary = TriageSummary()
     new = [p for p in items if p.intake_id not in targets and not p.outbound]
     unanswered = [p.intake_id for p in items if p.outbound and p.intake_id not in targets]
-    tiers = _tiers(conn, new)
+    secret = keys.hash_key()
+    hashes = [[vault.identity_hash(kind, value, secret) for kind, value in p.contacts.items()] for p in new]
+    tiers = _tiers(conn, new, hashes)
 
     contact_pairs = [(kind, value) for p in new for kind, value in p.contacts.items()]
-    vault_ids = iter(vault.store_contacts(conn, contact_pairs, run_time))
+    vault_ids = iter(vault.store_contacts(conn, contact_pairs, run_time, hashes=[h for hs in hashes for h in hs]))
     refs = [{kind: next(vault_ids) for kind in p.contacts} for p in new]
     numbers = numbering.allocate(conn, [numbering.business_day(p.received_at, ctx.zone) for p in new])
 
@@ -297,25 +304,25 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
         deadlines_by_intake[p.intake_id] = deadlines
         first = min(deadlines, key=lambda d: d.due_at) if deadlines else None
         registered = max(run_time, p.received_at)
-        feedback_rows.append((
+        feedback_rows.append(dict(zip(FEEDBACK_COLUMNS, (
             number, p.intake_id, p.channel, p.source, p.received_at, registered, p.customer_name,
             p.contact_masked, ref.get("phone", ref.get("email")), ref, tier, decision.emotion, p.language,
-            p.subject, p.description, p.expected_by, p.order_ref, text_array(decision.categories),
-            decision.department, decision.handler_group, decision.priority, text_array(decision.priority_reasons),
-            round(decision.confidence, 3), text_array(decision.rule_ids), decision.needs_review, "assigned",
+            p.subject, p.description, p.expected_by, p.order_ref, decision.categories,
+            decision.department, decision.handler_group, decision.priority, decision.priority_reasons,
+            round(decision.confidence, 3), decision.rule_ids, decision.needs_review, "assigned",
             first.due_at if first else None, first.stage if first else None, ctx.taxonomy_preset,
             ctx.sla_preset, registered,
-        ))
+        ), strict=True)))
         summary.by_priority[decision.priority] += 1
         summary.by_category[decision.categories[0] if decision.categories else "unclassified"] += 1
         summary.needs_review += int(decision.needs_review)
-    upsert(conn, "feedback.feedback", FEEDBACK_COLUMNS, feedback_rows, ("intake_id",))
-    ids = dict(
-        conn.execute(
-            sa.text("SELECT intake_id, id FROM feedback.feedback WHERE intake_id = ANY(:i)"),
-            {"i": [p.intake_id for p in items]},
-        ).all()
-    )
+    ids = dict(setwise.insert(conn, "feedback.feedback", FEEDBACK_COLUMNS, feedback_rows, ("intake_id",),
+                              returning=("intake_id", "id")))
+    missing = [p.intake_id for p in new if p.intake_id not in ids]
+    if missing:   # registered before (a replayed batch): the item keeps its row
+        ids.update(conn.execute(
+            sa.text("SELECT intake_id, id FROM feedback.feedback WHERE intake_id = ANY(:i)"), {"i": missing},
+        ).all())
     by_external = {f"{p.channel}:{p.external_id}": ids.get(p.intake_id) for p in new}
 
     events, deadline_values = [], []
@@ -327,7 +334,7 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
         events.append((fid, "assigned", registered, "triage", "assigned",
                        {"department": d.department, "handler_group": d.handler_group}, f"assigned:{p.intake_id}"))
         for dl in deadlines_by_intake[p.intake_id]:
-            deadline_values.append(dl.values(fid, 1))
+            deadline_values.append(dict(zip(DEADLINE_COLUMNS, dl.values(fid, 1), strict=True)))
     for p in items:
         if p.intake_id in targets:
             target = targets[p.intake_id]
@@ -345,9 +352,10 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
             events.append((fid, "customer_replied", max(p.received_at, run_time), "customer", None,
                            details, f"reply:{p.intake_id}"))
             summary.replies += 1
-    upsert(conn, "feedback.feedback_event", EVENT_COLUMNS, events, ("dedup_key",))
-    upsert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_values,
-           ("feedback_id", "stage", "handling_cycle"))
+    event_rows = [dict(zip(EVENT_COLUMNS, e, strict=True)) for e in events]
+    setwise.insert(conn, "feedback.feedback_event", EVENT_COLUMNS, event_rows, ("dedup_key",))
+    setwise.insert(conn, "feedback.feedback_deadline", DEADLINE_COLUMNS, deadline_values,
+                   ("feedback_id", "stage", "handling_cycle"))
     acks, summary.acks_held = _acknowledgements(conn, ctx, new, refs, ids, numbers, run_time)
     summary.acknowledgements = write_rows(conn, acks)
     conn.execute(
@@ -364,7 +372,7 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
          "o": [p.intake_id for p in items if p.outbound], "e": [p.intake_id for p in items if p.edit_of]},
     )
     if ctx.gate:
-        _gate(FEEDBACK_COLUMNS, feedback_rows, EVENT_COLUMNS, events)
+        _gate(feedback_rows, event_rows)
     summary.registered = len(new)
     return summary
 
@@ -396,19 +404,15 @@ class _BatchLeak(leak_gate.LeakDetected):
         self.by_intake = by_intake
 
 
-def _gate(feedback_columns: tuple[str, ...], feedback_rows: list[tuple], event_columns: tuple[str, ...],
-          events: list[tuple]) -> None:
+def _gate(feedback_rows: list[dict[str, Any]], event_rows: list[dict[str, Any]]) -> None:
     """The leak gate over what this batch is about to store; a hit names the intake rows it came from."""
-    tables = {
-        "feedback": [dict(zip(feedback_columns, row, strict=True)) for row in feedback_rows],
-        "feedback_event": [dict(zip(event_columns, row, strict=True)) for row in events],
-    }
+    tables = {"feedback": feedback_rows, "feedback_event": event_rows}
     violations = leak_gate.check(tables)
     if not violations:
         return
     owners = {
-        "feedback": [row["intake_id"] for row in tables["feedback"]],
-        "feedback_event": [int(row["dedup_key"].rpartition(":")[2]) for row in tables["feedback_event"]],
+        "feedback": [row["intake_id"] for row in feedback_rows],
+        "feedback_event": [int(row["dedup_key"].rpartition(":")[2]) for row in event_rows],
     }
     by_intake: dict[int, list[str]] = {}
     for v in violations:

@@ -1,0 +1,73 @@
+"""Set-wise writes: each table in one statement, its rows sent as one JSON document.
+
+Triage used to stage every table of a batch through a temporary table filled by COPY
+(`feedback.db.bulk.upsert`), and the COPY text was encoded field by field in Python, which
+cost more than the database's own work (issue 17). Here a table's rows become one JSON array (the C encoder), PostgreSQL turns it
+into the table's row type (`json_populate_recordset`: arrays, jsonb, intervals and bytea by
+the column's type) and inserts it in input order, keyed like before (ON CONFLICT … DO
+NOTHING), so a replayed batch writes nothing twice; RETURNING gives the new ids without
+another select. All in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def _default(value: Any) -> Any:
+    """JSON for the values the encoder does not know, in the text form their column type reads."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds()} seconds"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot send a {type(value).__name__} value to the register")
+
+
+def records_json(records: Sequence[dict[str, Any]]) -> str:
+    """The rows as one JSON array of objects (keys are column names)."""
+    return json.dumps(records, ensure_ascii=False, default=_default)
+
+
+def insert(
+    conn: sa.Connection,
+    table: str,
+    columns: Sequence[str],
+    records: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[sa.Row]:
+    """Insert `records` (dicts by column) in order, skipping those whose `conflict` key exists.
+
+    Returns the `returning` columns of the rows inserted (none for skipped ones).
+    """
+    if not records:
+        return []
+    table = _ident(table)
+    cols = ", ".join(_ident(c) for c in columns)
+    sql = (
+        f"INSERT INTO {table} ({cols}) SELECT {cols} "  # noqa: S608 - identifiers checked above
+        f"FROM json_populate_recordset(NULL::{table}, CAST(:rows AS json)) WITH ORDINALITY AS r "
+        f"ORDER BY r.ordinality ON CONFLICT ({', '.join(_ident(c) for c in conflict)}) DO NOTHING"
+    )
+    if returning:
+        sql += " RETURNING " + ", ".join(_ident(c) for c in returning)
+    result = conn.execute(sa.text(sql), {"rows": records_json(records)})
+    return list(result.all()) if returning else []
