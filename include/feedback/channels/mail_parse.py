@@ -42,6 +42,7 @@ from feedback.channels.mail_text import (
     html_to_text,
     normalise_text,
 )
+from feedback.channels.mail_tree import message_from_bytes
 
 KINDS = ("feedback", "bounce", "auto_reply", "own", "spam", "report", "list")
 _MAX_DEPTH = 40
@@ -629,12 +630,12 @@ def _read(raw: bytes, notes: _Notes) -> Message:
         raise InvalidItem("not_a_mail", f"empty input ({len(raw)} bytes)")
     if len(data) != len(raw):
         notes.defect("leading_whitespace")
-    msg = email.message_from_bytes(data)
+    msg = message_from_bytes(data)
     if _is_mail(msg):
         return msg
     start = _HEADER_LINE.search(data, 0, 4096)
     if start is not None and start.start() > 0:
-        msg = email.message_from_bytes(data[start.start():])
+        msg = message_from_bytes(data[start.start():])
         if _is_mail(msg):
             notes.defect("leading_garbage")
             return msg
