@@ -16,6 +16,11 @@ Expectations check of the month's register, an Excel workbook (a sheet and a nat
 * **Exactly once**: a rerun with the same figures archives nothing and mails nothing; changed figures become a
   new archived version, mailed once. Param `resend` mails the current version again.
 * **Data quality**: failed checks are stated in the report and the mail, never hidden.
+* **Empty month**: a month in which no item was received is archived with a failed check "本期有反馈事项 / the
+  period has feedback items" in its data-quality section, and **not mailed** (the task logs one line; the result
+  has `empty: true`): management never gets a blank report that reads like a quiet month. To mail it anyway:
+  `feedback report monthly --month 2026-05 --force --resend`. From the CLI, a future or empty month is refused
+  unless `--force`; `--dry-run [--out DIR]` renders the files without archiving or mailing.
 * **Poison isolation**: a section that one bad value breaks is held (`feedback quarantine list`, stage
   `reports`) and the report still goes out with that section marked unavailable; the task returns `held`. After
   the fix and `feedback quarantine release`, re-run the month: a new, complete version is archived and mailed.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from feedback.errors import FeedbackError
 
 # PostgreSQL undefined_table / invalid_schema_name: a register not (fully) migrated.
 UNMIGRATED = {"42P01", "3F000"}
+# A feedback number as triage writes it (feedback.triage.numbering): business date, then the day's serial.
+FEEDBACK_NO = re.compile(r"^[0-9]{8}-[0-9]{3,}$")
 
 
 def _say(message: str) -> None:
@@ -217,6 +220,9 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     from feedback.triage.classify import Classifier
     from feedback.triage.corrections import reclassify
 
+    if not FEEDBACK_NO.match(args.feedback_no):
+        raise FeedbackError(f"not a feedback number: {args.feedback_no!r} (expected the business date and the day's "
+                            "serial, e.g. 20261014-003)")
     classifier = Classifier.from_config(preset=args.preset)
     with get_engine().begin() as conn:
         result = reclassify(conn, args.feedback_no, args.category, classifier=classifier, actor=args.actor,
@@ -368,11 +374,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import tempfile
     from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
 
     from feedback import config
     from feedback.db.engine import get_engine
-    from feedback.reports.produce import period_for_run, produce
+    from feedback.reports.produce import period_for_run, produce, refusal
 
     if args.from_month or args.to_month:
         # A backfill by month names: exactly the months from --from to --to, one result line each.
@@ -389,18 +397,38 @@ def cmd_report(args: argparse.Namespace) -> int:
         texts = [args.month if args.kind == "monthly" else args.week]
     if not texts[0]:
         raise FeedbackError("give the period: --month 2026-10 (monthly) or --week 2026-W43 (weekly)")
-    engine = get_engine()
+    if args.out and not args.dry_run:
+        raise FeedbackError("--out goes with --dry-run (a real run archives into reports.archive)")
+    zone = config.settings().timezone
+    periods = []
     for period_text in texts:
         try:
-            period = period_for_run(args.kind, None, None, period_text, config.settings().timezone)
+            periods.append((period_text, period_for_run(args.kind, None, None, period_text, zone)))
         except ValueError:
             raise FeedbackError(f"not a period: {period_text!r} (expected 2026-10 or 2026-W43)") from None
-        if len(texts) > 1:
+    engine = get_engine()
+    today = datetime.now(ZoneInfo(zone)).date()
+    refused = 0
+    for period_text, period in periods:
+        # A future or empty period reads as a quiet month to its readers: refused unless --force.
+        why = None if args.force else refusal(engine, args.kind, period, today)
+        if why and len(periods) == 1:
+            raise FeedbackError(why)
+        if why:
+            _say(f"{args.kind} report {period_text}: skipped: {why}")
+            refused += 1
+            continue
+        if len(periods) > 1:
             _say(f"{args.kind} report {period_text}:")
+        folder = None
+        if args.dry_run:
+            folder = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"feedback-{args.kind}-"))
+            folder = folder / period_text if len(periods) > 1 else folder
         result = produce(engine, args.kind, period, generated_at=datetime.now(UTC), locale=args.locale,
-                         resend=args.resend, progress=lambda m: _say(f"  {m}"))
+                         resend=args.resend, progress=lambda m: _say(f"  {m}"), mail_empty=args.force,
+                         dry_run_to=folder)
         print(json.dumps(result.as_dict(), ensure_ascii=False))
-    return 0
+    return 2 if refused else 0
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -593,6 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="monthly backfill: the last month to render, included")
     report.add_argument("--locale", choices=["zh-CN", "en"], default=None)
     report.add_argument("--resend", action="store_true", help="mail the current version again")
+    report.add_argument("--force", action="store_true",
+                        help="render, archive and mail a period that has not started or has no items")
+    report.add_argument("--dry-run", action="store_true",
+                        help="render the files into a folder (--out) only: nothing archived, nothing mailed")
+    report.add_argument("--out", metavar="DIR", help="--dry-run: the folder (default: a new temporary folder)")
     chan = add("channel", cmd_channel, "platforms and form providers: list them, check a configuration against a "
                "recorded response (--replay), or pull one now")
     chan.add_argument("action", choices=["list", "check", "pull"])

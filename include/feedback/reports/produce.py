@@ -61,6 +61,8 @@ class Produced:
     items: int
     held: int = 0                  # sections unavailable in this version (held now or still held)
     held_sections: list[str] = field(default_factory=list)   # their keys
+    empty: bool = False            # no item was received in the period (archived, mailed only when forced)
+    dry_run_folder: str | None = None   # a dry run: where the files were written (nothing archived or mailed)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,11 +209,35 @@ def _register_checks(engine: Engine, start: datetime, end: datetime,
     return checks, items, timings
 
 
+def refusal(engine: Engine, kind: str, period: Any, today: Any) -> str | None:
+    """Why a report of `period` must not go to management as asked (one line), or None when it may.
+
+    A period that has not started, or one in which no item was received, renders as an empty
+    report that looks like a calm month; managers read it as such. The CLI refuses both unless
+    forced; `today` is the business-zone date.
+    """
+    from feedback.reports import quality
+
+    label = period_label(kind, period.start)
+    if period.start > today:
+        return (f"{label} has not started yet (today is {today:%Y-%m-%d} in {period.zone}): there is nothing to "
+                "report; add --force to render it anyway")
+    start, end = period.bounds()
+    if not quality.register_rows(engine, start, end):
+        return (f"no feedback item was received in {label} ({period.start:%Y-%m-%d} – {period.end:%Y-%m-%d}): "
+                "an empty report is neither archived nor mailed; check the period, or add --force")
+    return None
+
+
 def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, locale: str | None = None,
-            resend: bool = False, progress=None, timings: dict[str, float] | None = None) -> Produced:
+            resend: bool = False, progress=None, timings: dict[str, float] | None = None,
+            mail_empty: bool = False, dry_run_to: Path | None = None) -> Produced:
     """Compute, check, render, archive and queue the mail of one report; counts for XCom and the CLI.
 
     `timings`, when given, receives the seconds of each section and step (the benchmark prints them).
+    A period with no items is archived (its data-quality section says it is empty) but not mailed
+    unless `mail_empty`: management should not receive a blank report as if it were a quiet month.
+    `dry_run_to` renders the files into that folder and stops there: no hold, no archive, no mail.
     """
     from feedback import config
     from feedback.paths import local_dir
@@ -248,7 +274,7 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
                 headline, parts = sections.monthly_sections(
                     conn, period, high_frequency_share=settings.reports.high_frequency_share,
                     repeat_window_days=settings.reports.repeat_window_days, list_rows=settings.reports.list_rows,
-                    skip=still_held, on_error=on_error, timings=timings)
+                    skip=still_held, on_error=on_error, timings=timings, side=engine.connect)
             else:
                 headline, parts = sections.weekly_sections(conn, period, skip=still_held, on_error=on_error,
                                                            timings=timings)
@@ -260,6 +286,8 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     say(f"{kind} {period.start}..{period.end}: {len(parts) - len(missing)} of {len(parts)} sections computed"
         + (f"; held: {', '.join(missing)}" if missing else ""))
     checks: tuple[QualityCheck, ...] = (*register_checks, quality.sections_check(parts, locale))
+    if not items:
+        checks += (quality.empty_period_check(locale),)
     say(f"data quality: {sum(c.passed for c in checks)}/{len(checks)} checks passed on {items:,} items")
     # Value labels (channel, priority, department …) become text in the report's language here,
     # so both renderers and the content hash see exactly what a reader sees.
@@ -274,6 +302,12 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     files[pdf_name] = pdf.render_pdf(report, highlights=HIGHLIGHTS[kind])
     lap("render PDF")
     say(f"rendered {xlsx_name} ({len(files[xlsx_name]):,} bytes), {pdf_name} ({len(files[pdf_name]):,} bytes)")
+    if dry_run_to is not None:
+        stage(files, Path(dry_run_to))
+        say(f"dry run: files written to {dry_run_to}; nothing archived, nothing mailed")
+        return Produced(kind, label, 0, False, {name: len(data) for name, data in files.items()}, 0,
+                        report.quality_passed, items, len(missing), missing, empty=not items,
+                        dry_run_folder=str(dry_run_to))
     with engine.begin() as conn:
         for key, error in failures.items():   # held with the version that lacks them: a crash leaves neither
             reason, detail = _hold_detail(key, error)
@@ -281,7 +315,12 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
         result = archive(conn, settings.reports.archive_url(local_dir()), kind=kind, start=period.start,
                          end=period.end, files=files, content_hash=content_hash(report), created_at=generated_at)
         queued = 0
-        if result.new or resend:
+        if not items and not mail_empty and not resend:
+            flag = "--month" if kind == "monthly" else "--week"
+            log.warning("report %s %s: no item was received in the period; version %d archived, not mailed "
+                        "(to mail it anyway: feedback report %s %s %s --force --resend)", kind, label,
+                        result.version, kind, flag, label)
+        elif result.new or resend:
             # The mail carries the archived version's bytes: on a resend, read back from the archive.
             sent = files if result.new else {f.file_name: read_archived(f.location) for f in result.files}
             staged = stage(sent, local_dir() / "reports" / kind / label / f"v{result.version}")
@@ -297,7 +336,7 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
         log.warning("report %s %s version %d: %d section(s) held (%s); see `feedback quarantine list`", kind, label,
                     result.version, len(missing), ", ".join(missing))
     return Produced(kind, label, result.version, result.new, {f.file_name: f.size_bytes for f in result.files},
-                    queued, report.quality_passed, items, len(missing), missing)
+                    queued, report.quality_passed, items, len(missing), missing, empty=not items)
 
 
 def period_for_run(kind: str, interval_start: datetime | None, interval_end: datetime | None, override: str | None,
