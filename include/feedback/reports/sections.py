@@ -46,6 +46,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -947,6 +949,34 @@ def _session_for_reports(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
 
 
+# The heaviest sections of a month (joins of every deadline or complaint of the month, business
+# hours, look-backs): with a `side` connection they run beside the others.
+SIDE_SECTIONS = frozenset({"response_times", "repeat_complaints"})
+
+
+def _compute_all(conn: sa.Connection, computes: Mapping[str, Callable[[sa.Connection], Section]],
+                 skip: Collection[str], on_error: OnError | None, timings: dict[str, float] | None,
+                 side: Callable[[], ContextManager[sa.Connection]] | None) -> tuple[Section, ...]:
+    """Every section in `computes` order, each isolated; the SIDE_SECTIONS on a second connection if given."""
+    def isolated(c: sa.Connection, key: str) -> Section:
+        return _isolated(c, key, lambda: computes[key](c), skip, on_error, timings)
+
+    beside = [key for key in computes if key in SIDE_SECTIONS] if side is not None else []
+    if not beside:
+        return tuple(isolated(conn, key) for key in computes)
+
+    def run_beside() -> dict[str, Section]:
+        with side() as other:
+            _session_for_reports(other)
+            return {key: isolated(other, key) for key in beside}
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-sections") as pool:
+        there = pool.submit(run_beside)
+        here = {key: isolated(conn, key) for key in computes if key not in beside}
+        here.update(there.result())
+    return tuple(here[key] for key in computes)
+
+
 def _pick(by: Mapping[str, Section], key: str, value: Callable[[Section], Any]) -> Any:
     """A headline figure read from a section, or None ("—") when that section is unavailable."""
     section = by[key]
@@ -1011,6 +1041,7 @@ def monthly_sections(
     conn: sa.Connection, period: Period, *, high_frequency_share: float = 0.10, repeat_window_days: int = 30,
     calendars: Mapping[str, Any] | None = None, list_rows: int = 1000, skip: Collection[str] = (),
     on_error: OnError | None = None, timings: dict[str, float] | None = None,
+    side: Callable[[], ContextManager[sa.Connection]] | None = None,
 ) -> tuple[tuple[Headline, ...], tuple[Section, ...]]:
     """Headline figures and every section of the monthly report, in `SECTION_KEYS_MONTHLY` order.
 
@@ -1018,6 +1049,9 @@ def monthly_sections(
     items, open ledger, praise) show their first `list_rows` rows and their total. Each
     section is computed in its own savepoint; see `_isolated` for `skip` and `on_error`.
     `timings`, when given, receives each section's seconds (`section <key>`), for the benchmark.
+    `side` (e.g. `engine.connect`), when given, opens a second connection on which the heaviest
+    sections (`SIDE_SECTIONS`) run in a thread beside the others: the database works on two of
+    them at once (produce() passes it; the figures are the same either way).
     """
     if not 0 < high_frequency_share < 1:
         raise ValueError(f"high_frequency_share must be between 0 and 1, got {high_frequency_share}")
@@ -1026,27 +1060,27 @@ def monthly_sections(
     p = _params(period, calendars=calendars_param(calendars if calendars is not None else _load_calendars(), period))
     p["list_rows"] = list_rows
     _session_for_reports(conn)
-    computes: dict[str, Callable[[], Section]] = {
-        "volume_by_channel": lambda: volume_by_channel(conn, p),
-        "volume_by_type": lambda: volume_by_type(conn, p),
-        "volume_by_priority": lambda: volume_by_priority(conn, p),
-        "volume_by_department": lambda: volume_by_department(conn, p),
-        "daily_trend": lambda: daily_trend(conn, p),
-        "sla_attainment": lambda: sla_attainment(conn, p),
-        "response_times": lambda: response_times(conn, p),
-        "urgent_speed": lambda: urgent_speed(conn, p),
-        "satisfaction": lambda: satisfaction(conn, p),
-        "satisfaction_trend": lambda: satisfaction_trend(conn, p, period),
-        "dissatisfaction_causes": lambda: dissatisfaction_causes(conn, p),
-        "overdue_reasons": lambda: overdue_reasons(conn, p),
-        "overdue_items": lambda: overdue_items(conn, p),
-        "high_frequency": lambda: high_frequency(conn, p, high_frequency_share),
-        "repeat_complaints": lambda: repeat_complaints(conn, p, repeat_window_days),
-        "open_ledger": lambda: open_ledger(conn, p),
-        "praise": lambda: praise(conn, p),
+    computes: dict[str, Callable[[sa.Connection], Section]] = {
+        "volume_by_channel": lambda c: volume_by_channel(c, p),
+        "volume_by_type": lambda c: volume_by_type(c, p),
+        "volume_by_priority": lambda c: volume_by_priority(c, p),
+        "volume_by_department": lambda c: volume_by_department(c, p),
+        "daily_trend": lambda c: daily_trend(c, p),
+        "sla_attainment": lambda c: sla_attainment(c, p),
+        "response_times": lambda c: response_times(c, p),
+        "urgent_speed": lambda c: urgent_speed(c, p),
+        "satisfaction": lambda c: satisfaction(c, p),
+        "satisfaction_trend": lambda c: satisfaction_trend(c, p, period),
+        "dissatisfaction_causes": lambda c: dissatisfaction_causes(c, p),
+        "overdue_reasons": lambda c: overdue_reasons(c, p),
+        "overdue_items": lambda c: overdue_items(c, p),
+        "high_frequency": lambda c: high_frequency(c, p, high_frequency_share),
+        "repeat_complaints": lambda c: repeat_complaints(c, p, repeat_window_days),
+        "open_ledger": lambda c: open_ledger(c, p),
+        "praise": lambda c: praise(c, p),
     }
     assert tuple(computes) == SECTION_KEYS_MONTHLY
-    sections = tuple(_isolated(conn, key, compute, skip, on_error, timings) for key, compute in computes.items())
+    sections = _compute_all(conn, computes, skip, on_error, timings, side)
     by = {s.key: s for s in sections}
     current = _headline_figures(by)
     earlier = {role: _earlier_figures(conn, getattr(period, role)(), by, role)
@@ -1067,12 +1101,12 @@ def weekly_sections(
     """Headline figures and the sections of the weekly report, in `SECTION_KEYS_WEEKLY` order (isolated as above)."""
     p = _params(period, calendars=calendars_param(calendars if calendars is not None else _load_calendars(), period))
     _session_for_reports(conn)
-    computes: dict[str, Callable[[], Section]] = {
-        "response_time_monitor": lambda: response_time_monitor(conn, p),
-        "satisfaction_tiers": lambda: satisfaction_tiers(conn, p),
-        "top_issue_tags": lambda: top_issue_tags(conn, p),
+    computes: dict[str, Callable[[sa.Connection], Section]] = {
+        "response_time_monitor": lambda c: response_time_monitor(c, p),
+        "satisfaction_tiers": lambda c: satisfaction_tiers(c, p),
+        "top_issue_tags": lambda c: top_issue_tags(c, p),
     }
-    sections = tuple(_isolated(conn, key, compute, skip, on_error, timings) for key, compute in computes.items())
+    sections = _compute_all(conn, computes, skip, on_error, timings, None)
     by = {s.key: s for s in sections}
     headline = (
         Headline(Label("本周收到反馈", "Items received"), _pick(by, "response_time_monitor", lambda s: s.rows[-1]["items"])),
