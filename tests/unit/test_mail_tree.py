@@ -176,3 +176,70 @@ _PIECES = [b"\n", b"\r\n", b"\r", b"--BB", b"--BB--", b"--CC", b" ", b"\t", b"x"
 @given(st.lists(st.sampled_from(_PIECES), max_size=40))
 def test_fuzzed_multiparts_give_identical_trees(pieces):
     check(MULTI + b"".join(pieces))
+
+
+# --- the parser's other short cuts give what the long way gives ------------------------------------
+
+_ADDRESS_PIECES = ["a", "Zq", "0", ".", "_", "%", "+", "-", "@", "example", "com", "<", ">", '"', " ", "\t", "=?",
+                   "?=", "(", ")", ",", ";", ":", "\\", "張", "\udce4", "..", "x.y"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=14))
+def test_address_short_cut_equals_email_utils(pieces):
+    from email.utils import getaddresses, parseaddr
+
+    from feedback.channels.mail_parse import split_address, split_addresses
+
+    value = "".join(pieces)
+    assert split_address(value) == parseaddr(value)
+    assert split_addresses(value) == getaddresses([value])
+
+
+@pytest.mark.parametrize("value", ["customer1@example.net", " a.b+c@mx.example.cn ", "Zhang San <zs@example.cn>",
+                                   '"Zhang, San" <zs@example.cn>', "=?utf-8?b?5byg5LiJ?= <zs@example.cn>",
+                                   "<zs@example.cn>", 'Name<a@b.c>', '"" <a@b.c>', "a@b.c, d@e.f", "a@b", "a@b.c (x)"])
+def test_address_short_cut_on_common_forms(value):
+    from email.utils import getaddresses, parseaddr
+
+    from feedback.channels.mail_parse import split_address, split_addresses
+
+    assert split_address(value) == parseaddr(value)
+    assert split_addresses(value) == getaddresses([value])
+
+
+def _b64_long_way(data: bytes) -> tuple[bytes, bool]:
+    """b64decode_lenient as it was before its strict-mode short cut: (bytes, repaired)."""
+    import binascii
+    import re
+
+    from feedback.channels import mail_text
+
+    compact = data.translate(None, mail_text._WHITESPACE)
+    cleaned = compact.translate(None, mail_text._NOT_BASE64)
+    junk = len(compact) - len(cleaned)
+    if junk > len(compact) // 20 + 1:
+        return data, True
+    body = cleaned.rstrip(b"=")
+    if (not junk and len(cleaned) % 4 == 0 and len(cleaned) - len(body) <= 2
+            and not any(c in body for c in (b"=", b"-", b"_"))):
+        return binascii.a2b_base64(cleaned), False
+    out = []
+    for chunk in re.split(rb"=+", cleaned.translate(mail_text._B64_URLSAFE)):
+        chunk = chunk[: len(chunk) - 1] if len(chunk) % 4 == 1 else chunk
+        if chunk:
+            out.append(binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4)))
+    return b"".join(out), True
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from([b"QUJD", b"QQ", b"QUI", b"=", b"==", b"\n", b"\r\n", b" ", b"-", b"_", b"*", b"A",
+                                 b"ZGVm\n", b"4pyT"]), max_size=20))
+def test_base64_short_cut_equals_the_long_way(pieces):
+    from feedback.channels.mail_text import Notes, b64decode_lenient
+
+    data = b"".join(pieces)
+    notes = Notes()
+    want, repaired = _b64_long_way(data)
+    assert b64decode_lenient(data, notes) == want
+    assert ("bad_base64" in notes.defects) == repaired

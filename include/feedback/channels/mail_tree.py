@@ -40,7 +40,7 @@ def message_from_bytes(data: bytes) -> Message:
     if "\r" in text and _LONE_CR.search(text):
         return email.message_from_bytes(data)
     try:
-        return _Builder(text).message(0, len(text), False, 0)[0]
+        return _Builder(text).message(0, len(text), False, 0)
     except _Fallback:
         return email.message_from_bytes(data)
     except (RecursionError, MemoryError):
@@ -49,8 +49,15 @@ def message_from_bytes(data: bytes) -> Message:
         return email.message_from_bytes(data)
 
 
+def _source_parse(lines: list[str]) -> tuple[str, str]:
+    """``compat32.header_source_parse``: name and value of one header's lines, as the feed parser stores them."""
+    name, value = lines[0].split(":", 1)
+    value = value.lstrip(" \t") + "".join(lines[1:])
+    return name, value.rstrip("\r\n")
+
+
 def _strip_eol(value: str) -> str:
-    """``NLCRE_eol`` removed from the end, as the feed parser does, without a regex scan of the whole part."""
+    """``NLCRE_eol`` removed from the end, as the feed parser does, without a regex scan of the whole text."""
     if value.endswith("\r\n"):
         return value[:-2]
     return value[:-1] if value.endswith(("\n", "\r")) else value
@@ -60,8 +67,22 @@ class _Builder:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def message(self, start: int, end: int, digest_child: bool, depth: int) -> tuple[Message, Message]:
-        """The message in text[start:end]; and the message whose trailing line end its parent strips."""
+    def _eol_end(self, start: int, end: int) -> int:
+        """`end` moved before the line end that text[start:end] ends with (``NLCRE_eol``), if any."""
+        text = self.text
+        if end - start >= 2 and text[end - 2] == "\r" and text[end - 1] == "\n":
+            return end - 2
+        if end > start and text[end - 1] in "\r\n":
+            return end - 1
+        return end
+
+    def message(self, start: int, end: int, digest_child: bool, depth: int, strip: bool = False) -> Message:
+        """The message in text[start:end].
+
+        With `strip`, the line end before the parent's next delimiter is taken off the last text
+        of this message, where the feed parser takes it off: the payload of the innermost message
+        last created, or the epilogue of a multipart (None when that leaves nothing).
+        """
         if depth > _MAX_DEPTH:
             raise _Fallback
         msg = Message(policy=compat32)
@@ -73,14 +94,13 @@ class _Builder:
             raise _Fallback
         maintype = ctype.split("/", 1)[0]
         if maintype == "message":
-            inner, last = self.message(body, end, False, depth + 1)
-            msg.attach(inner)
-            return msg, last
+            msg.attach(self.message(body, end, False, depth + 1, strip))
+            return msg
         if maintype == "multipart":
-            self._multipart(msg, ctype, body, end, depth)
-            return msg, msg
-        msg._payload = self.text[body:end]
-        return msg, msg
+            self._multipart(msg, ctype, body, end, depth, strip)
+            return msg
+        msg._payload = self.text[body:self._eol_end(body, end) if strip else end]
+        return msg
 
     def _headers(self, msg: Message, pos: int, end: int) -> int:
         """Parse the header block at `pos` into `msg`; the position where the body starts."""
@@ -99,6 +119,7 @@ class _Builder:
             pos = line_end
         lastheader = ""
         lastvalue: list[str] = []
+        headers = msg._headers   # what Message.set_raw appends to (compat32 stores name and value as parsed)
         for lineno, line in enumerate(lines):
             if line[0] in " \t":
                 if not lastheader:
@@ -106,7 +127,7 @@ class _Builder:
                 lastvalue.append(line)
                 continue
             if lastheader:
-                msg.set_raw(*compat32.header_source_parse(lastvalue))
+                headers.append(_source_parse(lastvalue))
                 lastheader, lastvalue = "", []
             if line.startswith("From "):
                 if lineno:
@@ -118,7 +139,7 @@ class _Builder:
                 raise _Fallback  # "Missing header name."
             lastheader, lastvalue = line[:colon], [line]
         if lastheader:
-            msg.set_raw(*compat32.header_source_parse(lastvalue))
+            headers.append(_source_parse(lastvalue))
         return pos
 
     def _boundary_line(self, separator: str, pos: int, end: int) -> tuple[int, int, bool, bool] | None:
@@ -144,7 +165,7 @@ class _Builder:
             if text.startswith("\r\n", k):
                 return found, k + 2, close, True
 
-    def _multipart(self, msg: Message, ctype: str, pos: int, end: int, depth: int) -> None:
+    def _multipart(self, msg: Message, ctype: str, pos: int, end: int, depth: int, strip: bool) -> None:
         boundary = msg.get_boundary()
         if boundary is None or "\n" in boundary or "\r" in boundary:
             raise _Fallback  # NoBoundaryInMultipartDefect, or a boundary no line can match as a line
@@ -155,22 +176,18 @@ class _Builder:
         if line is None or line[2]:
             raise _Fallback  # StartBoundaryNotFoundDefect
         if line[0] > pos:
-            msg.preamble = _strip_eol(self.text[pos:line[0]])
+            msg.preamble = self.text[pos:self._eol_end(pos, line[0])]
         digest = ctype == "multipart/digest"
         while True:
             part_start = line[1]
             line = self._boundary_line(separator, part_start, end)
             if line is None or line[0] == part_start:
                 raise _Fallback  # no closing delimiter, or delimiters in a row
-            part, last = self.message(part_start, line[0], digest, depth + 1)
-            msg.attach(part)
-            if last.get_content_maintype() == "multipart":
-                if last.epilogue == "":
-                    last.epilogue = None
-                elif last.epilogue is not None:
-                    last.epilogue = _strip_eol(last.epilogue)
-            elif isinstance(last._payload, str):
-                last._payload = _strip_eol(last._payload)
+            msg.attach(self.message(part_start, line[0], digest, depth + 1, strip=True))
             if line[2]:
                 break
-        msg.epilogue = self.text[line[1]:end]
+        if not strip:
+            msg.epilogue = self.text[line[1]:end]
+        elif line[1] < end:
+            msg.epilogue = self.text[line[1]:self._eol_end(line[1], end)]
+        # else: an empty epilogue before the parent's delimiter stays None
