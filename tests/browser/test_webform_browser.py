@@ -59,7 +59,8 @@ def fill_chinese_form(page, base: str, register) -> str:
     # Invalid: a phone that is no phone, no message. Checked in the page; nothing is sent.
     page.get_by_label("手机号码").fill("12ab")
     page.locator("button.ff-submit").click()
-    assert page.locator('[data-error-for="phone"]').inner_text() == "请输入有效的电话号码"
+    assert page.locator('[data-error-for="phone"]').inner_text() == ("请输入有效的电话号码：11 位手机号、带区号的座机"
+                                                                     "（如 010-65529988）或以 + 开头的国际号码")
     assert page.locator('[data-error-for="message"]').inner_text() == "此项为必填项"
     assert landed_count(register) == 0
 

@@ -20,7 +20,16 @@ HONEYPOT = "website"
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+# A number someone can call back, separators removed: a mainland mobile (optionally +86), a landline with
+# its area code (0 + 2-3 digits, or +86 without the 0; optional extension), a 400/800 service number, or
+# an international number (+ or 00, then up to 15 digits). "12345" is none of these. feedback-form.js
+# carries the same expression.
+PHONE = re.compile(r"^(?:(?:\+86|0086|86)?1[3-9][0-9]{9}"
+                   r"|(?:0|\+86|0086)[1-9][0-9]{1,2}[0-9]{7,8}(?:(?:ext|x|转|#)[0-9]{1,6})?"
+                   r"|[48]00[0-9]{7}"
+                   r"|(?:\+|00)(?!86)[1-9][0-9]{6,14})$", re.IGNORECASE)
+PHONE_REASON = ("not a phone number: expected a mobile number (11 digits), a landline with its area code "
+                "(e.g. 010-65529988) or an international number starting with +")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # Half of a UTF-16 pair alone: no UTF-8 form, so PostgreSQL could not store it.
@@ -37,7 +46,7 @@ class InvalidSubmission(Exception):
 
 def _type_problem(value: str, spec: FormField) -> str | None:
     if spec.type == "phone" and not PHONE.match(PHONE_SEPARATORS.sub("", value)):
-        return "not a phone number"
+        return PHONE_REASON
     if spec.type == "email" and not EMAIL.match(value):
         return "not an e-mail address"
     if spec.type == "choice" and value not in spec.choices:

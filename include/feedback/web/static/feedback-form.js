@@ -36,6 +36,8 @@
       errors: {
         "required": "此项为必填项",
         "not a phone number": "请输入有效的电话号码",
+        "not a phone number: expected a mobile number (11 digits), a landline with its area code (e.g. 010-65529988) or an international number starting with +":
+          "请输入有效的电话号码：11 位手机号、带区号的座机（如 010-65529988）或以 + 开头的国际号码",
         "not an e-mail address": "请输入有效的电子邮箱地址",
         "not one of the choices": "请选择列表中的类别",
         "too_long": "内容过长",
@@ -61,6 +63,8 @@
       errors: {
         "required": "This field is required",
         "not a phone number": "Please enter a valid phone number",
+        "not a phone number: expected a mobile number (11 digits), a landline with its area code (e.g. 010-65529988) or an international number starting with +":
+          "Please enter a valid phone number: a mobile number, a landline with its area code (e.g. 010-65529988) or an international number starting with +",
         "not an e-mail address": "Please enter a valid email address",
         "not one of the choices": "Please pick a category from the list",
         "too_long": "Too long",
@@ -86,7 +90,10 @@
       choices: ["function_problem", "service_complaint", "feature_request", "other", "praise"] },
     { name: "message", type: "text", maxLength: 10000, required: true, multiline: true }
   ];
-  var PHONE = /^\+?[0-9]{5,20}$/;
+  // Same shapes as feedback.web.schema.PHONE: mainland mobile, landline with area code, 400/800, international.
+  var PHONE = /^(?:(?:\+86|0086|86)?1[3-9][0-9]{9}|(?:0|\+86|0086)[1-9][0-9]{1,2}[0-9]{7,8}(?:(?:ext|x|转|#)[0-9]{1,6})?|[48]00[0-9]{7}|(?:\+|00)(?!86)[1-9][0-9]{6,14})$/i;
+  var PHONE_REASON = "not a phone number: expected a mobile number (11 digits), a landline with its area code " +
+    "(e.g. 010-65529988) or an international number starting with +";
   var PHONE_SEPARATORS = /[\s\-().]/g;
   var EMAIL = /^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$/;
   var MAX_FILE_BYTES = 5 * 1024 * 1024;
@@ -174,7 +181,7 @@
       }
       if (field.maxLength && value.length > field.maxLength) { errors[field.name] = "too_long"; }
       else if (field.type === "phone" && !PHONE.test(value.replace(PHONE_SEPARATORS, ""))) {
-        errors[field.name] = "not a phone number";
+        errors[field.name] = PHONE_REASON;
       } else if (field.type === "email" && !EMAIL.test(value)) { errors[field.name] = "not an e-mail address"; }
       else if (field.type === "choice" && field.choices.indexOf(value) < 0) {
         errors[field.name] = "not one of the choices";
