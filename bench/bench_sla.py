@@ -32,11 +32,10 @@ FROM generate_series(1, :n) AS i
 # Two stages per item; a random share already met; the allowance spread from 2 hours to 15 days.
 GENERATE_DEADLINES = """
 INSERT INTO feedback.feedback_deadline (feedback_id, stage, handling_cycle, starts_at, due_at, allowance, calendar,
-                                        rule, warn_at, met_at, warned_at, breached_at, paused_at)
+                                        rule, warn_at, met_at, paused_at)
 SELECT f.id, s.stage, 1, f.received_at, f.received_at + a.allowance, a.allowance,
        'default', 'bench', f.received_at + a.allowance * 0.8,
        CASE WHEN random() < s.met_share THEN f.received_at + a.allowance * random() END,
-       NULL, NULL,
        CASE WHEN f.status = 'waiting_customer' THEN f.received_at + a.allowance * 0.5 END
 FROM feedback.feedback f
 CROSS JOIN (VALUES ('first_response', 0.6), ('resolution', 0.2)) AS s(stage, met_share)

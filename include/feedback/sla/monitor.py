@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -388,83 +389,152 @@ def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000,
 
 # --- detection -------------------------------------------------------------------------------------
 
-# Step 1 reads the crossed deadlines through a partial index (few rows per run); step 2 flags them and
-# records them. Two statements, because the planner cannot know from column statistics how few rows
-# the partial index yields and would otherwise hash-join every open item.
+# What is already flagged lives in sla_breach (one row per deadline, kind and cycle), so recording a
+# warning or a breach writes that row and nothing else (migration 021). Which deadlines to look at:
+# a first run (no `detected_upto`) looks at every open deadline once; a later run only at
+#   - deadlines whose warning instant or due time fell in (detected_upto, now]: index range scans;
+#   - deadlines written or moved by transactions the last run could not see (touched_xid at or after
+#     the snapshot horizon it stored): triage's new items, a recompute, a reclassification;
+#   - the deadlines of the items whose events this run applied, and of holds released since the last
+#     run (a released deadline or item is looked at again).
+# Candidates are fetched first (few rows) and passed as an array, so the planner never hash-joins
+# every open item for them; a first run is one INSERT … SELECT over the open deadlines.
+_CANDIDATES = """
+SELECT id FROM feedback.feedback_deadline WHERE due_at > :since AND due_at <= :now
+UNION
+SELECT id FROM feedback.feedback_deadline
+WHERE warn_at > :since AND warn_at <= :now AND met_at IS NULL AND paused_at IS NULL
+UNION
+SELECT id FROM feedback.feedback_deadline WHERE touched_xid >= CAST(:xid AS xid8)
+UNION
+SELECT id FROM feedback.feedback_deadline WHERE feedback_id = ANY(:items)
+UNION
+SELECT d.id
+FROM (SELECT table_name, CASE WHEN row_ref ~ '^[0-9]{1,18}$' THEN CAST(row_ref AS bigint) END AS ref
+      FROM feedback.held_row WHERE stage = :stage AND released_at >= :released_since) h
+JOIN feedback.feedback_deadline d ON (h.table_name = :deadline_table AND d.id = h.ref)
+                                  OR (h.table_name = :item_table AND d.feedback_id = h.ref)
+"""
+# A deadline `d` already breached (its record in sla_breach); recompute and reclassification leave it.
+BREACHED = """EXISTS (SELECT 1 FROM feedback.sla_breach b WHERE b.feedback_id = d.feedback_id AND b.stage = d.stage
+                      AND b.handling_cycle = d.handling_cycle AND b.kind = 'breach')"""
+# Deadlines crossed and not yet flagged, in the scope above; held deadlines, and every deadline of a
+# held item (its events wait, so its state is stale), are skipped.
 CROSSED = """
-SELECT d.id FROM feedback.feedback_deadline d
-WHERE d.met_at IS NULL AND d.paused_at IS NULL AND d.breached_at IS NULL {condition}
+SELECT d.id, d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.allowance FROM feedback.feedback_deadline d
+JOIN feedback.feedback f ON f.id = d.feedback_id AND f.handling_cycle = d.handling_cycle
+WHERE {scope} AND d.met_at IS NULL AND d.paused_at IS NULL {condition}
+  AND f.status NOT IN ('closed', 'unsolvable')
   AND NOT (d.id = ANY(:held)) AND NOT (d.feedback_id = ANY(:held_items))
+  AND NOT EXISTS (SELECT 1 FROM feedback.sla_breach b
+                  WHERE b.feedback_id = d.feedback_id AND b.stage = d.stage AND b.handling_cycle = d.handling_cycle
+                    AND b.kind IN ({kinds}))
 """
-DETECT = """
-WITH crossed AS (
-    UPDATE feedback.feedback_deadline d SET {marker} = :now{extra}
-    FROM feedback.feedback f
-    WHERE d.id = ANY(:ids) AND f.id = d.feedback_id AND d.handling_cycle = f.handling_cycle
-      AND d.met_at IS NULL AND d.paused_at IS NULL AND d.breached_at IS NULL {condition}
-      AND f.status NOT IN ('closed', 'unsolvable')
-    RETURNING d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.starts_at, d.allowance, d.paused_total
+# The monitor alone writes sla_breach, under its advisory lock, after the NOT EXISTS above: no
+# conflict handling per row. Counted by stage in the database, so a backlog's rows stay there.
+RECORD = """
+WITH recorded AS (
+    INSERT INTO feedback.sla_breach (feedback_id, stage, kind, handling_cycle, deadline_at, detected_at, used_share)
+    SELECT d.feedback_id, d.stage, '{kind}', d.handling_cycle, d.due_at, :now,
+           CASE WHEN d.allowance > interval '0' AND isfinite(d.due_at) THEN round({share}, 3) END
+    FROM ({rows}) d
+    RETURNING stage
 )
-INSERT INTO feedback.sla_breach (feedback_id, stage, kind, handling_cycle, deadline_at, detected_at, used_share)
-SELECT feedback_id, stage, '{kind}', handling_cycle, due_at, :now,
-       CASE WHEN allowance > interval '0' AND isfinite(due_at) THEN round({share}, 3) END
-FROM crossed
-ON CONFLICT ON CONSTRAINT sla_breach_once_key DO NOTHING
-RETURNING id, stage
+SELECT stage, count(*) AS n FROM recorded GROUP BY stage
 """
+_BY_ID = ("SELECT d.id, d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.allowance "
+          "FROM feedback.feedback_deadline d WHERE d.id = ANY(:ids)")
 # Used share: elapsed wall-clock time over the allowance is exact on 24x7 calendars; on office-hour
 # calendars the warning instant itself was computed in business time, and the digest shows the share.
 # `extract(epoch …)` is numeric (PostgreSQL 14+), the column unbounded numeric: a deadline first seen
 # a thousand allowances late is recorded as 1000.x, never an overflow; an infinite deadline has no share.
-BREACH_SQL = DETECT.format(
-    marker="breached_at", extra=", warned_at = coalesce(d.warned_at, :now)", kind="breach",
-    condition="AND d.due_at <= :now", share="1 + extract(epoch FROM :now - due_at) / extract(epoch FROM allowance)",
-)
-WARNING_SQL = DETECT.format(
-    marker="warned_at", extra="", kind="warning",
-    condition="AND d.warned_at IS NULL AND d.warn_at <= :now AND d.due_at > :now",
-    share="least(0.999, greatest(0, 1 - extract(epoch FROM due_at - :now) / extract(epoch FROM allowance)))",
-)
+KINDS = {
+    "breach": ("AND d.due_at <= :now", "'breach'",
+               "1 + extract(epoch FROM :now - d.due_at) / extract(epoch FROM d.allowance)"),
+    "warning": ("AND d.warn_at <= :now AND d.due_at > :now", "'warning', 'breach'",
+                "least(0.999, greatest(0, 1 - extract(epoch FROM d.due_at - :now) / extract(epoch FROM d.allowance)))"),
+}
 
 
-BREACH_IDS = CROSSED.format(condition="AND d.due_at <= :now")
-WARNING_IDS = CROSSED.format(condition="AND d.warned_at IS NULL AND d.warn_at <= :now AND d.due_at > :now")
+def _record(conn: sa.Connection, kind: str, run_time: datetime, scope: list[int] | None,
+            held: list[int] | None = None) -> dict[str, int]:
+    """Record every crossed deadline of `kind` in one statement; on a data error, one per savepoint."""
+    condition, kinds, share = KINDS[kind]
+    crossed = CROSSED.format(scope="true" if scope is None else "d.id = ANY(:scope)", condition=condition,
+                             kinds=kinds)
+    params = {"now": run_time, "scope": scope or [], "held": _held_ids(conn, DEADLINE_TABLE),
+              "held_items": _held_ids(conn, ITEM_TABLE)}
+    counts: dict[str, int] = defaultdict(int)
 
+    def process(c: sa.Connection, batch: Sequence[int] | None) -> None:
+        rows = crossed if batch is None else _BY_ID
+        for stage, n in c.execute(sa.text(RECORD.format(kind=kind, share=share, rows=rows)),
+                                  {**params, "ids": list(batch or [])}).all():
+            counts[stage] += n
 
-def _record(conn: sa.Connection, ids_sql: str, record_sql: str, run_time: datetime, kind: str,
-            held: list[int] | None = None) -> list[Any]:
-    # Held deadlines, and every deadline of a held item (its events wait, so its state is stale), are skipped.
-    ids = conn.execute(sa.text(ids_sql), {"now": run_time, "held": _held_ids(conn, DEADLINE_TABLE),
-                                          "held_items": _held_ids(conn, ITEM_TABLE)}).scalars().all()
-    if not ids:
-        return []
-    recorded: list[Any] = []
-
-    def process(c: sa.Connection, batch: list[int]) -> None:
-        rows = c.execute(sa.text(record_sql), {"now": run_time, "ids": list(batch)}).all()
-        recorded.extend(rows)
+    try:
+        with conn.begin_nested():
+            process(conn, None)
+        return dict(counts)
+    except Exception as error:  # noqa: BLE001 - a data error in one deadline: find it below
+        if is_infrastructure_error(error):
+            raise
+    counts.clear()
 
     def on_poison(c: sa.Connection, deadline_id: int, error: BaseException) -> None:
         reason, detail = describe_error(error)
         hold_row(c, STAGE, DEADLINE_TABLE, deadline_id, reason, f"recording a {kind}: {detail}", run_time)
         log.warning("sla monitor: deadline %s held (%s)", deadline_id, reason)
 
-    poison = isolate_nested(conn, list(ids), process, on_poison)
+    ids = [r.id for r in conn.execute(sa.text(crossed + " ORDER BY d.id"), params)]
+    poison = isolate_nested(conn, ids, process, on_poison)
     if held is not None:
         held.extend(poison)
-    return recorded
+    return dict(counts)
 
 
-def detect(conn: sa.Connection, run_time: datetime, held: list[int] | None = None) -> tuple[int, int, dict[str, int]]:
-    """Record deadlines that newly passed their due time, then those that passed their warning instant."""
-    breaches = _record(conn, BREACH_IDS, BREACH_SQL, run_time, "breach", held)
-    warnings = _record(conn, WARNING_IDS, WARNING_SQL, run_time, "warning", held)
-    by_stage: dict[str, int] = defaultdict(int)
-    for row in breaches:
-        by_stage[f"breach:{row.stage}"] += 1
-    for row in warnings:
-        by_stage[f"warning:{row.stage}"] += 1
-    return len(warnings), len(breaches), dict(by_stage)
+def _scope(conn: sa.Connection, run_time: datetime, changed: set[int]) -> list[int] | None:
+    """The deadlines this run must look at (None: every open deadline, a first run); see above."""
+    state = conn.execute(sa.text("SELECT detected_upto, recheck_from_xid::text AS xid, detected_wall "
+                                 "FROM feedback.sla_monitor_state")).one()
+    if state.detected_upto is None or state.xid is None:
+        return None
+    # A run at an instant before the last one's (a re-run of an older DAG run) opens no window.
+    return conn.execute(
+        sa.text(_CANDIDATES),
+        {"since": state.detected_upto, "now": max(run_time, state.detected_upto), "xid": state.xid,
+         "items": sorted(changed), "deadline_table": DEADLINE_TABLE, "item_table": ITEM_TABLE, "stage": STAGE,
+         "released_since": (state.detected_wall or state.detected_upto) - RELEASE_MARGIN},
+    ).scalars().all()
+
+
+# A hold released this long before the last run started is looked at again (rechecking is harmless).
+RELEASE_MARGIN = timedelta(hours=1)
+
+
+def detect(conn: sa.Connection, run_time: datetime, held: list[int] | None = None,
+           changed: set[int] | None = None) -> tuple[int, int, dict[str, int]]:
+    """Record deadlines that newly passed their due time, then those that passed their warning instant.
+
+    `changed` are the items whose events this run applied (their deadlines moved). The snapshot
+    horizon is read before the candidates, so whatever a later transaction writes is looked at
+    again by the next run.
+    """
+    horizon = conn.execute(sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")).scalar_one()
+    scope = _scope(conn, run_time, changed or set())
+    breaches = _record(conn, "breach", run_time, scope, held)
+    warnings = _record(conn, "warning", run_time, scope, held)
+    conn.execute(
+        sa.text("UPDATE feedback.sla_monitor_state SET detected_upto = greatest(detected_upto, :now), "
+                "recheck_from_xid = CAST(:xid AS xid8), detected_wall = now()"),
+        {"now": run_time, "xid": horizon},
+    )
+    by_stage: dict[str, int] = {}
+    for stage, n in breaches.items():
+        by_stage[f"breach:{stage}"] = n
+    for stage, n in warnings.items():
+        by_stage[f"warning:{stage}"] = n
+    return sum(warnings.values()), sum(breaches.values()), by_stage
 
 
 def escalate(conn: sa.Connection, run_time: datetime, after: list[timedelta]) -> int:
@@ -558,7 +628,7 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
         summary.events, changed = apply_events(conn, setup, run_time, held)
         summary.items_changed = len(changed)
         summary.warn_backfilled = backfill_warn_at(conn, setup, held=held, run_time=run_time)
-        summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time, held)
+        summary.warnings, summary.breaches, summary.by_stage = detect(conn, run_time, held, changed)
         if summary.breaches:
             # A breach recorded now carries the latest reason its cycle already has (given before it crossed).
             overdue_reasons.apply_to_new_breaches(conn, run_time, setup.reason_codes)

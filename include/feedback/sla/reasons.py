@@ -138,7 +138,9 @@ _LATEST_FOR_NEW = """
 SELECT DISTINCT ON (n.feedback_id, n.handling_cycle)
        n.feedback_id, n.handling_cycle, e.id, e.occurred_at, e.actor, e.reason, e.reason_text
 FROM (SELECT DISTINCT b.feedback_id, b.handling_cycle FROM feedback.sla_breach b
-      WHERE b.detected_at = :now AND b.kind = 'breach' AND b.reason IS NULL) n
+      WHERE b.detected_at = :now AND b.kind = 'breach' AND b.reason IS NULL
+        AND EXISTS (SELECT 1 FROM feedback.feedback_event r
+                    WHERE r.feedback_id = b.feedback_id AND r.event_type = 'overdue_reason')) n
 JOIN LATERAL (SELECT min(d.starts_at) AS began FROM feedback.feedback_deadline d
               WHERE d.feedback_id = n.feedback_id AND d.handling_cycle = n.handling_cycle) c ON true
 JOIN feedback.feedback_event e

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.sla.deadlines import deadline_rows
-from feedback.sla.monitor import SlaSetup, _refresh_next_deadline
+from feedback.sla.monitor import BREACHED, SlaSetup, _refresh_next_deadline
 
 BATCH = 5_000
 
@@ -48,9 +48,9 @@ def recompute_open_items(engine: Engine, setup: SlaSetup, at: datetime, reason: 
                 fresh = {r.stage: r for r in deadline_rows(policy, setup.calendars, item.priority,
                                                               item.customer_tier, item.starts_at)}
                 current = conn.execute(
-                    sa.text("SELECT id, stage, due_at, warn_at FROM feedback.feedback_deadline WHERE feedback_id = :f "
-                            "AND handling_cycle = :c AND met_at IS NULL AND breached_at IS NULL "
-                            "AND paused_at IS NULL"),
+                    sa.text("SELECT d.id, d.stage, d.due_at, d.warn_at FROM feedback.feedback_deadline d "  # noqa: S608
+                            "WHERE d.feedback_id = :f AND d.handling_cycle = :c AND d.met_at IS NULL "
+                            "AND d.paused_at IS NULL AND NOT " + BREACHED),
                     {"f": item.id, "c": item.handling_cycle},
                 ).all()
                 for row in current:
@@ -59,10 +59,9 @@ def recompute_open_items(engine: Engine, setup: SlaSetup, at: datetime, reason: 
                         continue
                     conn.execute(
                         sa.text("UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, allowance = :a, "
-                                "calendar = :c, rule = :r, warned_at = CASE WHEN :w > :now THEN NULL "
-                                "ELSE warned_at END WHERE id = :i"),
+                                "calendar = :c, rule = :r WHERE id = :i"),
                         {"d": new.due_at, "w": new.warn_at, "a": new.allowance, "c": new.calendar, "r": new.rule,
-                         "now": at, "i": row.id},
+                         "i": row.id},
                     )
                     counts["deadlines_changed"] += 1
                     changed_items.add(item.id)

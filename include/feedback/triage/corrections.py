@@ -138,8 +138,10 @@ def _rederive_deadlines(conn: sa.Connection, feedback_id: int, at: datetime) -> 
                                                item.customer_tier, item.starts_at)}
     changed = 0
     for row in conn.execute(
-        sa.text("SELECT id, stage, due_at, warn_at FROM feedback.feedback_deadline WHERE feedback_id = :f "
-                "AND handling_cycle = :c AND met_at IS NULL AND breached_at IS NULL AND paused_at IS NULL"),
+        sa.text("SELECT d.id, d.stage, d.due_at, d.warn_at FROM feedback.feedback_deadline d WHERE d.feedback_id = :f "
+                "AND d.handling_cycle = :c AND d.met_at IS NULL AND d.paused_at IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM feedback.sla_breach b WHERE b.feedback_id = d.feedback_id AND b.stage = d.stage "
+                "AND b.handling_cycle = d.handling_cycle AND b.kind = 'breach')"),
         {"f": feedback_id, "c": item.handling_cycle},
     ).all():
         new = fresh.get(row.stage)
@@ -147,9 +149,8 @@ def _rederive_deadlines(conn: sa.Connection, feedback_id: int, at: datetime) -> 
             continue
         conn.execute(
             sa.text("UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, allowance = :a, calendar = :c,"
-                    " rule = :r, warned_at = CASE WHEN :w > :now THEN NULL ELSE warned_at END WHERE id = :i"),
-            {"d": new.due_at, "w": new.warn_at, "a": new.allowance, "c": new.calendar, "r": new.rule, "now": at,
-             "i": row.id},
+                    " rule = :r WHERE id = :i"),
+            {"d": new.due_at, "w": new.warn_at, "a": new.allowance, "c": new.calendar, "r": new.rule, "i": row.id},
         )
         changed += 1
     if changed:
