@@ -151,15 +151,18 @@ def measure(fresh: Callable[[], sa.Engine], items: int, say) -> dict:
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     engine.dispose()
     local = Path(tempfile.mkdtemp(prefix="feedback-bench-report-"))
+    load = [os.getloadavg()[0]]   # the machine may be shared: its load says how disturbed the figures are
     ours = _child(OURS, url, local)
+    load.append(os.getloadavg()[0])
     say(f"  ours: {ours['seconds']:.1f}s, peak {ours['peak_mb']:.0f} MiB (its own process)")
     for step, seconds in sorted(ours["timings"].items(), key=lambda kv: -kv[1]):
         say(f"    {seconds:6.2f}s  {step}")
     baseline = _child(PANDAS, url, local)
+    load.append(os.getloadavg()[0])
     say(f"  pandas: {baseline['seconds']:.1f}s, peak {baseline['peak_mb']:.0f} MiB (its own process)")
     for step, seconds in baseline["timings"].items():
         say(f"    {seconds:6.2f}s  {step}")
-    return {"items": items, "ours": ours, "pandas": baseline}
+    return {"items": items, "ours": ours, "pandas": baseline, "load": load}
 
 
 def _steps(timings: dict[str, float]) -> list[str]:
@@ -192,7 +195,9 @@ def markdown(r: dict) -> str:
         "",
         f"Ours / baseline: {ours['seconds'] / base['seconds']:.2f}× the time, {ours['peak_mb'] / base['peak_mb']:.2f}× "
         f"the memory. Target (issue 17): faster than the baseline, under 15 s and under 512 MiB — "
-        f"{'met' if met else 'NOT met'}. Files: {files}.",
+        f"{'met' if met else 'NOT met'}. Files: {files}. Load average (1 min) before, between and after the "
+        f"two runs: {', '.join(f'{x:.1f}' for x in r.get('load', []))} on {os.cpu_count()} cores; above the core "
+        "count the absolute seconds are stretched by other work, the ratio much less.",
         "",
         "Where our time goes (seconds; the sections run on two connections, response times and repeat "
         "complaints beside the others, and the data-quality checks run in a thread beside the sections, "
