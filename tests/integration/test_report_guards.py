@@ -145,3 +145,23 @@ def test_the_scheduled_run_archives_an_empty_month_but_does_not_mail_it(register
     workbook = openpyxl.load_workbook(local / "archive" / "monthly" / "2026-11" / "v1" / "feedback-report-2026-11.xlsx")
     cells = [str(v) for ws in workbook.worksheets for row in ws.iter_rows(values_only=True) for v in row if v]
     assert any("本期未收到任何反馈事项" in c for c in cells)
+
+
+def test_the_quality_check_keeps_great_expectations_chatter_out_of_the_log(register):
+    """A fresh process (GX not yet imported) at INFO, as a task runs: the suite's lines, none of GX's ~220."""
+    code = (
+        "import logging, sys\n"
+        "from datetime import datetime, UTC\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "from feedback.db.engine import get_engine\n"
+        "from feedback.reports import quality\n"
+        "checks = quality.check_period(get_engine(), datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))\n"
+        "print(len(checks), all(c.passed for c in checks))\n"
+    )
+    add_october_items(register)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "include")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[1] == "True" and int(proc.stdout.split()[0]) >= 10
+    chatter = [line for line in proc.stderr.splitlines() if "great_expectations" in line]
+    assert not chatter, f"{len(chatter)} Great Expectations line(s) in the log, e.g. {chatter[:2]}"
