@@ -39,6 +39,13 @@ class Chart:
     title: Label
 
 
+def is_code_column(section: Section, column: Column) -> bool:
+    """A column holding internal codes (`key`, or `priority` beside `priority_label`): kept for
+    machines (filters, pivots), never shown to people as a label."""
+    keys = {c.key for c in section.columns}
+    return column.key == "key" or f"{column.key}_label" in keys
+
+
 @dataclass(frozen=True)
 class Section:
     key: str                  # stable id, e.g. "volume_by_channel"; also the sheet's internal name
@@ -61,6 +68,23 @@ class Headline:
     label: Label
     value: Any
     kind: Kind = "int"
+    previous: Any = None       # the same figure for the period before (环比); None: not computed or nothing to compare
+    year_ago: Any = None       # the same figure a year earlier (同比)
+    better: Literal["up", "down"] | None = None   # which way is good news (colours the arrows); None: neither
+
+    def change(self, other: Any) -> float | None:
+        """This period minus `other`: a relative change for counts, percentage points (as a share) for shares."""
+        if not _number(self.value) or not _number(other):
+            return None
+        if self.kind == "pct":
+            return float(self.value) - float(other)
+        if not other:
+            return None
+        return (float(self.value) - float(other)) / float(other)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,15 @@ class Report:
     sections: tuple[Section, ...]
     quality: tuple[QualityCheck, ...] = ()
     title: Label = field(default_factory=lambda: Label("客户反馈月度报告", "Customer feedback monthly report"))
+    zone: str | None = None   # the business time zone: every time in the documents is shown in it
+
+    def local(self, stamp: datetime) -> datetime:
+        """`stamp` as wall-clock time in the report's business zone (an aware stamp; a naive one is already local)."""
+        if stamp.tzinfo is None or self.zone is None:
+            return stamp
+        from zoneinfo import ZoneInfo
+
+        return stamp.astimezone(ZoneInfo(self.zone))
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)

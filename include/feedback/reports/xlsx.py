@@ -34,13 +34,15 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 from openpyxl.chart.axis import DateAxis
 from openpyxl.chart.label import DataLabelList
+from openpyxl.chart.marker import DataPoint
+from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from feedback.reports.model import UNAVAILABLE, Chart, Kind, Label, Report, Section
+from feedback.reports.model import UNAVAILABLE, Chart, Headline, Kind, Label, Report, Section, is_code_column
 
 NUMBER_FORMATS: dict[str, str] = {
     "int": "#,##0",
@@ -84,7 +86,18 @@ L = {
     "yes": Label("是", "Yes"),
     "no": Label("否", "No"),
     "to": Label("至", "to"),
+    "previous": Label("上月", "Last month"),
+    "mom": Label("环比", "Change vs last month"),
+    "year_ago": Label("去年同期", "A year ago"),
+    "yoy": Label("同比", "Change vs a year ago"),
 }
+# Satisfaction outcomes in the colours a reader expects (the PDF uses the same): by outcome code or name.
+SATISFACTION_RGB = {"satisfied": "2EA121", "neutral": "F0A020", "dissatisfied": "D83931", "unreachable": "8F959E",
+                    "": "C9CDD4"}
+_OUTCOME_NAMES = {"满意": "satisfied", "satisfied": "satisfied", "一般": "neutral", "一般/基本满意": "neutral",
+                  "基本满意": "neutral", "neutral": "neutral", "不满意": "dissatisfied", "dissatisfied": "dissatisfied",
+                  "未联系上": "unreachable", "未接通": "unreachable", "unreachable": "unreachable",
+                  "未记录": "", "not recorded": ""}
 
 _BOLD = Font(bold=True)
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -132,6 +145,8 @@ def render_xlsx(report: Report) -> bytes:
 
 def format_value(value: Any, kind: Kind, locale: str) -> str:
     """A value as text, the way the workbook's number format shows it (used by the PDF and for widths)."""
+    if isinstance(value, Label):
+        value = value(locale)
     if value is None or value == "" or not _finite(value):
         return ""
     if kind == "bool":
@@ -170,7 +185,18 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _zone(report: Report):
+    """Where aware times are shown: the report's business zone, else the zone of its stamp."""
+    if report.zone:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(report.zone)
+    return report.generated_at.tzinfo
+
+
 def _excel_value(value: Any, kind: Kind, report: Report) -> Any:
+    if isinstance(value, Label):
+        value = value(report.locale)
     if value is None or not _finite(value):
         return None
     if kind == "bool":
@@ -178,7 +204,7 @@ def _excel_value(value: Any, kind: Kind, report: Report) -> Any:
     if kind == "text":
         return ILLEGAL_CHARACTERS_RE.sub("", str(value))[:MAX_CELL_TEXT]
     if isinstance(value, datetime):
-        value = _naive(value, report.generated_at.tzinfo)
+        value = _naive(value, _zone(report))
         return value if kind == "datetime" else value.date() if kind == "date" else value
     if isinstance(value, date | int | float | Decimal) and not isinstance(value, bool):
         return value
@@ -218,8 +244,21 @@ def _sheet_names(report: Report, *, reserved: str) -> list[str]:
 # --- section sheets --------------------------------------------------------------------------------
 
 
+def _print_setup(ws: Worksheet, title_rows: str | None = f"{HEADER_ROW}:{HEADER_ROW}") -> None:
+    """Landscape, one page wide (as many pages tall as it takes), the header row on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    if title_rows:
+        ws.print_title_rows = title_rows
+
+
 def _section_sheet(ws: Worksheet, section: Section, report: Report) -> None:
     loc = report.locale
+    _print_setup(ws)
     if section.unavailable:      # held this run: one clear line, never an empty table that reads as "none"
         line = ws.cell(HEADER_ROW, 1, UNAVAILABLE(loc))
         line.font, line.fill = _FAIL_FONT, _FAIL_FILL
@@ -237,11 +276,10 @@ def _section_sheet(ws: Worksheet, section: Section, report: Report) -> None:
     if columns:
         ws.freeze_panes = FREEZE
         ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(columns))}{max(last_row, HEADER_ROW)}"
-        ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
     _fit_widths(ws, section, loc)
+    for c, column in enumerate(columns, start=1):   # codes stay for filters and pivots, out of sight and print
+        if is_code_column(section, column):
+            ws.column_dimensions[get_column_letter(c)].hidden = True
 
     below = last_row + 2
     if not section.rows:
@@ -307,6 +345,7 @@ def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str):
     for col in values:
         chart.add_data(Reference(ws, min_col=col, min_row=HEADER_ROW, max_row=last), titles_from_data=True)
     chart.set_categories(cats)
+    _satisfaction_colours(chart, section, spec, loc)
     chart.title = spec.title(loc)
     chart.style = 10
     if spec.kind != "pie":
@@ -325,6 +364,34 @@ def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str):
     return chart
 
 
+def outcome_of(row: dict[str, Any], category: str, locale: str) -> str | None:
+    """The satisfaction outcome a row stands for, by its `key` code or its name; else None."""
+    key = row.get("key")
+    if isinstance(key, str) and key in SATISFACTION_RGB:
+        return key
+    name = row.get(category)
+    name = name(locale) if isinstance(name, Label) else name
+    return _OUTCOME_NAMES.get(str(name).strip().lower()) if name is not None else None
+
+
+def _satisfaction_colours(chart, section: Section, spec: Chart, loc: str) -> None:
+    """Satisfied green, dissatisfied red, unreachable grey: a pie's slices (or bars) by outcome; a
+    satisfied-share series green."""
+    outcomes = [outcome_of(r, spec.category, loc) for r in section.rows]
+    if sum(o is not None for o in outcomes) >= 2 and chart.series:
+        series = chart.series[0]
+        for i, outcome in enumerate(outcomes):
+            if outcome is not None:
+                point = DataPoint(idx=i)
+                point.graphicalProperties = GraphicalProperties(solidFill=SATISFACTION_RGB[outcome])
+                point.graphicalProperties.line.solidFill = "FFFFFF"
+                series.dPt.append(point)
+        return
+    for series, key in zip(chart.series, spec.values, strict=False):
+        if key in ("satisfied_share", "satisfied") or section.key == "satisfaction_trend":
+            series.graphicalProperties = GraphicalProperties(solidFill=SATISFACTION_RGB["satisfied"])
+
+
 # --- summary ---------------------------------------------------------------------------------------
 
 
@@ -332,8 +399,24 @@ def _period_text(report: Report) -> str:
     return f"{report.period_start:%Y-%m-%d} {L['to'](report.locale)} {report.period_end:%Y-%m-%d}"
 
 
+def change_text(h: Headline, other: Any, locale: str) -> tuple[str, str | None]:
+    """`▲ 12.0%` for counts, `▼ 2.1 个百分点` for shares, and its colour (green good news, red bad, None neither)."""
+    change = h.change(other)
+    if change is None:
+        return "–", None
+    if abs(change) < 0.0005:
+        return "= 0", None
+    size = f"{abs(change) * 100:.1f}"
+    unit = (" 个百分点" if locale == "zh-CN" else " pts") if h.kind == "pct" else "%"
+    text = f"{'▲' if change > 0 else '▼'} {size}{unit}"
+    if h.better is None:
+        return text, "1F4E79"
+    return text, "006100" if (change > 0) == (h.better == "up") else "9C0006"
+
+
 def _summary_sheet(ws: Worksheet, report: Report, names: list[str]) -> None:
     loc = report.locale
+    _print_setup(ws, "1:1")
     ws.sheet_view.showGridLines = False
     ws.cell(1, 1, report.title(loc)).font = _TITLE_FONT
     facts: list[tuple[Label, Any, Kind]] = [
@@ -361,11 +444,21 @@ def _summary_sheet(ws: Worksheet, report: Report, names: list[str]) -> None:
     r += 2
     ws.cell(r, 1, L["headline"](loc)).font = _SUBTITLE_FONT
     r += 1
-    _header(ws, r, [L["figure"](loc), L["value"](loc)])
+    compared = any(h.previous is not None or h.year_ago is not None for h in report.headline)
+    extra = [L["previous"](loc), L["mom"](loc), L["year_ago"](loc), L["yoy"](loc)] if compared else []
+    _header(ws, r, [L["figure"](loc), L["value"](loc), *extra])
     for h in report.headline:
         r += 1
         ws.cell(r, 1, h.label(loc))
         _put(ws.cell(r, 2), h.value, h.kind, report).alignment = Alignment(horizontal="right")
+        if compared:
+            for c, other in ((3, h.previous), (5, h.year_ago)):
+                _put(ws.cell(r, c), other, h.kind, report).alignment = Alignment(horizontal="right")
+                text, colour = change_text(h, other, loc)
+                change = ws.cell(r, c + 1, text)
+                change.alignment = Alignment(horizontal="right")
+                if colour:
+                    change.font = Font(color=colour)
 
     r += 2
     ws.cell(r, 1, L["quality"](loc)).font = _SUBTITLE_FONT
