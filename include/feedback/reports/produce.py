@@ -295,7 +295,7 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
                   for s in parts)
     report = Report(kind=kind, period_start=period.start, period_end=period.end, locale=locale,
                     generated_at=generated_at, headline=headline, sections=parts, quality=checks,
-                    title=TITLES[kind])
+                    title=TITLES[kind], zone=period.zone)
     xlsx_name, pdf_name = file_names(kind, label)
     files = {xlsx_name: xlsx.render_xlsx(report)}
     lap("render Excel")
