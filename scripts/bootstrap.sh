@@ -57,12 +57,40 @@ say "upgrading pip, setuptools and wheel to the pinned versions"
 "${pip[@]}" install --progress-bar off -c constraints.txt pip setuptools wheel >>"$log" 2>&1 \
   || { tail -n 20 "$log" >&2; die "could not install pip/setuptools/wheel; see .local/bootstrap.log"; }
 
-say "installing pinned dependencies (first run: a few minutes; log in .local/bootstrap.log)"
-set +o pipefail
-"${pip[@]}" install --progress-bar off -r requirements-dev.txt -c constraints.txt 2>&1 | tee -a "$log" \
-  | grep --line-buffered -E '^(Collecting|Successfully installed|ERROR)' | sed -u 's/^/[bootstrap]   /' >&2
-status=${PIPESTATUS[0]}
-set -o pipefail
+# pip's own lines (hundreds) go to the log; the terminal and CI get one line per phase and, while a
+# phase is quiet (installing ~250 packages takes a minute or two), a heartbeat every
+# $BOOTSTRAP_HEARTBEAT seconds with the count so far.
+heartbeat="${BOOTSTRAP_HEARTBEAT:-15}"
+pip_with_progress() {
+  local from started=$SECONDS last=$SECONDS phase="" now collected pid rc=0
+  from=$(( $(wc -l <"$log") + 1 ))
+  "${pip[@]}" install --progress-bar off "$@" >>"$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    collected=$(tail -n +"$from" "$log" | grep -c '^Collecting' || true)
+    if tail -n +"$from" "$log" | grep -q '^Installing collected packages'; then now=install; else now=download; fi
+    if [ "$now" != "$phase" ]; then
+      phase=$now last=$SECONDS
+      if [ "$phase" = install ]; then
+        say "  installing $collected packages into .venv ($((SECONDS - started)) s so far; this is the long step)"
+      else
+        say "  resolving and downloading the pinned packages"
+      fi
+    elif [ $((SECONDS - last)) -ge "$heartbeat" ]; then
+      last=$SECONDS
+      if [ "$phase" = install ]; then say "  ... still installing ($((SECONDS - started)) s)"
+      else say "  ... $collected packages collected ($((SECONDS - started)) s)"; fi
+    fi
+  done
+  wait "$pid" || rc=$?
+  [ "$rc" -ne 0 ] || say "  $(tail -n +"$from" "$log" | grep -c '^Collecting' || true) packages in $((SECONDS - started)) s"
+  return "$rc"
+}
+
+say "installing pinned dependencies (first run: a few minutes; pip's full output in .local/bootstrap.log)"
+status=0
+pip_with_progress -r requirements-dev.txt -c constraints.txt || status=$?
 if [ "$status" -ne 0 ]; then
   tail -n 20 "$log" >&2
   die "installing the pinned dependencies failed; the full log is in .local/bootstrap.log"

@@ -78,3 +78,44 @@ def test_without_registry_access_says_so_in_one_line(project_copy):
     assert len(errors) == 1, proc.stderr
     assert errors[0].startswith("error: cannot reach the Python package registry")
     assert "Traceback" not in proc.stderr
+
+
+# Stands in for .venv's python: pip's answers, the dependency install printing what pip prints
+# (a line per package, then a quiet install phase).
+FAKE_VENV_PYTHON = """#!/bin/sh
+case "$*" in
+  *"-r requirements-dev.txt"*)
+    i=0
+    while [ $i -lt 300 ]; do echo "Collecting pkg$i==1.0"; echo "  Downloading pkg$i-1.0.whl (10 kB)"; i=$((i+1)); done
+    sleep 2
+    echo "Installing collected packages: pkg0, pkg1"
+    sleep 4
+    echo "Successfully installed pkg0-1.0 pkg1-1.0"
+    ;;
+  *"-c"*) echo "airflow 3 | pandas 2 | sqlalchemy 2" ;;
+esac
+exit 0
+"""
+
+
+def test_the_first_install_shows_its_phases_and_a_heartbeat_but_not_pips_lines(project_copy):
+    venv_bin = project_copy / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(FAKE_VENV_PYTHON)
+    (venv_bin / "python").chmod(0o755)
+    base = project_copy / "base-python"
+    base.write_text("#!/bin/sh\necho 3.11.9\nexit 0\n")
+    base.chmod(0o755)
+    proc = subprocess.run(["bash", "scripts/bootstrap.sh"], cwd=project_copy, capture_output=True, text=True,
+                          timeout=120, env={"PATH": os.environ["PATH"], "HOME": str(project_copy),
+                                            "PYTHON": str(base), "BOOTSTRAP_HEARTBEAT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert "[bootstrap]   resolving and downloading the pinned packages" in lines
+    assert any(line.startswith("[bootstrap]   installing 300 packages into .venv") for line in lines), lines
+    assert any(line.startswith("[bootstrap]   ... still installing") for line in lines), lines
+    assert any(line.startswith("[bootstrap]   300 packages in") for line in lines), lines
+    assert not [line for line in lines if "Collecting" in line or "Downloading" in line], "pip's lines stay in the log"
+    assert len(lines) < 40, f"{len(lines)} lines: a CI log should get phases and a heartbeat, not a flood"
+    log = (project_copy / ".local" / "bootstrap.log").read_text()
+    assert log.count("Collecting pkg") == 300 and "Successfully installed" in log
