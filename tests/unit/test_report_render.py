@@ -415,3 +415,84 @@ def test_model_column_kinds_are_all_covered():
     assert second == {"text": "2026-11-01", "int": None, "number": None, "pct": None, "hours": 1.25, "date": None,
                       "datetime": None, "bool": "否"}
     assert render_pdf(report).startswith(b"%PDF")
+
+
+# --- issue 16: semantic colours, print setup, names not codes, comparisons, business time -------------
+
+
+def test_pdf_pie_and_workbook_pie_use_semantic_satisfaction_colours(zh_report):
+    from feedback.reports.pdf import SATISFACTION_HEX, slice_colours
+
+    section = zh_report.section("satisfaction")           # 满意, 一般, 不满意, 未接通: matched by name
+    fills = [c.hexval()[2:].upper() for c in slice_colours(section, "zh-CN")]
+    assert fills == ["2EA121", "F0A020", "D83931", "8F959E"]
+    assert SATISFACTION_HEX["satisfied"] == "#2EA121" and SATISFACTION_HEX["unreachable"] == "#8F959E"
+    other = zh_report.section("volume_by_channel")          # not outcomes: the ordinary palette
+    assert [c.hexval()[2:].upper() for c in slice_colours(other, "zh-CN")] == ["1F77B4", "FF7F0E", "2CA02C"]
+    with zipfile.ZipFile(io.BytesIO(render_xlsx(zh_report))) as z:
+        pies = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/")
+                and re.search(r"<(c:)?pieChart>", z.read(n).decode())]
+    assert len(pies) == 1
+    assert re.findall(r'<(?:c:)?dPt><(?:c:)?idx val="(\d)"\s*/>.*?srgbClr val="([0-9A-F]{6})"', pies[0]) == [
+        ("0", "2EA121"), ("1", "F0A020"), ("2", "D83931"), ("3", "8F959E")]
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_its_header_row(zh_report):
+    held = replace(zh_report.sections[1], rows=(), unavailable=True)
+    report = replace(zh_report, sections=(zh_report.sections[0], held, *zh_report.sections[2:]))
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
+    for ws in book.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert int(ws.page_setup.fitToWidth) == 1 and int(ws.page_setup.fitToHeight) == 0, ws.title
+        assert (ws.print_title_rows or "").replace("$", "") == "1:1", ws.title
+        assert ws.page_setup.paperSize in (9, "9"), ws.title     # A4
+
+
+def test_code_columns_are_hidden_in_the_workbook_and_absent_from_the_pdf(tmp_path):
+    from feedback.reports.model import Column, is_code_column
+
+    section = Section(
+        "sla_attainment", Label("各级别响应时效达标率", "SLA attainment"),
+        (Column("priority", Label("优先级代码", "Priority code")), Column("priority_label", Label("优先级", "Priority")),
+         Column("key", Label("代码", "Code")), Column("due", Label("到期", "Due"), "int")),
+        ({"priority": "urgent", "priority_label": Label("紧急", "Urgent"), "key": "function_problem", "due": 3},))
+    assert [is_code_column(section, c) for c in section.columns] == [True, False, True, False]
+    report = replace(sample_report(), sections=(section,))
+    ws = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))["各级别响应时效达标率"]
+    assert ws.column_dimensions["A"].hidden and ws.column_dimensions["C"].hidden
+    assert not ws.column_dimensions["B"].hidden and ws["B2"].value == "紧急"     # a Label is written in the locale
+    pdf = tmp_path / "codes.pdf"
+    pdf.write_bytes(render_pdf(report, highlights=["sla_attainment"]))
+    text = _text(pdf)
+    assert "紧急" in text and "urgent" not in text and "function_problem" not in text and "优先级代码" not in text
+
+
+def test_headline_change_arrows():
+    from feedback.reports.model import Headline
+    from feedback.reports.pdf import GREEN, GREY, NAVY, RED, change_text
+    from feedback.reports.xlsx import change_text as sheet_change
+
+    items = Headline(Label("反馈总量", "Items"), 220, "int", previous=170, year_ago=0)
+    assert change_text(items, items.previous, "zh-CN") == ("▲ 29.4%", NAVY)       # neither good nor bad
+    assert change_text(items, items.year_ago, "zh-CN") == ("–", GREY)            # nothing to divide by
+    share = Headline(Label("满意率", "Satisfied"), 0.72, "pct", previous=0.75, better="up")
+    assert change_text(share, share.previous, "zh-CN") == ("▼ 3.0 个百分点", RED)
+    assert change_text(share, share.previous, "en") == ("▼ 3.0 pts", RED)
+    open_items = Headline(Label("期末未结事项", "Open"), 70, "int", previous=80, better="down")
+    assert change_text(open_items, 80, "en") == ("▼ 12.5%", GREEN)
+    assert change_text(open_items, 70, "en") == ("= 0", GREY)
+    assert change_text(open_items, None, "en") == ("–", GREY)
+    assert sheet_change(share, 0.75, "zh-CN") == ("▼ 3.0 个百分点", "9C0006")
+    assert sheet_change(open_items, 80, "en") == ("▼ 12.5%", "006100")
+
+
+def test_times_are_shown_in_the_reports_business_zone(tmp_path, zh_report):
+    report = replace(zh_report, generated_at=datetime(2026, 10, 31, 22, 30, tzinfo=UTC), zone="Asia/Shanghai")
+    rows = _summary(openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))["概览"])
+    assert rows["生成时间"][0].value == datetime(2026, 11, 1, 6, 30)
+    pdf = tmp_path / "zone.pdf"
+    pdf.write_bytes(render_pdf(report))
+    text = _text(pdf, 1, 1)
+    assert "生成于 2026-11-01 06:30" in text and "22:30" not in text
+    assert b"/CreationDate (D:20261101063000+08'00')" in pdf.read_bytes()
