@@ -166,8 +166,6 @@ def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime,
             break
     conn.execute(sa.text("UPDATE feedback.sla_monitor_state SET last_event_id = :l, last_run_at = :t"),
                  {"l": last, "t": run_time})
-    if changed:
-        _refresh_next_deadline(conn, changed)
     return applied, changed
 
 
@@ -257,15 +255,31 @@ def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
         _reopen(conn, setup, e)
     if reasons:
         overdue_reasons.apply(conn, reasons, setup.reason_codes)
-    if statuses:
-        _stage(conn, "sla_status", "feedback_id bigint, status text, at timestamptz",
-               [(fid, status, at) for fid, (status, at) in statuses.items()])
-        conn.exec_driver_sql(
-            """UPDATE feedback.feedback f SET status = s.status, updated_at = greatest(f.updated_at, s.at),
-                      resolved_at = CASE WHEN s.status = 'resolved' THEN s.at ELSE f.resolved_at END,
-                      closed_at = CASE WHEN s.status = 'closed' THEN s.at ELSE f.closed_at END
-               FROM sla_status s WHERE f.id = s.feedback_id"""
-        )
+    # One update of each item: its new status, if any, and its next deadline after all of the above.
+    # (Two updates wrote two new versions of every changed item, each into all the item's indexes.)
+    _stage(conn, "sla_status", "feedback_id bigint, status text, at timestamptz",
+           [(fid, status, at) for fid, (status, at) in statuses.items()])
+    conn.execute(sa.text(_ITEM_UPDATE), {"ids": sorted({e.feedback_id for e in events})})
+
+
+_ITEM_UPDATE = """
+UPDATE feedback.feedback f
+SET status = coalesce(n.status, f.status),
+    updated_at = CASE WHEN n.status IS NULL THEN f.updated_at ELSE greatest(f.updated_at, n.at) END,
+    resolved_at = CASE WHEN n.status = 'resolved' THEN n.at ELSE f.resolved_at END,
+    closed_at = CASE WHEN n.status = 'closed' THEN n.at ELSE f.closed_at END,
+    next_deadline_at = n.due_at, next_deadline_stage = n.next_stage
+FROM (SELECT f2.id, s.status, s.at, d.due_at, d.stage AS next_stage
+      FROM feedback.feedback f2
+      LEFT JOIN sla_status s ON s.feedback_id = f2.id
+      LEFT JOIN LATERAL (SELECT due_at, stage FROM feedback.feedback_deadline d
+                         WHERE d.feedback_id = f2.id AND d.handling_cycle = f2.handling_cycle
+                           AND d.met_at IS NULL AND d.paused_at IS NULL
+                         ORDER BY due_at LIMIT 1) d ON true
+      WHERE f2.id = ANY(:ids)) n
+WHERE f.id = n.id AND (n.status IS NOT NULL OR f.next_deadline_at IS DISTINCT FROM n.due_at
+                       OR f.next_deadline_stage IS DISTINCT FROM n.next_stage)
+"""
 
 
 def _stage(conn: sa.Connection, name: str, columns: str, rows: list[tuple]) -> None:
