@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -233,10 +233,27 @@ def load_dags():
 
 def run_dag(dag, when: datetime, log_dir: Path) -> tuple[str, float, Path]:
     log = log_dir / f"{dag.dag_id}-{when:%Y%m%dT%H%M}.log"
-    started = time.monotonic()
+    started, wall = time.monotonic(), datetime.now(UTC)
     with _output_to(log):
         run = dag.test(logical_date=when)
+    record_wall_clock_start(run, wall)
     return str(run.state), time.monotonic() - started, log
+
+
+def record_wall_clock_start(run, started_at: datetime) -> None:
+    """Give a simulated run the wall-clock start it really had, so the Airflow UI shows its true duration.
+
+    `dag.test()` records a run as started at its logical date (October) and ended now (the
+    wall clock), so the UI showed the demo's runs lasting 3 to 59 days. The logical date and
+    data interval stay simulated; only the run's start becomes the moment it started.
+    """
+    import sqlalchemy as sa
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.execute(sa.update(DagRun).where(DagRun.id == run.id).values(start_date=started_at)
+                        .execution_options(synchronize_session=False))
 
 
 def register_vips(engine) -> int:
@@ -338,6 +355,52 @@ def planted_contacts_outside_vault(engine, sample) -> int:
     return found
 
 
+def open_surveys(engine, folder: Path, now: datetime) -> tuple[int, datetime | None, str | None]:
+    """Surveys a customer can still answer at `now`: how many, until when, and one link from the captured mails."""
+    import email
+    import email.policy
+    import re
+
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            """SELECT f.feedback_no, t.survey_expires_at FROM feedback.callback_task t
+               JOIN feedback.feedback f ON f.id = t.feedback_id
+               WHERE t.status IN ('pending', 'claimed') AND t.survey_sent_at IS NOT NULL
+                 AND t.survey_expires_at > :now ORDER BY t.survey_expires_at DESC"""), {"now": now}).all()
+    if not rows:
+        return 0, None, None
+    numbers = {r.feedback_no for r in rows}
+    link = None
+    for path in sorted(folder.glob("*.eml")):
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if mail["X-Feedback-Outbox"] == "survey" and mail["X-Feedback-No"] in numbers:
+            found = re.search(r"https?://\S+/survey/[A-Za-z0-9._-]+", mail.get_body(("plain",)).get_content())
+            if found:
+                link = found.group(0)
+                break
+    return len(rows), rows[0].survey_expires_at, link
+
+
+def where_links_open(engine, folder: Path) -> list[str]:
+    """Where the links in the demo's mails open: the app `make up` serves, and one survey still open now."""
+    from feedback.callbacks.policy import load_policy
+    from feedback.notify.escalation import load_ladder
+
+    count, until, link = open_surveys(engine, folder, datetime.now(UTC))
+    survey_base = load_policy().survey.base_url
+    console = load_ladder().console_url.rstrip("/")
+    lines = [f"links in the mails open in the local Airflow's web app: run `make up`, then e.g. {console}/overdue "
+             f"(SLA digests, login admin) and the survey links ({survey_base}/…)"]
+    if count:
+        lines.append(f"surveys still open: {count}, answerable until {until.astimezone(ZONE):%Y-%m-%d %H:%M %Z}; "
+                     f"one of them: {link or '(not found in the captured mails)'}")
+    else:
+        lines.append("surveys still open: 0 (every survey of the month is answered or expired)")
+    return lines
+
+
 def _accounting(engine, channel: str) -> tuple[int, int]:
     """Intake rows (items, replies, skipped mail) and quarantined entries of a channel."""
     import sqlalchemy as sa
@@ -352,6 +415,7 @@ def _accounting(engine, channel: str) -> tuple[int, int]:
 
 def run_demo(opts: DemoOptions) -> int:
     from feedback.callbacks.simulate import work_queue
+    from feedback.callbacks.survey import EXPIRY_FROM_ENV
     from feedback.db import status
     from feedback.db.engine import display_url, get_engine, libpq_url
     from feedback.db.migrations import migrate
@@ -368,6 +432,9 @@ def run_demo(opts: DemoOptions) -> int:
     sink = smtp_sink.start()
     _step(f"  listening on 127.0.0.1:{sink.port}, mails stored in {sink.folder}")
     env = airflow_env.airflow_env(register_url=libpq_url(engine), smtp_port=sink.port)
+    # The month is in the past: survey links count their validity from the wall clock, so the
+    # surveys still open when the demo ends can be answered in `make up` (callbacks.survey.expiry_base).
+    env[EXPIRY_FROM_ENV] = os.environ.get(EXPIRY_FROM_ENV, "clock")
     platforms = PlatformStandIns()
     env.update(platforms.start())
     _step(f"  platform simulators: {', '.join(f'{n} on {s.base_url}' for n, s in platforms.sims.items())}")
@@ -444,6 +511,8 @@ def run_demo(opts: DemoOptions) -> int:
     reports = sorted(p for p in archive.rglob("*") if p.is_file()) if archive.exists() else []
     print(f"report files: {len(reports)} in {archive}")
     print(f"Airflow task logs: {log_dir}")
+    for line in where_links_open(engine, sink.folder):
+        print(line)
     print(f"demo finished in {time.monotonic() - started:.0f}s")
     leaks = planted_contacts_outside_vault(engine, sample)
     print(f"planted contacts found outside intake and the vault: {leaks}")

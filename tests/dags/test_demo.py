@@ -29,10 +29,53 @@ def _counts(stdout: str) -> str:
     return stdout[start:end]
 
 
+def _links_open_in_the_app_make_up_serves(mails, local: Path, monkeypatch) -> None:
+    """The survey links of the demo's mails point at `make up`'s app, and one still opens a live form there."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from web_server import serve
+
+    from feedback.local.up import one_machine_settings
+    from feedback.notify.escalation import load_ladder
+    from feedback.web.app import URL_PREFIX, standalone_app
+
+    app_base = one_machine_settings()["AIRFLOW__API__BASE_URL"] + URL_PREFIX     # what `make up` serves
+    assert load_ladder().console_url.startswith(app_base + "/console"), "digest links must open in `make up`"
+    links = [re.search(r"https?://\S+/survey/[A-Za-z0-9._-]+", m.get_body(("plain",)).get_content()).group(0)
+             for m in mails if m["X-Feedback-Outbox"] == "survey"]
+    assert links and all(link.startswith(app_base + "/survey/") for link in links), links[:3]
+    monkeypatch.setenv("FEEDBACK_LOCAL_DIR", str(local))         # the demo's keys: the survey key derives from them
+    live = 0
+    with serve(standalone_app()) as base:
+        for link in links:
+            try:
+                with urllib.request.urlopen(base + urlsplit(link).path, timeout=30) as response:
+                    page = response.read().decode()
+            except urllib.error.HTTPError as refused:
+                assert refused.code in (409, 410), refused.code     # answered by phone, or expired: never a 5xx
+                continue
+            if '<form method="post"' in page:
+                live += 1
+    assert live >= 1, f"no survey of the demo's {len(links)} opens a live form when the demo has ended"
+
+
+def _run_durations_are_wall_clock(airflow_db: Path) -> None:
+    """The runs' records carry the wall-clock start, so the UI shows minutes, not the weeks since the month."""
+    import sqlite3
+
+    with sqlite3.connect(airflow_db) as conn:
+        longest = conn.execute("SELECT max(julianday(end_date) - julianday(start_date)) FROM dag_run").fetchone()[0]
+        runs = conn.execute("SELECT count(*) FROM dag_run").fetchone()[0]
+    assert runs > 0 and longest < 1 / 24, f"a demo run is recorded as lasting {longest:.1f} days"
+
+
 @pytest.mark.timeout(1200)
-def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
+def test_demo_runs_twice_with_the_same_counts(register, tmp_path, monkeypatch):
     first = _demo(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "surveys still open: 0" not in first.stdout and "make up" in first.stdout
     assert "feedback_ingest_webforms" in first.stderr and "FAILED" not in first.stderr
     found = re.search(r"web-form submissions: (\d+) in the sample, (\d+) stored in intake, (\d+) quarantined", first.stdout)
     assert found, first.stdout
@@ -58,6 +101,8 @@ def test_demo_runs_twice_with_the_same_counts(register, tmp_path):
              for p in (tmp_path / "outbox").glob("*.eml")]
     surveys = [m for m in mails if m["X-Feedback-Outbox"] == "survey"]
     assert surveys and all("/feedback/survey/" in m.get_body(("plain",)).get_content() for m in surveys)
+    _links_open_in_the_app_make_up_serves(mails, tmp_path, monkeypatch)
+    _run_durations_are_wall_clock(tmp_path / "airflow" / "airflow.db")
     assert "feedback_ingest_email" in first.stderr
     assert "ack (sent)" in first.stdout, "each new item from e-mail gets a receipt through the outbox"
     assert (tmp_path / "airflow" / "airflow.db").exists(), "Airflow metadata must live under the local dir"

@@ -273,3 +273,11 @@ def test_run_says_one_line_for_an_unknown_dag_and_for_a_failed_task(airflow_db, 
     assert "probe_fails" in line and "breaks" in line and "works" not in line.split("not successful")[1]
     bad_time = feedback("run", "feedback_retention", "--at", "yesterday")
     assert bad_time.returncode == 2 and "--at: not a time" in bad_time.stderr
+
+
+def test_reclassify_with_a_malformed_number_names_the_format():
+    for bad in ("2026-10-14-3", "abc", "20261014003"):
+        out = feedback("reclassify", bad, "service_complaint")
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "e.g. 20261014-003" in lines[0] and "Traceback" not in out.stderr, out.stderr

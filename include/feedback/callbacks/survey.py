@@ -16,8 +16,9 @@ constraint) is held (`feedback.holds`, stage `callbacks`), the others' surveys g
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 SURVEY_KIND = "survey"
 REMINDER_KIND = "survey_reminder"
 KINDS = (SURVEY_KIND, REMINDER_KIND)
+EXPIRY_FROM_ENV = "FEEDBACK_SURVEY_EXPIRY_FROM"   # run (default) | clock: see expiry_base
 STAGE = "callbacks"
 TASK_TABLE = "feedback.callback_task"
 SUBJECTS = {
@@ -60,6 +62,19 @@ WHERE t.status IN ('pending', 'claimed') AND t.survey_vault_id IS NOT NULL AND t
 ORDER BY t.id
 FOR UPDATE OF t SKIP LOCKED
 """
+
+
+def expiry_base(run_time: datetime) -> datetime:
+    """The instant a new link's validity counts from: the run's (default), or the wall clock for a replay.
+
+    A run's instant keeps a re-run's links identical. A replay of a past month (`make demo`
+    runs October in December) would mail links that expired weeks before anyone reads them;
+    with FEEDBACK_SURVEY_EXPIRY_FROM=clock (the demo sets it) validity counts from when the
+    link is written, never from before the run.
+    """
+    if os.environ.get(EXPIRY_FROM_ENV, "run").strip().lower() == "clock":
+        return max(run_time, datetime.now(UTC))
+    return run_time
 
 
 def _zone() -> ZoneInfo:
@@ -158,7 +173,7 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
         skip = [int(r) for r in held_refs(conn, STAGE, TASK_TABLE) if r.isdigit()]
         due = conn.execute(sa.text(_DUE_SURVEYS), {"now": run_time, "held": skip}).all()
         if due:
-            expires = run_time + timedelta(days=survey.expiry_days)
+            expires = expiry_base(run_time) + timedelta(days=survey.expiry_days)
 
             def surveys(c: sa.Connection, tasks: list[Any]) -> None:
                 counts["surveys"] += write_rows(c, [_row(SURVEY_KIND, t, expires, run_time, policy, key, zone)

@@ -122,6 +122,9 @@ def run_local_airflow(port: int = 8080, host: str | None = None) -> int:
     sink = smtp_sink.start()
     env = airflow_env.airflow_env(register_url=libpq_url(engine), smtp_port=sink.port)
     env.update(one_machine_settings(host=host, port=port))
+    # The SLA digests link to the supervisors' board (/feedback/console/overdue): locally, the admin may open it.
+    if not os.environ.get("FEEDBACK_CONSOLE_SUPERVISORS"):
+        env["FEEDBACK_CONSOLE_SUPERVISORS"] = "admin"
     full_env = {**os.environ, **env}
     home = Path(env["AIRFLOW_HOME"])
     base_url = f"http://127.0.0.1:{port}" if host in ("127.0.0.1", "0.0.0.0") else f"http://{host}:{port}"
