@@ -264,3 +264,16 @@ def test_workbook_shows_names_and_business_time(rendered, locale):
                 if cell.column_letter in hidden or not isinstance(cell.value, str):
                     continue
                 assert not SNAKE.fullmatch(cell.value) or cell.value in ("",), (ws.title, cell.coordinate, cell.value)
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_weekly_pdf_still_renders_without_codes(sample_db, tmp_path, locale):
+    produce(sample_db, "weekly", period_for_run("weekly", None, None, "2026-W43", "Asia/Shanghai"),
+            generated_at=AT, locale=locale, dry_run_to=tmp_path)
+    pdf = next(tmp_path.glob("*.pdf"))
+    assert 1 <= _pages(pdf) <= 4
+    text = _text(pdf)
+    assert _flat(TITLES["response_time_monitor"](locale)) in _flat(text)
+    for code in CODES:
+        assert code not in text, (locale, code)
+    assert not SNAKE.findall(text), SNAKE.findall(text)[:10]
