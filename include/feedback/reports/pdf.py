@@ -62,8 +62,8 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 
 from feedback.reports.fonts import cjk_fonts
 from feedback.reports.model import UNAVAILABLE, Column, Headline, Label, Report, Section, is_code_column
+from feedback.reports.xlsx import SATISFACTION_RGB, format_value, outcome_of
 from feedback.reports.xlsx import L as XL
-from feedback.reports.xlsx import format_value
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,9 @@ RED = colors.HexColor("#9C0006")
 RED_BG = colors.HexColor("#FFC7CE")
 GREEN = colors.HexColor("#006100")
 GREEN_BG = colors.HexColor("#C6EFCE")
-AMBER = colors.HexColor("#B26B00")
-# Satisfaction outcomes in the colours a reader expects, wherever they are drawn (PDF and workbook).
-SATISFACTION_HEX = {"satisfied": "#2EA121", "neutral": "#F0A020", "dissatisfied": "#D83931",
-                    "unreachable": "#8F959E", "": "#C9CDD4"}
+# Satisfaction outcomes in the colours a reader expects, wherever they are drawn (the workbook's, as #RRGGBB).
+SATISFACTION_HEX = {k: f"#{v}" for k, v in SATISFACTION_RGB.items()}
 SATISFACTION_COLOURS = {k: colors.HexColor(v) for k, v in SATISFACTION_HEX.items()}
-# Outcome names as rows carry them once localised (and a few synonyms), for sections without a `key`.
-_OUTCOME_NAMES = {"满意": "satisfied", "satisfied": "satisfied", "一般": "neutral", "一般/基本满意": "neutral",
-                  "基本满意": "neutral", "neutral": "neutral", "不满意": "dissatisfied", "dissatisfied": "dissatisfied",
-                  "未联系上": "unreachable", "未接通": "unreachable", "unreachable": "unreachable",
-                  "未记录": "", "not recorded": ""}
 PALETTE = [colors.HexColor(c) for c in ("#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B",
                                          "#E377C2", "#7F7F7F")]
 
@@ -559,16 +552,6 @@ def _pie(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     legend.colorNamePairs = list(zip(fills, names, strict=True))
     d.add(legend)
     return d
-
-
-def outcome_of(row: dict[str, Any], category: str, locale: str) -> str | None:
-    """The satisfaction outcome a chart row stands for (`satisfied` …), by its code or its name; else None."""
-    key = row.get("key")
-    if isinstance(key, str) and key in SATISFACTION_HEX:
-        return key
-    name = row.get(category)
-    name = name(locale) if isinstance(name, Label) else name
-    return _OUTCOME_NAMES.get(str(name).strip().lower()) if name is not None else None
 
 
 def slice_colours(section: Section, locale: str) -> list[colors.Color]:
