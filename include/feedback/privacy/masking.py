@@ -395,6 +395,21 @@ _FIXED = (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.
 _CN_MOBILE = (phonenumbers.PhoneNumberType.MOBILE,)
 
 
+def _cn_fixed_line(national: str) -> str | None:
+    """``national`` (area code without its 0, then the subscriber number) when it is a Chinese fixed line.
+
+    The number is built directly instead of parsed from text: the pattern already split off the
+    trunk 0, and parsing was most of the masker's time on text with landlines.
+    """
+    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(national))
+    return national if phonenumbers.number_type(number) in _FIXED else None
+
+
+def _cn_area_length(national: str) -> int:
+    """Digits of the area code of a Chinese fixed line: 10 and 2x (Beijing, the big cities) are two."""
+    return 2 if national[0] == "2" or national.startswith("10") else 3
+
+
 def _classify_intl(digits: str) -> tuple[str, str] | None:
     """(kind, E.164) of ``+<digits>``; Chinese numbers get their own kinds (mobile, landline, 400/800)."""
     parsed = _parse_phone("+" + digits, None)
@@ -444,8 +459,10 @@ class Masker:
         self._enabled = frozenset(k for k, r in self._rules.items() if r.enabled)
         self._masked = frozenset(k for k in self._enabled if self._rules[k].mask)
         self._priority = {kind: i for i, kind in enumerate(KINDS)}
-        self._qq_words = tuple({w.lower() for w in cfg.qq.context})
-        self._wechat_words = tuple({w.lower() for w in cfg.wechat.context})
+        # Cheap gates for the context patterns: any context word in the lower-cased text (one search).
+        self._qq_words = re.compile("|".join(re.escape(w) for w in sorted({w.lower() for w in cfg.qq.context})))
+        self._wechat_words = re.compile(
+            "|".join(re.escape(w) for w in sorted({w.lower() for w in cfg.wechat.context})))
         self._qq_re = _context_re(cfg.qq.context, _QQ_VALUE, cfg.qq.window)
         self._wechat_re = _context_re(cfg.wechat.context, _WECHAT_VALUE, cfg.wechat.window)
         self._order_re = _keywords_re(cfg.order_context.words)
@@ -463,8 +480,11 @@ class Masker:
 
     def find(self, text: str) -> list[Finding]:
         """Every personal span in ``text``, in text order, without overlaps."""
+        return self._find(text)
+
+    def _find(self, text: str, near: list[tuple[int, int]] | None = None) -> list[Finding]:
         folded = fold(text)
-        candidates = self._candidates(folded)
+        candidates = self._candidates(folded, near)
         if not candidates:
             return []
         candidates.sort(key=lambda c: (c[0], -(c[1] - c[0]), self._priority[c[2]]))
@@ -482,30 +502,39 @@ class Masker:
         The result is checked once more: if cutting a span out left something detectable
         behind (only seen in contrived text such as a phone glued to an address with a
         dash), that is masked as well, so masked text never yields a finding to mask.
+        Numbers are looked for again only near what was replaced: elsewhere the text and
+        everything a number's rules read around it (``_RECHECK_MARGIN``) are as before.
         """
         findings = self.find(text)
-        masked = self._apply(text, findings)
-        if masked is not text:
-            for _ in range(3):
-                left = [f for f in self.find(masked) if f.kind in self._masked]
-                if not left:
-                    break
-                masked = self._apply(masked, left)
+        masked, changed = self._apply(text, findings)
+        for _ in range(3):
+            if not changed:
+                break
+            left = [f for f in self._find(masked, changed) if f.kind in self._masked]
+            if not left:
+                break
+            masked, changed = self._apply(masked, left)
         return MaskResult(masked, findings)
 
-    def _apply(self, text: str, findings: list[Finding]) -> str:
+    def _apply(self, text: str, findings: list[Finding]) -> tuple[str, list[tuple[int, int]]]:
+        """``text`` with the masked kinds replaced, and where the replacements are in it."""
         out: list[str] = []
-        pos = 0
+        changed: list[tuple[int, int]] = []
+        pos = length = 0
         for f in findings:
             if f.kind not in self._masked:
                 continue
-            out.append(text[pos : f.start])
-            out.append(self._render(f.kind, f.normalized))
+            before = text[pos : f.start]
+            rendered = self._render(f.kind, f.normalized)
+            out += (before, rendered)
+            length += len(before)
+            changed.append((length, length + len(rendered)))
+            length += len(rendered)
             pos = f.end
         if not out:
-            return text
+            return text, []
         out.append(text[pos:])
-        return "".join(out)
+        return "".join(out), changed
 
     def mask_contact(self, kind: str, value: str) -> str:
         """Mask a contact field (``phone``, ``email`` or ``name``) for display in the register.
@@ -536,7 +565,8 @@ class Masker:
     def _render(self, kind: str, normalized: str) -> str:
         return self._rules[kind].format.format_map(_fields(kind, normalized))
 
-    def _candidates(self, t: str) -> list[tuple[int, int, str, str]]:
+    def _candidates(self, t: str, near: list[tuple[int, int]] | None = None) -> list[tuple[int, int, str, str]]:
+        """Every candidate span; with ``near``, numbers only in windows within ``_RECHECK_MARGIN`` of those spans."""
         on = self._enabled
         out: list[tuple[int, int, str, str]] = []
         if "@" in t and "email" in on:
@@ -550,13 +580,14 @@ class Masker:
                     parts += [t[pos:start], "\x00" * (end - start)]
                     pos = end
                 t = "".join(parts) + t[pos:]
-        for lo, hi in _windows(t):
-            self._numbers(t, lo, hi, out)
+        for lo, hi, digits in _windows(t):
+            if near is None or any(lo < b + _RECHECK_MARGIN and a - _RECHECK_MARGIN < hi for a, b in near):
+                self._numbers(t, lo, hi, out, digits)
         lower = t.lower() if ("qq" in on or "wechat" in on) else ""
-        if "qq" in on and any(word in lower for word in self._qq_words):
+        if "qq" in on and self._qq_words.search(lower):
             for m in self._qq_re.finditer(t):
                 out.append((m.start("value"), m.end("value"), "qq", m.group("value")))
-        if "wechat" in on and any(word in lower for word in self._wechat_words):
+        if "wechat" in on and self._wechat_words.search(lower):
             for m in self._wechat_re.finditer(t):
                 value = m.group("value")
                 if (
@@ -568,22 +599,24 @@ class Masker:
                     out.append((m.start("value"), m.end("value"), "wechat", value.lower()))
         return out
 
-    def _numbers(self, t: str, lo: int, hi: int, out: list[tuple[int, int, str, str]]) -> None:
-        """Phones, ID and card numbers in ``t[lo:hi]`` (patterns still see the text before ``lo``)."""
-        on = self._enabled
+    def _numbers(self, t: str, lo: int, hi: int, out: list[tuple[int, int, str, str]], digits: int = 99) -> None:
+        """Phones, ID and card numbers in ``t[lo:hi]`` (patterns still see the text before ``lo``).
+
+        ``digits``: the longest digit stretch in the window; patterns needing more are skipped.
+        """
+        on = self._enabled if digits >= 17 else frozenset(k for k in self._enabled if _NEEDS.get(k, 0) <= digits)
         if "mobile" in on:
             for m in MOBILE_RE.finditer(t, lo, hi):
                 out.append((m.start(), m.end(), "mobile", "+86" + _digits(m.group("num"))))
         if "landline" in on:
             for m in LANDLINE_RE.finditer(t, lo, hi):
-                area = m.group("a1") or m.group("a2")
-                parsed = _parse_phone(area + _digits(m.group("sub")), "CN")
-                if parsed is not None and phonenumbers.number_type(parsed) in _FIXED:
-                    out.append((m.start(), m.end(), "landline", _e164(parsed)))
+                national = _cn_fixed_line((m.group("a1") or m.group("a2"))[1:] + _digits(m.group("sub")))
+                if national is not None:
+                    out.append((m.start(), m.end(), "landline", "+86" + national))
         if "service_number" in on:
             for m in SERVICE_RE.finditer(t, lo, hi):
                 out.append((m.start(), m.end(), "service_number", "+86" + _digits(m.group("num"))))
-        for m in INTL_RE.finditer(t, lo, hi):
+        for m in INTL_RE.finditer(t, lo, hi) if "+" in t[lo:hi] or "00" in t[lo:hi] else ():
             found = _intl_span(m.group(0))
             if found is not None and found[1] in on:
                 length, kind, normalized = found
@@ -646,23 +679,36 @@ def _emails(t: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
-def _windows(t: str) -> list[tuple[int, int]]:
-    """Merged ``(lo, hi)`` windows around digit stretches long enough to hold a phone, ID or card.
+def _windows(t: str) -> list[tuple[int, int, int]]:
+    """Merged ``(lo, hi, digits)`` windows around digit stretches long enough to hold a phone, ID or card.
 
     ``lo`` reaches back for a ``+``/``(``/``00`` prefix, ``hi`` forward for an ID's final
-    ``X`` and for the characters the right-boundary checks look at.
+    ``X`` and for the characters the right-boundary checks look at. ``digits`` is the most
+    digits of one stretch in the window: every pattern matches inside one stretch, so a
+    pattern that needs more digits than that is not run there.
     """
-    windows: list[tuple[int, int]] = []
-    for m in _ISLAND_RE.finditer(t):
+    windows: list[tuple[int, int, int]] = []
+    for m in _LONG_ISLAND_RE.finditer(t):
         run = m.group(0)
-        if len(run) < _MIN_ISLAND_DIGITS or sum(ch.isdigit() for ch in run) < _MIN_ISLAND_DIGITS:
-            continue
+        digits = len(run) - len(run.translate(_DIGITS_DROPPED))
         lo, hi = max(0, m.start() - 8), min(len(t), m.end() + 3)
         if windows and lo <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], hi)
+            windows[-1] = (windows[-1][0], hi, max(digits, windows[-1][2]))
         else:
-            windows.append((lo, hi))
+            windows.append((lo, hi, digits))
     return windows
+
+
+# The stretches of _ISLAND_RE with at least _MIN_ISLAND_DIGITS digits, found by the regex engine
+# (separators never end a stretch, so the match starting at a stretch's first digit is all of it).
+_LONG_ISLAND_RE = re.compile(r"[0-9](?:[ .()+\-/]*[0-9]){" + str(_MIN_ISLAND_DIGITS - 1) + ",}")
+_DIGITS_DROPPED = str.maketrans("", "", "0123456789")
+# How far a number's rules read beyond its window: the order keywords before it (order_context.window,
+# at most 40) and the lookbehinds; a replacement further away cannot change what is found there.
+_RECHECK_MARGIN = 64
+# The fewest digits in one stretch each pattern can match: mobile 11, landline 0 + area + 7,
+# company 400/800 10, ID card 17 and its check character, bank card 16.
+_NEEDS = {"mobile": 11, "landline": 10, "service_number": 10, "id_card": 17, "bank_card": 16}
 
 
 def _intl_span(candidate: str) -> tuple[int, str, str] | None:
@@ -711,6 +757,11 @@ def _fields(kind: str, normalized: str) -> dict[str, str]:
     if kind in ("mobile", "service_number") and normalized.startswith("+86"):
         values["cc"] = "+86"
         core = normalized[3:]
+    elif kind == "landline" and normalized.startswith("+86"):
+        values["cc"] = "+86"
+        core = normalized[3:]
+        values["area"] = "0" + core[: _cn_area_length(core)]
+        core = "0" + core
     elif kind in PHONE_KINDS:
         parsed = phonenumbers.parse(normalized, None)
         values["cc"] = f"+{parsed.country_code}"
