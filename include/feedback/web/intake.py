@@ -316,8 +316,43 @@ def check_rate(runtime: IntakeRuntime, form: WebForm, client: str) -> None:
             return landing.count_hit(conn, client, form.name, now)
 
     if _database(hit) > form.rate_limit_per_minute:
-        wait = landing.retry_after_seconds(now)
-        raise Reject(429, {"error": "rate_limited", "retry_after": wait}, {"Retry-After": str(wait)})
+        raise _rate_limited(now)
+
+
+def _rate_limited(now: datetime) -> Reject:
+    wait = landing.retry_after_seconds(now)
+    return Reject(429, {"error": "rate_limited", "retry_after": wait}, {"Retry-After": str(wait)})
+
+
+def store_plain(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None,
+                address: str) -> tuple[str, bool]:
+    """An unsigned submission without files: the rate-limit hit and the row in one statement and one commit.
+
+    What the client sees is what the two-step path gives: every request counts once against its
+    minute, and a client over its limit gets 429 whatever it sent (a refused one is counted alone).
+    """
+    client = landing.client_hash(address, runtime.hash_key())
+    try:
+        fields = validate_fields(form, parsed.fields)
+        locale = validate_locale(parsed.locale, form)
+    except InvalidSubmission:
+        check_rate(runtime, form, client)
+        raise
+    row = landing.Landing(form.name, key, runtime.now(), locale, fields, [], client)
+
+    def write() -> tuple[str, bool] | None:
+        with runtime.engine().begin() as conn:
+            return landing.count_and_land(conn, row, form.rate_limit_per_minute)
+
+    landed = _database(write)
+    if landed is None:
+        raise _rate_limited(row.received_at)
+    return landed
+
+
+def _count_refused(runtime: IntakeRuntime, form: WebForm, address: str) -> None:
+    """A request refused before it reached the register still counts against its client's minute."""
+    check_rate(runtime, form, landing.client_hash(address, runtime.hash_key()))
 
 
 def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None, client: str,
@@ -354,12 +389,22 @@ async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JS
         log.error("webform %s: %s", form.name, exc)
         raise Reject(503, {"error": "unavailable", "reason": str(exc)}) from None
     address = request.client.host if request.client else "unknown"
-    client = landing.client_hash(address, await run_in_threadpool(runtime.hash_key))
-    await run_in_threadpool(check_rate, runtime, form, client)
-    parsed = await parse_body(request, body, form)
-    key = idempotency_key(request)
     try:
-        receipt, replayed = await run_in_threadpool(store, runtime, form, parsed, key, client, signed)
+        if signed is None and media_type(request) != "multipart/form-data":
+            # One thread hop, one statement, one commit (store_plain).
+            try:
+                parsed = await parse_body(request, body, form)
+                key = idempotency_key(request)
+            except Reject:
+                await run_in_threadpool(_count_refused, runtime, form, address)
+                raise
+            receipt, replayed = await run_in_threadpool(store_plain, runtime, form, parsed, key, address)
+        else:
+            client = landing.client_hash(address, await run_in_threadpool(runtime.hash_key))
+            await run_in_threadpool(check_rate, runtime, form, client)
+            parsed = await parse_body(request, body, form)
+            key = idempotency_key(request)
+            receipt, replayed = await run_in_threadpool(store, runtime, form, parsed, key, client, signed)
     except InvalidSubmission as bad:
         raise Reject(422, {"error": "invalid", "fields": bad.errors} if bad.errors else {"error": "invalid"}) from None
     except AttachmentRejected as bad:
@@ -442,13 +487,24 @@ INTAKE_OPENAPI: dict[str, Any] = {
 def intake_router(runtime: IntakeRuntime) -> APIRouter:
     """The intake routes, bound to one runtime (register, forms, clock, secrets)."""
     router = APIRouter()
+    loaded: list[dict[str, WebForm]] = []  # the forms, once read (runtime.forms() reads them once, in a thread)
+
+    async def form_named(name: str) -> WebForm:
+        if not loaded:
+            found = await run_in_threadpool(find_form, runtime, name)
+            loaded.append(runtime.forms())
+            return found
+        form = loaded[0].get(name)
+        if form is None:
+            raise Reject(404, {"error": "unknown_form"})
+        return form
 
     @router.post("/intake/{form_name}", status_code=202, openapi_extra=INTAKE_OPENAPI,
                  responses={status: {} for status in INTAKE_OPENAPI["responses"]})
     async def post_submission(form_name: str, request: Request) -> Response:
         form: WebForm | None = None
         try:
-            form = await run_in_threadpool(find_form, runtime, form_name)
+            form = await form_named(form_name)
             response: Response = await _accept(runtime, form, request)
         except InvalidSubmission as bad:  # from parsing: a repeated field
             refused = Reject(422, {"error": "invalid", "fields": bad.errors})

@@ -128,6 +128,54 @@ def _remember_signature(conn: sa.Connection, landing: Landing, receipt: str) -> 
     ).scalar_one()
 
 
+# The minute's hit and the row in one statement: the row is written only while the client is within
+# its limit, and the whole request is one round trip and one commit.
+_COUNT_AND_INSERT = """
+WITH hit AS (
+    INSERT INTO feedback.webform_rate (client_hash, form, window_start, hits)
+    VALUES (:client, :form, :window, 1)
+    ON CONFLICT (client_hash, form, window_start) DO UPDATE SET hits = feedback.webform_rate.hits + 1
+    RETURNING hits
+), landed AS (
+    INSERT INTO feedback.webform_submission
+        (form, receipt_id, idempotency_key, received_at, locale, fields, attachments, client_hash)
+    SELECT :form, :receipt, :key, :at, :locale, CAST(:fields AS jsonb), CAST(:attachments AS jsonb), :client
+    FROM hit WHERE hit.hits <= :limit
+    ON CONFLICT (form, idempotency_key) DO NOTHING
+    RETURNING receipt_id
+)
+SELECT (SELECT hits FROM hit) AS hits, (SELECT receipt_id FROM landed) AS receipt_id
+"""
+
+
+def count_and_land(conn: sa.Connection, landing: Landing, limit: int) -> tuple[str, bool] | None:
+    """Count the request against the client's minute and land it if within `limit`, in one statement.
+
+    None when the client is over its limit (the hit is counted, nothing stored); else as `land`.
+    For unsigned submissions: a signed one also needs its signature remembered (`land`).
+    """
+    receipt = new_receipt_id(landing.received_at)
+    hits, stored = conn.execute(
+        sa.text(_COUNT_AND_INSERT),
+        {"client": landing.client_hash, "form": landing.form, "window": window_of(landing.received_at),
+         "limit": limit, "receipt": receipt, "key": landing.idempotency_key, "at": landing.received_at,
+         "locale": landing.locale, "fields": json.dumps(landing.fields, ensure_ascii=False),
+         "attachments": json.dumps(landing.attachments, ensure_ascii=False)},
+    ).one()
+    if hits > limit:
+        return None
+    if stored is not None:
+        return stored, False
+    return _earlier(conn, landing), True
+
+
+def _earlier(conn: sa.Connection, landing: Landing) -> str:
+    return conn.execute(
+        sa.text("SELECT receipt_id FROM feedback.webform_submission WHERE form = :f AND idempotency_key = :k"),
+        {"f": landing.form, "k": landing.idempotency_key},
+    ).scalar_one()
+
+
 def _insert(conn: sa.Connection, landing: Landing, receipt: str) -> tuple[str, bool]:
     stored = conn.execute(
         sa.text(
@@ -144,8 +192,4 @@ def _insert(conn: sa.Connection, landing: Landing, receipt: str) -> tuple[str, b
     ).scalar()
     if stored is not None:
         return stored, False
-    earlier = conn.execute(
-        sa.text("SELECT receipt_id FROM feedback.webform_submission WHERE form = :f AND idempotency_key = :k"),
-        {"f": landing.form, "k": landing.idempotency_key},
-    ).scalar_one()
-    return earlier, True
+    return _earlier(conn, landing), True
