@@ -1,4 +1,4 @@
--- 未了事宜台账 / Open-items ledger: items received before the period end and not closed at
+-- 未了事宜台帐 / Open-items ledger: items received before the period end and not closed at
 -- the period end, as they stood then.
 --   status         the last status an event gave the item before the period end
 --                  (status_changed -> to_status; resolved / closed / reopened events; triage's

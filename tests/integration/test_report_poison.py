@@ -121,22 +121,22 @@ def test_a_section_one_value_breaks_is_held_and_the_report_still_goes_out(regist
 
     # The archived files say so: the ledger sheet carries the line, the summary and its checks name it.
     wb = archived_workbook(local, 1)
-    assert wb["未了事宜台账"]["A1"].value == UNAVAILABLE.zh
+    assert wb["未了事宜台帐"]["A1"].value == UNAVAILABLE.zh
     assert wb["各渠道反馈量"].max_row >= 4 and wb["表扬"]["A2"].value == "20261015-001"
     summary = summary_values(wb)
     assert summary["反馈总量"] == 15 and summary["表扬"] == 2 and summary["期末未结事项"] is None
-    assert summary["未了事宜台账"] == "不可用（已暂扣）"
+    assert summary["未了事宜台帐"] == "不可用（已暂扣）"
     assert summary["各部分数据齐全"] == "未通过"
     cells = [str(v) for row in wb["概览"].iter_rows(values_only=True) for v in row if v]
-    assert any("未了事宜台账" in c and "暂缺" in c for c in cells)
+    assert any("未了事宜台帐" in c and "暂缺" in c for c in cells)
     text = pdf_text(local, 1)
     if text is not None:
         flat = "".join(text.split())
-        assert "".join(UNAVAILABLE.zh.split()) in flat and "未了事宜台账" in flat
+        assert "".join(UNAVAILABLE.zh.split()) in flat and "未了事宜台帐" in flat
     with register.connect() as conn:
         subject, body = conn.execute(sa.text("SELECT subject, body FROM feedback.outbox WHERE kind = 'report'")).one()
     assert "数据质量未通过" in subject
-    assert f"未了事宜台账: {UNAVAILABLE.zh}" in body
+    assert f"未了事宜台帐: {UNAVAILABLE.zh}" in body
 
     # While the hold is open a re-run skips the section: same figures, nothing archived or mailed.
     again = produce(register, "monthly", october(), generated_at=AT + timedelta(hours=1))
@@ -152,7 +152,7 @@ def test_a_section_one_value_breaks_is_held_and_the_report_still_goes_out(regist
     assert (full.version, full.new_version, full.mails_queued, full.held, full.held_sections) == (2, True, 1, 0, [])
     assert holds.list_held(register, stage="reports") == []
     wb = archived_workbook(local, 2)
-    ledger = wb["未了事宜台账"]
+    ledger = wb["未了事宜台帐"]
     assert ledger["A1"].value == "反馈编号"
     assert [ledger.cell(r, 1).value for r in range(2, 4)] == ["20260920-901", "20260928-001"]
     assert summary_values(wb)["期末未结事项"] == 9

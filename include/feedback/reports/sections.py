@@ -100,7 +100,7 @@ TITLES: dict[str, Label] = {
     "overdue_items": Label("超时事项清单", "Overdue items"),
     "high_frequency": Label("高频问题", "High-frequency problems"),
     "repeat_complaints": Label("重复投诉率", "Repeat-complaint rate"),
-    "open_ledger": Label("未了事宜台账", "Open-items ledger"),
+    "open_ledger": Label("未了事宜台帐", "Open-items ledger"),
     "praise": Label("表扬", "Praise"),
     "response_time_monitor": Label("响应时效监控周报表", "Weekly response-time monitor"),
     "satisfaction_tiers": Label("满意度周汇总（按客户等级）", "Weekly satisfaction by customer tier"),
