@@ -15,6 +15,8 @@ The guarantees the support team relies on live here:
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,8 +27,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, Rejected
-from feedback.channels.mail_items import CHANNEL, MailRules, judge, resolve_reused_ids
-from feedback.channels.mail_sources import MailSource, folder_sources
+from feedback.channels.mail_items import CHANNEL, MailRules, resolve_reused_ids
+from feedback.channels.mail_pool import MailJudge
+from feedback.channels.mail_sources import Batch, MailSource, folder_sources
 from feedback.channels.store import read_cursor, store_batch
 from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
@@ -66,8 +69,13 @@ class FolderSummary:
 
 
 def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbound: bool, run_time: datetime,
-                  batch_size: int, budget: Budget, progress: Callable[[str], None] | None = None) -> FolderSummary:
-    """Read one folder from its stored position until it is empty or the budget is spent."""
+                  batch_size: int, budget: Budget, progress: Callable[[str], None] | None = None,
+                  judge: MailJudge | None = None) -> FolderSummary:
+    """Read one folder from its stored position until it is empty or the budget is spent.
+
+    `judge` judges the batches (in worker processes for large ones); without one, a judge for
+    this folder alone is made and closed here.
+    """
     summary = FolderSummary(folder=source.key, outbound=outbound)
     with source_lock(engine, f"{CHANNEL}:{source.key}") as held:
         # One reader per folder at a time (a manual run beside the schedule, the CLI): the other skips it.
@@ -75,46 +83,64 @@ def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbo
             summary.busy = True
             log.warning("%s: another reader holds this folder; skipped this run", source.key)
             return summary
-        _read_batches(engine, source, rules, summary, outbound=outbound, run_time=run_time,
-                      batch_size=batch_size, budget=budget, progress=progress)
+        with contextlib.ExitStack() as stack:
+            if judge is None:
+                judge = stack.enter_context(MailJudge(rules, run_time))
+            _read_batches(engine, source, rules, summary, outbound=outbound, run_time=run_time,
+                          batch_size=batch_size, budget=budget, progress=progress, judge=judge)
     return summary
 
 
 def _read_batches(engine: Engine, source: MailSource, rules: MailRules, summary: FolderSummary, *, outbound: bool,
                   run_time: datetime, batch_size: int, budget: Budget,
-                  progress: Callable[[str], None] | None) -> None:
+                  progress: Callable[[str], None] | None, judge: MailJudge) -> None:
+    """Fetch, judge and store batch after batch, overlapped: while one batch is judged (in worker
+    processes), the next is fetched and the one before is stored. Batches are stored, and the
+    position moves, strictly in order."""
     source.start(read_cursor(engine, CHANNEL, source.key))
     summary.resynced = bool(getattr(source, "resynced", False))
+    pending: collections.deque[tuple[Batch, Callable[[], list]]] = collections.deque()
     while True:
         if budget.exhausted():
             summary.backlog = True
             break
-        batch = source.next_batch(min(batch_size, budget.messages))
+        try:
+            batch = source.next_batch(min(batch_size, budget.messages))
+        except Exception:
+            # The mailbox failed (a dropped connection): what was already read is still committed first.
+            while pending:
+                _store(engine, source, summary, run_time, *pending.popleft(), progress)
+            raise
         if batch is None:
             break
-        judged = [
-            judge(m.raw, rules, folder_source=source.key, source_ref=m.ref, raw_ref=m.raw_ref, outbound=outbound,
-                  arrived_at=m.arrived_at, run_time=run_time, size=m.size, headers_only=m.headers_only)
-            for m in batch.mails
-        ]
-        items = [j for j in judged if isinstance(j, IntakeItem)]
-        rejected = [j for j in judged if isinstance(j, Rejected)]
-        result = store_batch(engine, CHANNEL, source.key, items, rejected, batch.position, run_time,
-                             resolve=resolve_reused_ids)
-        source.after_commit(batch)
         budget.messages -= len(batch.mails)
-        summary.fetched += len(batch.mails)
-        summary.inserted += result.inserted
-        summary.duplicates += result.duplicates
-        summary.quarantined += result.quarantined
-        summary.skipped += sum(1 for i in items if i.status == "skipped")
-        summary.batches += 1
-        summary.position = batch.position
-        message = (f"{source.key}: batch {summary.batches}: {len(batch.mails)} mail(s), {result.inserted} new, "
-                   f"{result.duplicates} already stored, {len(rejected)} parked; position {batch.position}")
-        log.info(message)
-        if progress:
-            progress(message)
+        pending.append((batch, judge.submit(batch.mails, folder_source=source.key, outbound=outbound)))
+        if len(pending) > 1:
+            _store(engine, source, summary, run_time, *pending.popleft(), progress)
+    while pending:
+        _store(engine, source, summary, run_time, *pending.popleft(), progress)
+
+
+def _store(engine: Engine, source: MailSource, summary: FolderSummary, run_time: datetime, batch: Batch,
+           results: Callable[[], list], progress: Callable[[str], None] | None) -> None:
+    judged = results()
+    items = [j for j in judged if isinstance(j, IntakeItem)]
+    rejected = [j for j in judged if isinstance(j, Rejected)]
+    result = store_batch(engine, CHANNEL, source.key, items, rejected, batch.position, run_time,
+                         resolve=resolve_reused_ids)
+    source.after_commit(batch)
+    summary.fetched += len(batch.mails)
+    summary.inserted += result.inserted
+    summary.duplicates += result.duplicates
+    summary.quarantined += result.quarantined
+    summary.skipped += sum(1 for i in items if i.status == "skipped")
+    summary.batches += 1
+    summary.position = batch.position
+    message = (f"{source.key}: batch {summary.batches}: {len(batch.mails)} mail(s), {result.inserted} new, "
+               f"{result.duplicates} already stored, {len(rejected)} parked; position {batch.position}")
+    log.info(message)
+    if progress:
+        progress(message)
 
 
 def mailbox_config(name: str) -> Any:
@@ -142,8 +168,10 @@ def ingest_mailbox(engine: Engine, name: str, imap_uri: str | None, run_time: da
     batch_size = settings.intake.batch_size
 
     def read_all(sources: list[tuple[MailSource, bool]]) -> list[FolderSummary]:
-        return [ingest_folder(engine, source, rules, outbound=outbound, run_time=run_time, batch_size=batch_size,
-                              budget=budget, progress=progress) for source, outbound in sources]
+        with MailJudge(rules, run_time) as judge:   # worker processes, if any, live for this run only
+            return [ingest_folder(engine, source, rules, outbound=outbound, run_time=run_time,
+                                  batch_size=batch_size, budget=budget, progress=progress, judge=judge)
+                    for source, outbound in sources]
 
     if imap_uri:
         from feedback.channels.imap_client import ImapReader, ImapSettings
