@@ -57,6 +57,9 @@ NOT_NEEDED_IN_COMPOSE = {
     # a deployment creates feedback_platform_<name> connections for the platforms it uses.
     "AIRFLOW_CONN_FEEDBACK_PLATFORM_ZENDESK",
     "AIRFLOW_CONN_FEEDBACK_PLATFORM_TRUSTPILOT",
+    # The demo counts survey links' validity from the wall clock (include/feedback/callbacks/survey.py),
+    # because its runs are dated in a simulated month; a deployment's runs are dated now, and the default fits.
+    "FEEDBACK_SURVEY_EXPIRY_FROM",
     # The console's own token login (include/feedback/web/console_auth.py) is for running it
     # standalone under uvicorn; inside Airflow's API server (compose) it uses Airflow's login.
     "FEEDBACK_CONSOLE_TOKENS",
