@@ -60,6 +60,10 @@ NOT_NEEDED_IN_COMPOSE = {
     # The demo counts survey links' validity from the wall clock (include/feedback/callbacks/survey.py),
     # because its runs are dated in a simulated month; a deployment's runs are dated now, and the default fits.
     "FEEDBACK_SURVEY_EXPIRY_FROM",
+    # Tuning knobs of the mail parse pool (include/feedback/channels/mail_pool.py); the defaults size the
+    # pool to the worker's cores, and docs/operating.md says when to set them.
+    "FEEDBACK_MAIL_PARSE_WORKERS",
+    "FEEDBACK_MAIL_POOL_MIN_BATCH",
     # The console's own token login (include/feedback/web/console_auth.py) is for running it
     # standalone under uvicorn; inside Airflow's API server (compose) it uses Airflow's login.
     "FEEDBACK_CONSOLE_TOKENS",
