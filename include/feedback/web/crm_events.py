@@ -28,10 +28,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from feedback.errors import ConfigError, RegisterUnreachable
+from feedback.errors import ConfigError
 from feedback.sla import reasons as overdue_reasons
 from feedback.sla.policy import STATUSES
-from feedback.web.intake import Reject, media_type, read_body
+from feedback.web.intake import Reject, media_type, read_body, register_work
 from feedback.web.runtime import IntakeRuntime
 from feedback.web.verify import SecretMissing, Unauthorized, check_token, connection_password
 
@@ -215,18 +215,6 @@ def store(conn: sa.Connection, events: list[CrmEvent]) -> list[str]:
     return outcomes
 
 
-def _database(work: Any) -> Any:
-    """Register work; unreachable is a 503, any other refusal a 500, logged by kind only (never parameters)."""
-    try:
-        return work()
-    except (RegisterUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        log.error("crm events: the register is unavailable (%s)", type(exc).__name__)
-        raise Reject(503, {"error": "unavailable", "reason": "the register is unavailable, retry later"}) from None
-    except sa.exc.SQLAlchemyError as exc:
-        log.error("crm events: the register refused the write (%s)", type(exc).__name__)
-        raise Reject(500, {"error": "internal"}) from None
-
-
 def _codes() -> tuple[str, ...]:
     from feedback.config import overdue_reasons as configured
 
@@ -260,7 +248,7 @@ async def _accept(runtime: IntakeRuntime, request: Request) -> JSONResponse:
         with runtime.engine().begin() as conn:
             return store(conn, events)
 
-    outcomes = await run_in_threadpool(_database, write)
+    outcomes = await run_in_threadpool(register_work, write, "crm events")
     counts = {k: outcomes.count(k) for k in ("stored", "duplicate", "unknown_item")}
     log.info("crm events: 202 stored %(stored)s, duplicates %(duplicate)s, unknown items %(unknown_item)s", counts)
     return JSONResponse({**counts, "events": [{"index": i, "outcome": o} for i, o in enumerate(outcomes)]},

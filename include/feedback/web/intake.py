@@ -295,16 +295,19 @@ def idempotency_key(request: Request) -> str | None:
     return key.strip()
 
 
-def _database(work: Callable[[], Any]) -> Any:
-    """Run register work; an unreachable register is a 503, logged by kind only (errors may quote values)."""
+def register_work(work: Callable[[], Any], who: str = "webform intake") -> Any:
+    """Run register work for an API answer: unreachable is a 503, any other refusal a 500.
+
+    Logged by kind only: a database error may quote the statement's parameters (the customer's
+    fields, a CRM's free text), which must never reach a log or a traceback.
+    """
     try:
         return work()
     except (RegisterUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        log.error("webform intake: the register is unavailable (%s)", type(exc).__name__)
+        log.error("%s: the register is unavailable (%s)", who, type(exc).__name__)
         raise Reject(503, {"error": "unavailable", "reason": "the register is unavailable, retry later"}) from None
     except sa.exc.SQLAlchemyError as exc:
-        # Never let the statement's parameters (the customer's fields) reach a traceback in the log.
-        log.error("webform intake: the register refused the write (%s)", type(exc).__name__)
+        log.error("%s: the register refused the write (%s)", who, type(exc).__name__)
         raise Reject(500, {"error": "internal"}) from None
 
 
@@ -315,7 +318,7 @@ def check_rate(runtime: IntakeRuntime, form: WebForm, client: str) -> None:
         with runtime.engine().begin() as conn:
             return landing.count_hit(conn, client, form.name, now)
 
-    if _database(hit) > form.rate_limit_per_minute:
+    if register_work(hit) > form.rate_limit_per_minute:
         raise _rate_limited(now)
 
 
@@ -344,7 +347,7 @@ def store_plain(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str 
         with runtime.engine().begin() as conn:
             return landing.count_and_land(conn, row, form.rate_limit_per_minute)
 
-    landed = _database(write)
+    landed = register_work(write)
     if landed is None:
         raise _rate_limited(row.received_at)
     return landed
@@ -376,7 +379,7 @@ def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None
         with runtime.engine().begin() as conn:
             return landing.land(conn, row)
 
-    return _database(write)
+    return register_work(write)
 
 
 async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JSONResponse:
