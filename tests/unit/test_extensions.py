@@ -1,0 +1,65 @@
+"""feedback.extensions.load: entry points found by group, sorted by name, a broken one named."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from feedback import extensions
+from feedback.errors import ConfigError
+
+
+@pytest.fixture
+def dist(tmp_path, monkeypatch):
+    """A throw-away installed distribution (a .dist-info on sys.path) declaring entry points."""
+
+    def make(entry_points: str, modules: dict[str, str]) -> None:
+        for name, source in modules.items():
+            (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / "feedback_ext_probe-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: feedback-ext-probe\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    yield make
+    for name in [m for m in sys.modules if m.startswith("ext_probe_")]:
+        del sys.modules[name]
+
+
+def test_loads_every_entry_point_of_the_group_sorted_by_name(dist):
+    dist(
+        """
+        [feedback.probe_group]
+        zeta = ext_probe_mod:ZETA
+        alpha = ext_probe_mod:ALPHA
+
+        [feedback.other_probe_group]
+        beta = ext_probe_mod:BETA
+        """,
+        {"ext_probe_mod": "ALPHA = 'a'\nBETA = 'b'\nZETA = 'z'\n"},
+    )
+    assert extensions.load("feedback.probe_group") == ["a", "z"]
+    assert extensions.load("feedback.other_probe_group") == ["b"]
+
+
+def test_a_group_nobody_declares_is_empty():
+    assert extensions.load("feedback.no_such_probe_group") == []
+
+
+def test_an_entry_point_that_fails_to_import_raises_config_error_naming_it(dist):
+    dist(
+        """
+        [feedback.probe_group]
+        good = ext_probe_ok:VALUE
+        broken = ext_probe_broken:VALUE
+        """,
+        {"ext_probe_ok": "VALUE = 1\n", "ext_probe_broken": "import ext_probe_no_such_module\nVALUE = 2\n"},
+    )
+    with pytest.raises(ConfigError) as err:
+        extensions.load("feedback.probe_group")
+    assert "'broken'" in str(err.value)
+    assert "feedback.probe_group" in str(err.value)
+    assert "ext_probe_broken:VALUE" in str(err.value)
