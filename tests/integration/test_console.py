@@ -24,7 +24,9 @@ import uvicorn
 from conftest import ROOT, scalar
 from fastapi import FastAPI
 
-from feedback.callbacks import outcomes, queue
+from feedback.callbacks import claims, outcomes, queue
+from feedback.callbacks.errors import NotClaimHolder
+from feedback.callbacks.policy import load_policy
 from feedback.triage import run as triage
 from feedback.web import console, console_auth
 from feedback.web.app import create_app
@@ -339,6 +341,55 @@ def test_only_the_claim_holder_sees_the_contact(site, register, seeded):
     # The task page of someone else's claim is not theirs to read either; an unclaimed one is.
     assert other.get(f"/tasks/{task_id}").status_code == 403
     assert other.get(f"/tasks/{seeded['tasks']['wf-console-0002']}").status_code == 200
+
+
+def test_a_claim_without_expiry_is_held_by_nobody_in_the_console_or_the_outcomes(site, register, seeded):
+    """One claim rule (callbacks.claims): a claim that never runs out is no claim, on the page and in the outcomes.
+
+    The schema refuses such a claim; the test lifts that check in its own database to show that
+    neither path would treat one as held (the console once did, the outcomes did not).
+    """
+    task_id = seeded["tasks"]["wf-console-0001"]
+    claim_without_expiry = sa.text(
+        "UPDATE feedback.callback_task SET status = 'claimed', claimed_by = 'cb-li', claimed_at = now(), "
+        "claim_expires_at = NULL WHERE id = :t")
+    with pytest.raises(sa.exc.IntegrityError, match="callback_task_claim_chk"), register.begin() as conn:
+        conn.execute(claim_without_expiry, {"t": task_id})
+    with register.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE feedback.callback_task DROP CONSTRAINT callback_task_claim_chk"))
+        conn.execute(claim_without_expiry, {"t": task_id})
+    now = datetime.now(UTC)
+    with register.connect() as conn:
+        task = claims.read_task(conn, task_id)
+    assert task is not None and (task.status, task.claimed_by, task.claim_expires_at) == ("claimed", "cb-li", None)
+    assert not claims.holds_claim(task, "cb-li", now)
+
+    # The console path: the claimant sees the task, but no reveal, attempt or outcome form; posting them is refused.
+    browser = login(site, "cb-li")
+    page = browser.get(f"/tasks/{task_id}")
+    assert page.status_code == 200
+    for action in ("reveal", "attempt", "outcome"):
+        assert f"/tasks/{task_id}/{action}" not in page.text
+    token = csrf_of(page)
+    assert browser.post(f"/tasks/{task_id}/reveal", data={"csrf_token": token}).status_code == 403
+    assert browser.post(f"/tasks/{task_id}/outcome", data={"csrf_token": token, "rating": "满意"}).status_code == 403
+    assert browser.post(f"/tasks/{task_id}/attempt",
+                        data={"csrf_token": token, "result": "no_answer"}).status_code == 403
+
+    # The outcomes path, in the caller's transaction as the survey and the queue use it.
+    with pytest.raises(NotClaimHolder), register.begin() as conn:
+        outcomes.record_answer(conn, task_id, actor="cb-li", via="phone", now=now, policy=load_policy(),
+                               rating="满意")
+    assert scalar(register, "SELECT count(*) FROM feedback.contact_reveal") == 0
+    assert scalar(register, "SELECT status FROM feedback.callback_task WHERE id = :t", t=task_id) == "claimed"
+
+    # With an expiry ahead, the same claim is held: the page offers the forms (so the absence above is the rule's).
+    with register.begin() as conn:
+        conn.execute(sa.text("UPDATE feedback.callback_task SET claim_expires_at = now() + interval '30 minutes' "
+                             "WHERE id = :t"), {"t": task_id})
+    page = browser.get(f"/tasks/{task_id}")
+    for action in ("reveal", "attempt", "outcome"):
+        assert f"/tasks/{task_id}/{action}" in page.text
 
 
 def test_an_unanswered_call_is_recorded_and_the_task_returns_later(site, register):

@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from feedback.callbacks.errors import BadAnswer, NotClaimHolder, TaskClosed, UnknownTask
+from feedback.callbacks.claims import TaskState, holds_claim, locked_task
+from feedback.callbacks.errors import BadAnswer, NotClaimHolder, TaskClosed
 from feedback.callbacks.policy import CallbackPolicy, InvalidAnswer, Judgement
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 
@@ -75,26 +76,7 @@ def _event(conn: sa.Connection, feedback_id: int, kind: str, at: datetime, actor
     ).rowcount
 
 
-def _locked_task(conn: sa.Connection, task_id: int) -> Any:
-    row = conn.execute(
-        sa.text("""SELECT t.id, t.feedback_id, t.handling_cycle, t.status, t.claimed_by, t.claim_expires_at,
-                          t.purpose, t.attempts, f.feedback_no, f.status AS item_status,
-                          f.handling_cycle AS item_cycle, f.department, f.priority
-                   FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
-                   WHERE t.id = :id FOR UPDATE OF t"""),
-        {"id": task_id},
-    ).one_or_none()
-    if row is None:
-        raise UnknownTask(task_id)
-    return row
-
-
-def holds_claim(task: Any, agent: str, now: datetime) -> bool:
-    return (task.status == "claimed" and task.claimed_by == agent and task.claim_expires_at is not None
-            and task.claim_expires_at > now)
-
-
-def _decide(task: Any, judgement: Judgement | None, policy: CallbackPolicy) -> tuple[str, bool]:
+def _decide(task: TaskState, judgement: Judgement | None, policy: CallbackPolicy) -> tuple[str, bool]:
     """(action, escalate) for an answer on this task, given where its item stands now."""
     if task.item_cycle != task.handling_cycle or task.item_status not in ("resolved", "unsolvable"):
         return "none", False       # the item moved on (reopened by the handlers, closed by other means)
@@ -114,7 +96,7 @@ def record_answer(conn: sa.Connection, task_id: int, *, actor: str, via: str, no
     customer through a signed link; no claim needed, and it wins over a call in
     progress). A task that already has its answer refuses a second one (TaskClosed).
     """
-    task = _locked_task(conn, task_id)
+    task = locked_task(conn, task_id)
     if task.status not in OPEN_STATUSES:
         raise TaskClosed(task_id, task.status)
     if require_claim and not holds_claim(task, actor, now):

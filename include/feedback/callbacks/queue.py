@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from feedback.callbacks.agents import active_agent
 from feedback.callbacks.board import BoardEntry, agent_queue, sla_board
+from feedback.callbacks.claims import holds_claim, locked_task
 from feedback.callbacks.errors import (
     BadAnswer,
     NoContact,
@@ -41,7 +42,6 @@ from feedback.callbacks.outcomes import (
     OPEN_STATUSES,
     OutcomeResult,
     finish_unreachable,
-    holds_claim,
     record_answer,
     unreachable_action,
 )
@@ -149,13 +149,7 @@ def reveal_contact(engine: Engine, task_id: int, agent: str, now: datetime) -> s
 
     now = _require_now(now)
     with engine.begin() as conn:
-        task = conn.execute(
-            sa.text("SELECT id, status, claimed_by, claim_expires_at, contact_vault_id FROM feedback.callback_task "
-                    "WHERE id = :id FOR SHARE"),
-            {"id": task_id},
-        ).one_or_none()
-        if task is None:
-            raise UnknownTask(task_id)
+        task = locked_task(conn, task_id, "share")
         if not holds_claim(task, agent, now):
             raise NotClaimHolder(task_id, agent)
         if task.contact_vault_id is None:
@@ -192,15 +186,7 @@ def record_attempt(engine: Engine, task_id: int, agent: str, result: str, now: d
     if result not in ATTEMPT_RESULTS:
         raise BadAnswer(f"unknown call result {result!r}; expected one of {', '.join(ATTEMPT_RESULTS)}")
     with engine.begin() as conn:
-        task = conn.execute(
-            sa.text("""SELECT t.id, t.feedback_id, t.handling_cycle, t.status, t.claimed_by, t.claim_expires_at,
-                              t.attempts, t.unreachable_count, f.status AS item_status, f.handling_cycle AS item_cycle
-                       FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
-                       WHERE t.id = :id FOR UPDATE OF t"""),
-            {"id": task_id},
-        ).one_or_none()
-        if task is None:
-            raise UnknownTask(task_id)
+        task = locked_task(conn, task_id)
         if task.status not in OPEN_STATUSES:
             raise TaskClosed(task_id, task.status)
         if not holds_claim(task, agent, now):

@@ -22,9 +22,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from feedback.callbacks import claims, queue
 from feedback.callbacks import errors as callback_errors
 from feedback.callbacks import policy as callback_policy
-from feedback.callbacks import queue
 from feedback.triage import review_queue
 from feedback.triage.taxonomy import category_label, department_label
 from feedback.web import console_auth as auth
@@ -420,25 +420,21 @@ def claim(request: Request, visit: Posted, engine: Engine, now: Now) -> Response
 def load_task(engine: sa.Engine, task_id: int) -> dict[str, Any] | None:
     """The task with its item's masked fields and history; nothing that leads to a raw contact."""
     with engine.connect() as conn:
-        task = conn.execute(
-            sa.text("SELECT id, feedback_id, handling_cycle, purpose, status, due_at, not_before, attempts,"
-                    " assigned_to, claimed_by, claim_expires_at FROM feedback.callback_task WHERE id = :i"),
-            {"i": task_id},
-        ).mappings().first()
+        task = claims.read_task(conn, task_id)
         if task is None:
             return None
         item = conn.execute(
             sa.text("SELECT feedback_no, subject, description, demand, customer_name, contact_masked, customer_tier,"
                     " emotion, category, department, priority, status, handler, handling_cycle, received_at,"
                     " next_deadline_at, next_deadline_stage FROM feedback.v_feedback WHERE id = :f"),
-            {"f": task["feedback_id"]},
+            {"f": task.feedback_id},
         ).mappings().one()
         events = conn.execute(
             sa.text("SELECT event_type, occurred_at, actor, from_status, to_status, details "
                     "FROM feedback.v_feedback_event WHERE feedback_id = :f ORDER BY occurred_at, id"),
-            {"f": task["feedback_id"]},
+            {"f": task.feedback_id},
         ).mappings().all()
-    return {"task": dict(task), "item": dict(item), "events": [_event_view(e) for e in events]}
+    return {"task": task, "item": dict(item), "events": [_event_view(e) for e in events]}
 
 
 def _event_view(event: Any) -> dict[str, Any]:
@@ -457,19 +453,11 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def holds_claim(task: dict[str, Any], agent: str, now: datetime) -> bool:
-    """Whether `agent` may act on the task now: the claim is theirs and has not run out."""
-    if task.get("status") != "claimed" or task.get("claimed_by") != agent:
-        return False
-    expires = task.get("claim_expires_at")
-    return expires is None or expires > now
-
-
-def may_view(task: dict[str, Any], agent: str, supervisor: bool, now: datetime) -> bool:
+def may_view(task: claims.TaskState, agent: str, supervisor: bool, now: datetime) -> bool:
     """Supervisors see every task; agents their own, and the open ones `claim next` could give them."""
-    if supervisor or agent in (task.get("claimed_by"), task.get("assigned_to")):
+    if supervisor or agent in (task.claimed_by, task.assigned_to):
         return True
-    return task.get("status") == "pending" and (task.get("assigned_to") is None or task["due_at"] <= now)
+    return task.status == "pending" and (task.assigned_to is None or task.due_at <= now)
 
 
 def active_scale() -> callback_policy.Scale:
@@ -486,7 +474,7 @@ def _task_page(request: Request, visit: Visit, engine: sa.Engine, now: datetime,
     if not may_view(view["task"], visit.agent, supervisor, now):
         return _problem(request, visit, 403, "not_holder", supervisor)
     return render(request, visit.session, "task.html", status=status, agent=visit.agent, supervisor=supervisor,
-                  **view, contact=contact, error=error, holder=holds_claim(view["task"], visit.agent, now),
+                  **view, contact=contact, error=error, holder=claims.holds_claim(view["task"], visit.agent, now),
                   scale=active_scale(), attempt_results=ATTEMPT_RESULTS)
 
 
@@ -537,8 +525,8 @@ async def attempt(request: Request, task_id: int, visit: Posted, engine: Engine,
 
 def _asks_final_opinion(engine: sa.Engine, task_id: int) -> bool:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT purpose = 'final_opinion' FROM feedback.callback_task WHERE id = :i"),
-                            {"i": task_id}).scalar() is True
+        task = claims.read_task(conn, task_id)
+    return task is not None and task.purpose == "final_opinion"
 
 
 def _form_text(value: Any) -> str | None:
