@@ -224,7 +224,8 @@ def list_held(engine: Engine, *, stage: str | None = None, limit: int = 100) -> 
 
 def release(engine: Engine, ids: Iterable[str], released_at: datetime, actor: str = "operator") -> int:
     """Release holds by their listed ids ("intake:12", "held:3"); the stage takes them on its next run."""
-    intake_ids, held_ids = [], []
+    intake_ids: list[int] = []
+    held_ids: list[int] = []
     for raw in ids:
         kind, _, number = str(raw).partition(":")
         if not number.isdigit() or kind not in ("intake", "held"):

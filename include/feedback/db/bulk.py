@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,7 +34,7 @@ def _ident(name: str) -> str:
     return name
 
 
-def _text_field(value: Any) -> str:
+def _text_field(value: object) -> str:
     """One value in PostgreSQL's COPY text format."""
     if value is None:
         return "\\N"
@@ -61,7 +60,7 @@ def text_array(values: list[str]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
-def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
+def copy_text(rows: Iterable[Sequence[object]]) -> io.StringIO:
     """Rows encoded for `COPY … FROM STDIN` (text format)."""
     buf = io.StringIO()
     write = buf.write
@@ -72,19 +71,24 @@ def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
     return buf
 
 
-def copy_into(conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def copy_into(conn: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     """Raw COPY of rows into `table` within the connection's transaction; returns rows copied."""
     cols = ", ".join(_ident(c) for c in columns)
-    with conn.connection.driver_connection.cursor() as cur:
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("COPY on a closed connection")
+    # The DB-API connection is untyped (psycopg2's cursor, found at run time).
+    with driver.cursor() as cur:
         cur.copy_expert(f"COPY {_ident(table)} ({cols}) FROM STDIN", copy_text(rows))
-        return cur.rowcount
+        copied: int = cur.rowcount
+        return copied
 
 
 def upsert(
     conn: sa.Connection,
     table: str,
     columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[object]],
     conflict: Sequence[str],
     update: Sequence[str] = (),
 ) -> int:

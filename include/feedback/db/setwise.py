@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
+
+from feedback.db.rows import TextRow
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 
@@ -28,7 +29,7 @@ def _ident(name: str) -> str:
     return name
 
 
-def _default(value: Any) -> Any:
+def _default(value: object) -> str | list[object]:
     """JSON for the values the encoder does not know, in the text form their column type reads."""
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -41,7 +42,7 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} value to the register")
 
 
-def records_json(records: Sequence[dict[str, Any]]) -> str:
+def records_json(records: Sequence[Mapping[str, object]]) -> str:
     """The rows as one JSON array of objects (keys are column names)."""
     return json.dumps(records, ensure_ascii=False, default=_default)
 
@@ -50,10 +51,10 @@ def insert(
     conn: sa.Connection,
     table: str,
     columns: Sequence[str],
-    records: Sequence[dict[str, Any]],
+    records: Sequence[Mapping[str, object]],
     conflict: Sequence[str],
     returning: Sequence[str] = (),
-) -> list[sa.Row]:
+) -> list[TextRow]:
     """Insert `records` (dicts by column) in order, skipping those whose `conflict` key exists.
 
     Returns the `returning` columns of the rows inserted (none for skipped ones).

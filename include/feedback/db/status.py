@@ -41,7 +41,7 @@ class RegisterStatus:
     tables: dict[str, int]
     breakdowns: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "migrations": self.migrations,
             "tables": self.tables,
