@@ -28,10 +28,16 @@ from conftest import load_dag, scalar
 from test_report_sections import L, O, build_month
 
 from feedback import holds
-from feedback.reports import sections
 from feedback.reports.model import UNAVAILABLE
 from feedback.reports.produce import period_for_run, produce
-from feedback.reports.sections import SECTION_KEYS_MONTHLY, Period, monthly_sections, weekly_sections
+from feedback.reports.sections import (
+    SECTION_KEYS_MONTHLY,
+    Period,
+    assemble,
+    monthly_sections,
+    queries,
+    weekly_sections,
+)
 
 AT = datetime(2026, 11, 1, 6, 5, tzinfo=UTC)
 CLEAN_HEADLINE = [15, 3, pytest.approx(16 / 22), pytest.approx(0.4), 8, 2]   # test_monthly_headline_and_order
@@ -214,7 +220,7 @@ def test_the_unguarded_ledger_query_of_the_issue_costs_only_its_section(register
     _, clean = figures(register)
     add_open_item(register, "19700101-901", "-infinity")
     guarded = "CASE WHEN c.plausible THEN CAST(:last_day AS date) - (c.received_at AT TIME ZONE :zone)::date END"
-    original = sections.report_sql
+    original = queries.report_sql
 
     def unguarded(key: str) -> str:
         sql = original(key)
@@ -223,7 +229,7 @@ def test_the_unguarded_ledger_query_of_the_issue_costs_only_its_section(register
             sql = sql.replace(guarded, "CAST(:last_day AS date) - (c.received_at AT TIME ZONE :zone)::date")
         return sql
 
-    monkeypatch.setattr(sections, "report_sql", unguarded)
+    monkeypatch.setattr(queries, "report_sql", unguarded)
     result = produce(register, "monthly", october(), generated_at=AT)
     assert (result.version, result.mails_queued, result.held_sections) == (1, 1, ["open_ledger"])
     [hold] = holds.list_held(register, stage="reports")
@@ -238,7 +244,7 @@ def test_a_lost_connection_still_fails_the_run(register, local, monkeypatch):
     def connection_lost(conn, p):
         conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
 
-    monkeypatch.setattr(sections, "overdue_items", connection_lost)
+    monkeypatch.setattr(assemble, "overdue_items", connection_lost)
     with pytest.raises(sa.exc.OperationalError):
         produce(register, "monthly", october(), generated_at=AT)
     assert holds.list_held(register, stage="reports") == []

@@ -28,31 +28,23 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from feedback.notify.mails import COLOURS, span
+from feedback.vocabulary import LOCALES, AlertKind, Priority, Stage, codes, locale_table
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-LOCALES = ("zh-CN", "en")
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 # Chat robots cap message size (WeCom: 4096 bytes of markdown): list the first entries, count the rest.
 CHAT_MAX_ENTRIES = 20
 CHAT_MAX_BYTES = 3500
 CHAT_SUBJECT_CHARS = 40
 
+# Code -> name per locale of what a digest names (the vocabulary's words; templates look codes up here).
 LABELS: dict[str, dict[str, dict[str, str]]] = {
-    "zh-CN": {
-        "priority": {"urgent": "紧急", "high": "高", "medium": "中", "low": "低"},
-        "stage": {"first_response": "首次响应", "resolution": "解决", "engaged": "技术支持介入",
-                  "solution": "解决方案提供", "closed": "问题关闭"},
-        "kind": {"breach": "超时", "warning": "即将超时"},
-    },
-    "en": {
-        "priority": {"urgent": "Urgent", "high": "High", "medium": "Medium", "low": "Low"},
-        "stage": {"first_response": "First response", "resolution": "Resolution", "engaged": "Support engaged",
-                  "solution": "Solution provided", "closed": "Closed"},
-        "kind": {"breach": "Breached", "warning": "At risk"},
-    },
+    locale: {"priority": locale_table(Priority, locale), "stage": locale_table(Stage, locale),
+             "kind": locale_table(AlertKind, locale)}
+    for locale in LOCALES
 }
-KIND_ORDER = ("breach", "warning")
-PRIORITY_ORDER = ("urgent", "high", "medium", "low")
+KIND_ORDER = codes(AlertKind)
+PRIORITY_ORDER = codes(Priority)
 DEFAULT_CONSOLE_URL = "http://localhost:8080/feedback/console"
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-LOCALES = ("zh-CN", "en")
+from feedback.vocabulary import LOCALES as LOCALES  # the locales every mail is written in
+
 # Colours with a meaning, the same in every mail: good green, bad red, neither grey, action blue.
 COLOURS = {"satisfied": "#2ea121", "neutral": "#646a73", "dissatisfied": "#d83931", "action": "#3370ff"}
 

@@ -11,17 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+# Label: a name in both languages, the vocabulary's own class, so a priority's name is a report cell as is.
+from feedback.vocabulary import LOCALES as LOCALES
+from feedback.vocabulary import Label as Label
+
 Kind = Literal["text", "int", "number", "pct", "hours", "date", "datetime", "bool"]
-LOCALES = ("zh-CN", "en")
-
-
-@dataclass(frozen=True)
-class Label:
-    zh: str
-    en: str
-
-    def __call__(self, locale: str) -> str:
-        return self.zh if locale == "zh-CN" else self.en
 
 
 @dataclass(frozen=True)

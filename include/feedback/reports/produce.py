@@ -6,7 +6,7 @@ with its mail queued; a re-run for the same period with the same figures finds
 the version archived and queues nothing unless `resend` is asked for.
 
 One bad value must not stop a report: each section is computed in its own savepoint
-(`sections._isolated`). A section that fails on the data is held (`feedback.holds`, stage
+(`sections.assemble._isolated`). A section that fails on the data is held (`feedback.holds`, stage
 `reports`, table `report_section`, ref `<kind>:<period>:<section>`) in the archive's
 transaction, and the report goes out with that section marked unavailable and named in the
 data-quality checks. While the hold is open, re-runs skip the section (same figures, no new

@@ -27,6 +27,17 @@ from feedback.callbacks import errors as callback_errors
 from feedback.callbacks import policy as callback_policy
 from feedback.triage import review_queue
 from feedback.triage.taxonomy import category_label, department_label
+from feedback.vocabulary import (
+    CallbackStatus,
+    ItemStatus,
+    Outcome,
+    Priority,
+    Stage,
+    codes,
+    label,
+    locale_table,
+    short_label,
+)
 from feedback.web import console_auth as auth
 from feedback.web import deps
 
@@ -125,17 +136,17 @@ TEXT: dict[str, dict[str, str]] = {
 
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
-        "urgent": "紧急", "high": "高", "medium": "中", "low": "低",
-        "pending": "待领取", "claimed": "已领取", "done": "已完成", "unreachable": "无法联系", "cancelled": "已取消",
-        "new": "新建", "assigned": "已分派", "in_progress": "处理中", "waiting_customer": "等待客户",
-        "resolved": "已解决", "reopened": "已重新打开", "closed": "已关闭", "unsolvable": "无法解决",
+        # The vocabulary's words in the console's short forms; `closed` and `unreachable` name the item's and
+        # the callback's status here (not the SLA stage, nor the outcome).
+        **locale_table(Priority, "zh"), **locale_table(CallbackStatus, "zh"),
+        **{str(s): short_label(s, "zh") for s in ItemStatus},
+        **{str(s): label(s, "zh") for s in Stage if s is not Stage.CLOSED},
+        **{str(o): short_label(o, "zh") for o in Outcome if o is not Outcome.UNREACHABLE},
         "vip": "VIP", "normal": "普通", "angry": "愤怒", "anxious": "焦虑", "calm": "平和",
-        "first_response": "首次响应", "resolution": "解决", "engaged": "技术支持介入", "solution": "解决方案提供",
         "callback": "回访",
         "created": "登记", "acknowledged": "已告知受理", "responded": "已响应", "status_changed": "状态变更",
         "customer_replied": "客户回复", "progress": "进展", "escalated": "升级", "callback_scheduled": "安排回访",
         "callback_outcome": "回访结果", "sla_recomputed": "时限重算", "note": "备注",
-        "satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意",
         "satisfaction": "满意度回访", "final_opinion": "听取客户最终意见",
     },
     "en": {
@@ -618,7 +629,7 @@ def _span(lang: str):
 
 # --- the review queue (supervisors) --------------------------------------------------------------
 
-PRIORITY_LEVELS = ("urgent", "high", "medium", "low")
+PRIORITY_LEVELS = codes(Priority)
 REVIEW_NOTICES = ("reviewed",)
 
 
