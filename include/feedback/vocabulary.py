@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 LOCALES = ("zh-CN", "en")
 
@@ -208,3 +209,12 @@ def unknown(enum: type[StrEnum], names: Iterable[str]) -> list[str]:
 
 
 ENUMS: tuple[type[StrEnum], ...] = (Priority, Stage, AlertKind, ItemStatus, CallbackStatus, Outcome, OutboxKind)
+
+# The same codes as types for the YAML models (pydantic refuses any other string and names the allowed ones,
+# at the key path), spelled out because a Literal cannot be built from an enum; checked against it on import.
+PriorityCode = Literal["urgent", "high", "medium", "low"]
+ItemStatusCode = Literal["new", "assigned", "in_progress", "waiting_customer", "resolved", "reopened", "closed",
+                         "unsolvable"]
+for _literal, _enum in ((PriorityCode, Priority), (ItemStatusCode, ItemStatus)):
+    if get_args(_literal) != codes(_enum):
+        raise AssertionError(f"{_enum.__name__}: its Literal {get_args(_literal)} is not {codes(_enum)}")

@@ -60,3 +60,24 @@ def test_short_names_differ_only_where_the_console_shortens():
 def test_priorities_are_listed_highest_first():
     assert v.codes(v.Priority) == ("urgent", "high", "medium", "low")
     assert v.unknown(v.Priority, ["urgent", "critical", "low", "p0"]) == ["critical", "p0"]
+
+
+def test_the_yaml_models_take_their_priorities_and_statuses_from_the_vocabulary():
+    """sla_policies.yaml and taxonomy.yaml are validated against these codes: a priority the enum lacks is refused."""
+    from feedback.sla import policy
+    from feedback.triage import taxonomy
+
+    assert policy.PRIORITIES == taxonomy.LEVELS == v.codes(v.Priority)
+    assert policy.STATUSES == v.codes(v.ItemStatus)
+    assert policy.Priority is taxonomy.Level is v.PriorityCode
+    preset = policy.PresetSpec.model_validate({
+        "stages": [{"name": "first_response", "satisfied_by": ["responded"]}],
+        "allowances": {p: {"first_response": "2h"} for p in v.codes(v.Priority)},
+    })
+    assert set(preset.calendar_by_priority) <= set(v.codes(v.Priority))
+    with pytest.raises(ValueError, match="urgent"):
+        policy.PresetSpec.model_validate({
+            "stages": [{"name": "first_response", "satisfied_by": ["responded"]}],
+            "allowances": {p: {"first_response": "2h"} for p in v.codes(v.Priority)},
+            "calendar_by_priority": {"critical": "always"},
+        })

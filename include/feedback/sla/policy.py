@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 
+from feedback import vocabulary
 from feedback.config import (
     DEFAULT_OVERDUE_REASONS,
     Name,
@@ -38,15 +39,13 @@ from feedback.paths import config_dir
 from feedback.sla.calendar import BusinessCalendar
 
 POLICIES_FILE = "sla_policies.yaml"
-PRIORITIES = ("urgent", "high", "medium", "low")
+PRIORITIES = vocabulary.codes(vocabulary.Priority)
 TIERS = ("vip", "normal")
-STATUSES = ("new", "assigned", "in_progress", "waiting_customer", "resolved", "reopened", "closed",
-            "unsolvable")
+STATUSES = vocabulary.codes(vocabulary.ItemStatus)
 EVENTS = ("created", "responded", "customer_replied", "resolved", "reopened", "closed")
-Priority = Literal["urgent", "high", "medium", "low"]
+Priority = vocabulary.PriorityCode
 Tier = Literal["vip", "normal"]
-Status = Literal["new", "assigned", "in_progress", "waiting_customer", "resolved", "reopened", "closed",
-                 "unsolvable"]
+Status = vocabulary.ItemStatusCode
 _TIER_ALIASES = {"vip": "vip", "normal": "normal", "普通": "normal", "": "normal"}
 _DURATION_RE = re.compile(r"^(?:(?P<wd>\d+)wd|(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?)$")
 _PRESET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,30}$")

@@ -25,9 +25,10 @@ import sqlalchemy as sa
 
 from feedback.errors import FeedbackError
 from feedback.triage.taxonomy import normalise
+from feedback.vocabulary import Priority, codes
 
 MIN_EXAMPLES = 30
-PRIORITIES = ("urgent", "high", "medium", "low")
+PRIORITIES = codes(Priority)
 RULES_ONLY = ("rules", "none")      # rollback targets that mean "no model"
 
 

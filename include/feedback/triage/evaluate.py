@@ -34,6 +34,7 @@ from feedback.paths import project_root
 from feedback.triage import corpus_eval
 from feedback.triage.classify import Classifier, Decision
 from feedback.triage.taxonomy import LEVELS
+from feedback.vocabulary import PriorityCode
 
 SPLITS = ("dev", "holdout")
 
@@ -48,7 +49,7 @@ def default_data_path() -> Path:
 class Expected(Strict):
     category_a: str
     categories_b: list[str] = Field(min_length=1)
-    priority: Literal["urgent", "high", "medium", "low"]
+    priority: PriorityCode
 
 
 class LabelledItem(Strict):

@@ -28,9 +28,10 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from feedback.config import Name, Strict, load_file
 from feedback.paths import config_dir
 from feedback.triage.text import CJK_TEXT, LATIN_TEXT, normalise_english, scripts, segment
+from feedback.vocabulary import Priority, PriorityCode, codes
 
-LEVELS: tuple[str, ...] = ("urgent", "high", "medium", "low")  # highest first
-Level = Literal["urgent", "high", "medium", "low"]
+LEVELS: tuple[str, ...] = codes(Priority)  # highest first
+Level = PriorityCode
 Locale = Literal["zh-CN", "en"]
 EMOTIONS: tuple[str, ...] = ("angry", "anxious", "calm")
 RuleId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,79}$")]
