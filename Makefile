@@ -30,7 +30,7 @@ demo: venv
 
 lint: venv
 	@echo "==> ruff (E, F, W, I, B, UP, AIR incl. AIR3xx)"
-	@$(BIN)/ruff check dags plugins include tests bench
+	@$(BIN)/ruff check dags plugins include devtools tests bench
 
 test: venv system-deps lint
 	@echo "==> pytest"

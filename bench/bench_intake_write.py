@@ -25,7 +25,7 @@ from feedback.channels.store import INTAKE_COLUMNS, intake_rows, store_batch
 from feedback.channels.webform_drop import parse_submission
 from feedback.config import WebForm
 from feedback.db.bulk import copy_into
-from feedback.sample import generate
+from feedback_dev.sample import generate
 
 RUN_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 FORMS = {"contact_zh": WebForm(name="contact_zh"), "contact_en": WebForm(name="contact_en", locale="en")}

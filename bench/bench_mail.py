@@ -23,9 +23,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from feedback.channels.mail_parse import parse_mail
-from feedback.local.dovecot import DovecotServer
-from feedback.sample import generate
-from feedback.sample.read import item_texts
+from feedback_dev.dovecot import DovecotServer
+from feedback_dev.sample import generate
+from feedback_dev.sample.read import item_texts
 
 RUN = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 SHANGHAI = timezone(timedelta(hours=8))

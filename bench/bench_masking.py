@@ -3,7 +3,7 @@
 Two measurements:
 
 1. Throughput (texts/s) on free text from the sample generator
-   (``feedback.sample.generate(seed=11)``: mail bodies, web-form messages, platform
+   (``feedback_dev.sample.generate(seed=11)``: mail bodies, web-form messages, platform
    complaints, Chinese and English), each tool over the same list.
 2. Precision / recall / F1 on the labelled set ``tests/data/pii_cases.yaml``.
    Span level: a prediction is a true positive when it overlaps an expected span of
@@ -45,8 +45,8 @@ if str(ROOT / "include") not in sys.path:
 
 from feedback.paths import local_dir  # noqa: E402
 from feedback.privacy.masking import Masker  # noqa: E402
-from feedback.sample import generate  # noqa: E402
-from feedback.sample.read import item_texts  # noqa: E402
+from feedback_dev.sample import generate  # noqa: E402
+from feedback_dev.sample.read import item_texts  # noqa: E402
 
 CASES_FILE = ROOT / "tests" / "data" / "pii_cases.yaml"
 SEED = 11
@@ -301,7 +301,7 @@ def run(texts_count: int = 20000) -> dict[str, Any]:
             "avg_chars": round(sum(map(len, texts)) / max(1, len(texts)), 1),
             "long_count": len(long_texts),
             "long_avg_chars": round(sum(map(len, long_texts)) / max(1, len(long_texts)), 1),
-            "source": f"feedback.sample.generate(seed={SEED}): mail bodies, web-form messages, platform texts",
+            "source": f"feedback_dev.sample.generate(seed={SEED}): mail bodies, web-form messages, platform texts",
         },
         "ours": {
             "texts_per_s": round(ours_rate),
@@ -365,7 +365,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Ours is {result['speed_ratio']}× Presidio's throughput on the sample texts and "
         f"{result.get('speed_ratio_long')}× on the long ones (~{result['texts']['long_avg_chars']:.0f} characters, "
         f"{result['texts']['long_count']} texts). Both tools run in the same process on "
-        f"the same free texts from the sample generator (`feedback.sample`, seed {SEED}); ours is timed on "
+        f"the same free texts from the sample generator (`feedback_dev.sample`, seed {SEED}); ours is timed on "
         f"`Masker.mask()` over all {ours['texts_timed']} texts, Presidio on `AnalyzerEngine.analyze()` over "
         + (f"all {presidio['texts_timed']}" if presidio["texts_timed"] >= ours["texts_timed"]
            else f"the first {presidio['texts_timed']} of them (a fixed time budget)")

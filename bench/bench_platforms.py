@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from feedback import config
 from feedback.channels.platform_ingest import ingest_platform
-from feedback.local.platform_api import ZendeskSim, zendesk_ticket
-from feedback.sample import generate
-from feedback.sample.read import item_texts
+from feedback_dev.platform_api import ZendeskSim, zendesk_ticket
+from feedback_dev.sample import generate
+from feedback_dev.sample.read import item_texts
 
 RUN = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -100,7 +100,7 @@ def markdown(r: dict) -> str:
     return f"""## Platform intake (`python bench/run.py --only platforms`)
 
 {r['count']:,} Zendesk tickets (Chinese texts of 1–30 paragraphs from the sample generator) served by
-the local Zendesk simulator (`feedback.local.platform_api.ZendeskSim`, the incremental cursor export)
+the local Zendesk simulator (`feedback_dev.platform_api.ZendeskSim`, the incremental cursor export)
 in {r['http_pages']:,} pages of {r['per_page']}, read over loopback HTTP.
 
 | what | time | items/s | notes |

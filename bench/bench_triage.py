@@ -29,9 +29,9 @@ from feedback.channels.base import IntakeItem
 from feedback.channels.store import store_batch
 from feedback.channels.webform_drop import parse_submission
 from feedback.db.bulk import copy_into, text_array
-from feedback.sample import generate
-from feedback.sample.read import item_texts
 from feedback.triage import run as triage
+from feedback_dev.sample import generate
+from feedback_dev.sample.read import item_texts
 
 RUN_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 ARRAY_COLUMNS = {"category", "rule_ids", "priority_reasons"}
@@ -145,7 +145,7 @@ def markdown(volume: int, batch: int, result: dict) -> str:
     lines = [
         "## Triage throughput",
         "",
-        f"{volume:,} generated items (`feedback.sample`, seed 5) ingested into `intake` "
+        f"{volume:,} generated items (`feedback_dev.sample`, seed 5) ingested into `intake` "
         f"({on['items']:,} registered, {on['replies']:,} replies became events), then triaged in batches of "
         f"{batch}: masking, vault, tier lookup, classification, numbering, deadlines, events, in one transaction "
         "per batch. Command: `python bench/run.py --only triage`.",

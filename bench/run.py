@@ -89,7 +89,7 @@ def intake_section(args, scratch: Scratch) -> str:
     lines = [
         "## Intake write path",
         "",
-        f"{len(items)} intake rows from the sample generator (`feedback.sample`, seed 7;",
+        f"{len(items)} intake rows from the sample generator (`feedback_dev.sample`, seed 7;",
         f"mails, web forms and platform records, average payload "
         f"{sum(len(str(i.payload)) for i in items) // max(1, len(items))} characters),",
         f"written in transactions of {args.batch} rows; median of {args.repeats} runs, each into an empty table.",

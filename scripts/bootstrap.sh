@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv with the pinned dependencies (requirements-dev.txt: the runtime set of
-# requirements.txt plus tests, tooling and the local demo), or reuses it when the lock has
-# not changed. Every make target goes through here, so a bare machine with Python 3.11
+# requirements.txt plus tests, tooling and devtools/requirements.txt), the product package and
+# the development package (devtools/: demo, sample data, simulators, local servers), or reuses
+# it when the lock has not changed. Every make target goes through here, so a bare machine with Python 3.11
 # and access to the package registry is enough.
 set -euo pipefail
 
@@ -29,7 +30,8 @@ find_python() {
 }
 
 lock_hash() {
-  cat requirements.txt requirements-dev.txt requirements-bench.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1
+  cat requirements.txt requirements-dev.txt requirements-bench.txt constraints.txt pyproject.toml \
+    devtools/requirements.txt devtools/pyproject.toml | sha256sum | cut -d' ' -f1
 }
 
 want="$(lock_hash)"
@@ -95,9 +97,9 @@ if [ "$status" -ne 0 ]; then
   tail -n 20 "$log" >&2
   die "installing the pinned dependencies failed; the full log is in .local/bootstrap.log"
 fi
-say "installing the feedback package (editable) and its CLI"
-"${pip[@]}" install --no-deps --no-build-isolation -e . >>"$log" 2>&1 \
-  || { tail -n 20 "$log" >&2; die "installing the feedback package failed; see .local/bootstrap.log"; }
+say "installing the feedback package and its CLI, and the development package (both editable)"
+"${pip[@]}" install --no-deps --no-build-isolation -e . -e devtools >>"$log" 2>&1 \
+  || { tail -n 20 "$log" >&2; die "installing the feedback packages failed; see .local/bootstrap.log"; }
 "${pip[@]}" check >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "pip check found broken requirements; see .local/bootstrap.log"; }
 
 echo "$want" >"$stamp"

@@ -158,7 +158,7 @@ def dovecot():
     session on the machine resets that root to 0700, and Dovecot's unprivileged login process
     could then no longer read its users file ("Temporary authentication failure").
     """
-    from feedback.local.dovecot import DovecotServer, DovecotUnavailable
+    from feedback_dev.dovecot import DovecotServer, DovecotUnavailable
 
     base = Path(tempfile.mkdtemp(prefix="feedback-test-dovecot-"))
     try:
@@ -201,7 +201,7 @@ def chromium():
 @pytest.fixture
 def smtp_capture(tmp_path, monkeypatch):
     """The local SMTP capture on a free port, as the feedback_smtp connection; mails land in `.folder`."""
-    from feedback.local import smtp_sink
+    from feedback_dev import smtp_sink
 
     server = smtp_sink.start(tmp_path / "outbox")
     monkeypatch.setenv("AIRFLOW_CONN_FEEDBACK_SMTP",

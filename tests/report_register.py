@@ -2,7 +2,7 @@
 
 `fill(engine)` writes three months of items into a migrated register: October 2026 (the report
 month), September 2026 (the month before, for 环比) and October 2025 (a year before, for 同比).
-Every item is a message of `feedback.sample` (Chinese and English customers, repeat customers
+Every item is a message of `feedback_dev.sample` (Chinese and English customers, repeat customers
 from one pool) classified by the shipped taxonomy's `Classifier`, so categories, departments,
 priorities and `rule_ids` are what triage stores. Deadlines, first responses, resolutions,
 breaches with configured overdue reasons and callbacks with every outcome follow from a seeded
@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from feedback.config import overdue_reasons
-from feedback.sample.compose import compose
-from feedback.sample.people import People
 from feedback.triage.classify import Classifier
 from feedback.triage.taxonomy import load_taxonomy
+from feedback_dev.sample.compose import compose
+from feedback_dev.sample.people import People
 
 SH = ZoneInfo("Asia/Shanghai")
 MONTHS = ((2026, 10, 220), (2026, 9, 170), (2025, 10, 120))     # (year, month, items)

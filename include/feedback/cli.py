@@ -1,8 +1,10 @@
 """`feedback`: the operator's command line.
 
-One entry point for what operators do by hand (migrate, inspect, run the demo,
-open a shell on the register); each capability adds its commands here. Errors
-print one line and exit non-zero, never a traceback.
+One entry point for what operators do by hand (migrate, inspect, open a shell on the
+register); each capability adds its commands here. Commands that need what the product
+does not import come through the `feedback.cli` entry point group: `run` from the Airflow
+glue (plugins/feedback_airflow), the demo and the local servers from the development
+package in a checkout. Errors print one line and exit non-zero, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,41 +15,22 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
+from feedback import extensions
 from feedback.errors import FeedbackError
 
 # PostgreSQL undefined_table / invalid_schema_name: a register not (fully) migrated.
 UNMIGRATED = {"42P01", "3F000"}
 # A feedback number as triage writes it (feedback.triage.numbering): business date, then the day's serial.
 FEEDBACK_NO = re.compile(r"^[0-9]{8}-[0-9]{3,}$")
+# Entry point group of the commands the product does not define itself (see the module docstring).
+COMMANDS_GROUP = "feedback.cli"
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-# Modules only requirements-dev.txt installs (sample data, SMTP capture, embedded register).
-DEV_MODULES = ("faker", "aiosmtpd", "pgserver")
-
-
-@contextmanager
-def _development_command(name: str) -> Iterator[None]:
-    """One line instead of a traceback when a development command runs where only the runtime is installed.
-
-    `sample`, `demo`, `smtp-sink` and `up` need modules the image leaves out on purpose;
-    an operator trying one in a container should learn that, not read an import error.
-    """
-    try:
-        yield
-    except ModuleNotFoundError as missing:
-        module = (missing.name or "").partition(".")[0]
-        if module not in DEV_MODULES:
-            raise
-        raise FeedbackError(f"`feedback {name}` is a development command: install requirements-dev.txt "
-                            f"(missing module {module})") from None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -82,22 +65,11 @@ def cmd_db_url(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db(args: argparse.Namespace) -> int:
-    from feedback.local import postgres
-
-    if args.action == "start":
-        print(postgres.ensure_running().url)
-    elif args.action == "stop":
-        _say("embedded register stopped" if postgres.stop() else "embedded register was not running")
-    return 0
-
-
 def cmd_psql(args: argparse.Namespace) -> int:
-    from feedback.db.engine import get_engine, libpq_url
-    from feedback.local import postgres
+    from feedback.db.engine import embedded_register, get_engine, libpq_url
 
     url = libpq_url(get_engine())
-    binary = shutil.which("psql") or str(postgres.bin_dir() / "psql")
+    binary = shutil.which("psql") or embedded_register().psql()
     os.execv(binary, [binary, url, *args.psql_args])
     return 0  # not reached
 
@@ -107,46 +79,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
     names = config.validate_all(Path(args.dir) if args.dir else None)
     _say(f"configuration OK: {', '.join(names)}")
-    return 0
-
-
-def cmd_sample(args: argparse.Namespace) -> int:
-    with _development_command("sample"):
-        from feedback.sample import generate, write_sample
-
-    sample = generate(seed=args.seed, volume=args.volume, month=args.month)
-    manifest = write_sample(sample, Path(args.out))
-    _say(f"wrote {args.volume} items to {args.out}: {json.dumps(manifest.get('counts', {}), ensure_ascii=False)}")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from feedback.demo import DemoOptions, run_demo
-
-    with _development_command("demo"):   # run_demo imports the sample generator and SMTP capture first
-        return run_demo(DemoOptions(seed=args.seed, volume=args.volume, month=args.month, runs=args.runs))
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    from feedback.local.up import run_local_airflow
-
-    with _development_command("up"):     # run_local_airflow imports the SMTP capture first
-        return run_local_airflow(port=args.port)
-
-
-def cmd_smtp_sink(args: argparse.Namespace) -> int:
-    import time
-
-    with _development_command("smtp-sink"):
-        from feedback.local import smtp_sink
-
-    sink = smtp_sink.start(port=args.port)
-    _say(f"SMTP capture on 127.0.0.1:{sink.port}, storing mails in {sink.folder} (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sink.stop()
     return 0
 
 
@@ -365,14 +297,6 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from feedback import config
-    from feedback.run_now import parse_at, run_dag
-
-    run_dag(args.dag_id, parse_at(args.at, config.settings().timezone), _say)
-    return 0
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     import tempfile
     from datetime import UTC, datetime
@@ -552,7 +476,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="machine-readable output"
     )
     add("db-url", cmd_db_url, "print the register's URL (starts the embedded server if needed)")
-    add("db", cmd_db, "start or stop the embedded register").add_argument("action", choices=["start", "stop"])
     add("psql", cmd_psql, "open psql on the register; further arguments go to psql (e.g. -c 'SELECT 1')")
     add("config-check", cmd_config_check, "validate include/config/*.yaml").add_argument(
         "--dir", help="configuration folder (default include/config)"
@@ -607,10 +530,6 @@ def build_parser() -> argparse.ArgumentParser:
     quar.add_argument("--status", default="parked", choices=["parked", "resolved"], help="list: which items")
     quar.add_argument("--limit", type=int, default=100)
     quar.add_argument("--json", action="store_true")
-    run = add("run", cmd_run, "run one DAG now through Airflow (dag.test) on the configured register and SMTP, "
-              "e.g. after a fix and a release")
-    run.add_argument("dag_id", help="e.g. feedback_sla_monitor, feedback_retention")
-    run.add_argument("--at", help="logical date, ISO 8601 (default now); without an offset it is business time")
     report = add("report", cmd_report, "render, archive and queue the mail of a monthly or weekly report")
     report.add_argument("kind", choices=["monthly", "weekly"])
     report.add_argument("--month", help="monthly: YYYY-MM")
@@ -641,22 +560,6 @@ def build_parser() -> argparse.ArgumentParser:
     vip.add_argument("action", choices=["add", "remove"])
     vip.add_argument("contacts", nargs="*")
     vip.add_argument("--file", help="a file with one phone number or e-mail address per line")
-    sample = add("sample", cmd_sample, "write seeded sample data (mail, web forms, platform pages) to a folder")
-    sample.add_argument("--seed", type=int, default=20261001)
-    sample.add_argument("--volume", type=int, default=300)
-    sample.add_argument("--month", default="2026-10", help="YYYY-MM the items are spread over")
-    sample.add_argument("--out", default=".local/sample")
-    demo = add("demo", cmd_demo, "run every DAG over a simulated month on sample data, then summarise")
-    demo.add_argument("--seed", type=int, default=20261001)
-    demo.add_argument("--volume", type=int, default=400)
-    demo.add_argument("--month", default="2026-10")
-    demo.add_argument("--runs", type=int, default=6, help="logical dates per DAG across the month")
-    add("up", cmd_up, "local Airflow (UI on localhost:8080) against the register").add_argument(
-        "--port", type=int, default=8080
-    )
-    add("smtp-sink", cmd_smtp_sink, "run the local SMTP capture server in the foreground").add_argument(
-        "--port", type=int, default=None
-    )
     cb = add("callbacks", cmd_callbacks, "the callback queue (回访): an agent's queue, claim, call results, answers")
     cb.add_argument("cb_action", metavar="ACTION",
                     choices=["queue", "claim", "reveal", "attempt", "record", "release", "agents"],
@@ -671,11 +574,17 @@ def build_parser() -> argparse.ArgumentParser:
     cb.add_argument("--final-opinion", dest="final_opinion",
                     help="record: the customer's final opinion on an unsolvable item (masked)")
     cb.add_argument("--json", action="store_true", help="queue / claim: one JSON object per task")
+    for register in extensions.load(COMMANDS_GROUP):   # `run` (Airflow glue); demo, up, db… (development package)
+        register(sub)  # type: ignore[operator]
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except FeedbackError as err:      # a broken `feedback.cli` provider: named in one line
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "psql":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -37,9 +37,9 @@ def _links_open_in_the_app_make_up_serves(mails, local: Path, monkeypatch) -> No
 
     from web_server import serve
 
-    from feedback.local.up import one_machine_settings
     from feedback.notify.escalation import load_ladder
     from feedback.web.app import URL_PREFIX, standalone_app
+    from feedback_dev.up import one_machine_settings
 
     app_base = one_machine_settings()["AIRFLOW__API__BASE_URL"] + URL_PREFIX     # what `make up` serves
     assert load_ladder().console_url.startswith(app_base + "/console"), "digest links must open in `make up`"
@@ -111,7 +111,7 @@ def test_demo_runs_twice_with_the_same_counts(register, tmp_path, monkeypatch):
     assert "feedback_triage" in first.stderr
 
     # Every task log of the demo's runs is free of the sample's planted contacts.
-    from feedback.sample import generate
+    from feedback_dev.sample import generate
 
     planted = {p for i in generate(seed=20261001, volume=150, month="2026-10").all_items()
                for p in i.planted_pii if len(p) >= 3}

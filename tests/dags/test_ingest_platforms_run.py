@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from conftest import load_dag, scalar
 
-from feedback.local.platform_api import TrustpilotSim, ZendeskSim, trustpilot_review, zendesk_ticket
+from feedback_dev.platform_api import TrustpilotSim, ZendeskSim, trustpilot_review, zendesk_ticket
 
 RUN = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
 T0 = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)

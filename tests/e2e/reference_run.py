@@ -54,7 +54,7 @@ def deliver_sample(sample, month: str):
 
     Returns the simulators (stop them after use) and the connection variables pointing the platforms at them.
     """
-    from feedback.demo import PlatformStandIns, deliver
+    from feedback_dev.demo import PlatformStandIns, deliver
 
     platforms = PlatformStandIns()
     connections = platforms.start()
@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from feedback.db.engine import get_engine
-    from feedback.demo import register_vips
-    from feedback.local import smtp_sink
-    from feedback.sample import generate
+    from feedback_dev import smtp_sink
+    from feedback_dev.demo import register_vips
+    from feedback_dev.sample import generate
 
     sample = generate(seed=args.seed, volume=args.volume, month=args.month)
     engine = get_engine()

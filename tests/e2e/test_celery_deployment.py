@@ -161,8 +161,8 @@ def redis_server(tmp_path):
 
 def test_pipeline_runs_under_the_scheduler_with_celery(register, server_url, template_db, airflow_db, smtp_capture,
                                                        redis_server, tmp_path, monkeypatch):
-    from feedback.demo import register_vips
-    from feedback.sample import generate
+    from feedback_dev.demo import register_vips
+    from feedback_dev.sample import generate
 
     started = time.monotonic()
     monkeypatch.setenv("FEEDBACK_HASH_KEY", HASH_KEY)
@@ -211,7 +211,7 @@ def test_pipeline_runs_under_the_scheduler_with_celery(register, server_url, tem
 
 
 def run_deployment(dep: Deployment, register, month: str, reference, smtp_capture) -> None:
-    from feedback.demo import simulate_handlers
+    from feedback_dev.demo import simulate_handlers
 
     phase = time.monotonic()
 

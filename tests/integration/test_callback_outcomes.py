@@ -257,7 +257,7 @@ def test_an_answer_needs_the_claim_and_is_recorded_once(register, setup):
 
 
 def test_the_demo_team_works_the_queue_to_a_deterministic_mix(register, setup, ladder):
-    from feedback.callbacks.simulate import fate, work_queue
+    from feedback_dev.callback_team import fate, work_queue
 
     policy = load_policy().replace(team=TeamPolicy(agents=[AgentSpec(id="a1", name="A1"),
                                                            AgentSpec(id="a2", name="A2")]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from feedback.local import postgres
+from feedback_dev import postgres
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from feedback.channels.imap_client import FETCH_CHUNK, ImapReader, ImapSettings, MailboxError
-from feedback.local.dovecot import DovecotServer
+from feedback_dev.dovecot import DovecotServer
 
 
 def mail(n: int, body: str = "Die Lieferung kam beschädigt an. 包裹破损了。", extra: str = "") -> bytes:

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from feedback.local import smtp_sink
 from feedback.reports.archive import archive
 from feedback.reports.produce import stage
+from feedback_dev import smtp_sink
 
 
 def mode(path) -> int:

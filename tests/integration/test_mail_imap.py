@@ -25,9 +25,9 @@ from feedback import config
 from feedback.channels import imap_client
 from feedback.channels.imap_client import MailboxError
 from feedback.channels.mail_ingest import ingest_mailbox
-from feedback.local import smtp_sink
 from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.triage import run as triage
+from feedback_dev import smtp_sink
 
 RUN = datetime(2026, 10, 12, 6, 0, tzinfo=UTC)
 LATER = datetime(2026, 10, 12, 9, 0, tzinfo=UTC)

@@ -24,9 +24,9 @@ from feedback.channels.mail_ingest import Budget, ingest_folder, ingest_mailbox
 from feedback.channels.mail_items import MailRules
 from feedback.channels.mail_sources import DropFolder
 from feedback.channels.store import store_batch
-from feedback.local import smtp_sink
 from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.triage import run as triage
+from feedback_dev import smtp_sink
 
 RUN = datetime(2026, 10, 12, 6, 0, tzinfo=UTC)
 DELIVERED = int(datetime(2026, 10, 12, 1, 0, 5, tzinfo=UTC).timestamp())   # a Maildir name's delivery stamp

@@ -18,12 +18,12 @@ from aiosmtpd.smtp import AuthResult
 from conftest import scalar
 
 from feedback.errors import FeedbackError
-from feedback.local import smtp_sink
 from feedback.notify.digest import AlertEntry
 from feedback.notify.escalation import load_ladder
 from feedback.notify.outbox import OutboxRow, enqueue_alert_digests, write_rows
 from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.privacy import vault
+from feedback_dev import smtp_sink
 
 RUN = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)
 CUSTOMER = "zhang.san@qq.com"

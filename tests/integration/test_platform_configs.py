@@ -27,7 +27,7 @@ from feedback.channels.rest_client import PlatformUnavailable, RestClient
 from feedback.channels.rest_source import RestSource
 from feedback.config import Platform
 from feedback.connections import ConnectionValue
-from feedback.local.platform_api import (
+from feedback_dev.platform_api import (
     TRUSTPILOT_TOKEN_PATH,
     ZENDESK_EXPORT_PATH,
     PlatformSim,

@@ -24,7 +24,7 @@ from feedback.channels.rest_client import PlatformUnavailable, RestClient
 from feedback.channels.rest_source import load_source
 from feedback.connections import parse
 from feedback.db.locks import source_lock
-from feedback.local.platform_api import ZendeskSim, zendesk_ticket
+from feedback_dev.platform_api import ZendeskSim, zendesk_ticket
 
 T0 = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
 RUN = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT, load_dag, scalar
 
-from feedback.local import smtp_sink
+from feedback_dev import smtp_sink
 
 
 @pytest.fixture

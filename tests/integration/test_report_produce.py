@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT, load_dag, scalar
 
-from feedback.local import smtp_sink
 from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.reports.archive import read_archived
 from feedback.reports.produce import period_for_run, produce
+from feedback_dev import smtp_sink
 
 AT = datetime(2026, 11, 1, 6, 5, tzinfo=UTC)
 PHONE = "13812345678"

@@ -7,7 +7,7 @@ import smtplib
 from email.message import EmailMessage
 from email.policy import default
 
-from feedback.local import smtp_sink
+from feedback_dev import smtp_sink
 
 
 def test_every_message_becomes_an_eml_file(tmp_path):

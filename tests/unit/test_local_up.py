@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from feedback.local.up import one_machine_settings, stop_group
+from feedback_dev.up import one_machine_settings, stop_group
 
 
 def test_settings_for_one_machine():

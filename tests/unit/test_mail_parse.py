@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from feedback.channels.base import InvalidItem
 from feedback.channels.mail_parse import Attachment, ParsedMail, parse_mail
 from feedback.channels.mail_text import decode_bytes, html_to_text, normalise_text
-from feedback.sample import generate
+from feedback_dev.sample import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN = frozenset({"Support@Example.com"})

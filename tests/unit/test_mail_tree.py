@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback.channels import mail_tree
-from feedback.sample import generate
+from feedback_dev.sample import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

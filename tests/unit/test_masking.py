@@ -20,8 +20,8 @@ from feedback.privacy.masking import (
     normalize_email,
     normalize_phone,
 )
-from feedback.sample import generate
-from feedback.sample.read import item_texts
+from feedback_dev.sample import generate
+from feedback_dev.sample.read import item_texts
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "data" / "pii_cases.yaml"
 CASES: list[dict] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]

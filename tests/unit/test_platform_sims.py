@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from feedback.local.platform_api import (
+from feedback_dev.platform_api import (
     TRUSTPILOT_TOKEN_PATH,
     ZENDESK_EXPORT_PATH,
     TrustpilotSim,

@@ -1,7 +1,7 @@
 """The image installs requirements.txt only: the DAGs and plugins must load without the development set.
 
-requirements-dev.txt (tests, tooling, the demo's sample generator, embedded PostgreSQL and SMTP
-capture) goes into .venv but not into the image, so a module-level import of one of those
+requirements-dev.txt (tests, tooling, and through devtools/requirements.txt the development
+package's sample generator, embedded PostgreSQL and SMTP capture) goes into .venv but not into the image, so a module-level import of one of those
 packages in DAG-reachable code would break every worker. These tests check the split and
 the lock that pins both, and that the Celery executor loads with the locked Celery.
 """
@@ -44,6 +44,14 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
+def pins_with_includes(path: Path) -> dict[str, str]:
+    """The pins of `path` and of the files it includes with `-r` (paths relative to it), as pip reads them."""
+    found = pins(path)
+    for included in re.findall(r"^-r\s+(\S+)$", path.read_text(), re.M):
+        found.update(pins_with_includes(path.parent / included))
+    return found
+
+
 def test_runtime_requirements_hold_no_development_package():
     runtime = pins(ROOT / "requirements.txt")
     assert runtime, "requirements.txt pins nothing"
@@ -54,14 +62,18 @@ def test_runtime_requirements_hold_no_development_package():
 def test_development_requirements_extend_the_runtime_set():
     text = (ROOT / "requirements-dev.txt").read_text()
     assert re.search(r"^-r requirements\.txt$", text, re.M), "requirements-dev.txt must include requirements.txt"
-    dev = pins(ROOT / "requirements-dev.txt")
+    assert re.search(r"^-r devtools/requirements\.txt$", text, re.M), (
+        "requirements-dev.txt must include the development package's devtools/requirements.txt")
+    dev = pins_with_includes(ROOT / "requirements-dev.txt")
     for name in ("faker", "pgserver", "aiosmtpd", "pytest", "ruff", "playwright"):
         assert name in dev, f"{name} is not pinned in requirements-dev.txt"
+    for name in ("faker", "pgserver", "aiosmtpd"):
+        assert name in pins(ROOT / "devtools/requirements.txt"), f"{name}: the development package needs it"
 
 
 def test_every_direct_pin_is_the_locked_version():
     locked = pins(ROOT / "constraints.txt")
-    for req in ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt"):
+    for req in ("requirements.txt", "requirements-dev.txt", "devtools/requirements.txt", "requirements-bench.txt"):
         for name, version in pins(ROOT / req).items():
             assert locked.get(name) == version, f"{req} pins {name}=={version}, constraints.txt has {locked.get(name)}"
 

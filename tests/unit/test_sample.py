@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback.sample import SampleItem, SampleSet, generate, write_sample
+from feedback_dev.sample import SampleItem, SampleSet, generate, write_sample
 
 SHANGHAI = timezone(timedelta(hours=8))
 MONTH = "2026-10"
@@ -86,7 +86,7 @@ def test_different_seed_gives_different_bytes(small: SampleSet) -> None:
 
 
 def test_output_does_not_depend_on_hash_randomisation() -> None:
-    code = ("import hashlib; from feedback.sample import generate; s = generate(5, 120, '2026-02'); "
+    code = ("import hashlib; from feedback_dev.sample import generate; s = generate(5, 120, '2026-02'); "
             "print(hashlib.sha256(b''.join(i.raw for i in s.all_items())).hexdigest())")
     digests = set()
     include = str(Path(__file__).parents[2] / "include")

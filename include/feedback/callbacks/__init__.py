@@ -12,5 +12,4 @@ second handling cycle, and an unsolvable item records the customer's final opini
 - `board`     what the console shows: an agent's queue, items near or past their deadlines
 - `outcomes`  an answer on the active scale → events (close / reopen + escalate) and notifications
 - `survey`    e-mail surveys through the outbox, with signed links (`tokens`)
-- `simulate`  the demo's agents working the queue
 """

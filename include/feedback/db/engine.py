@@ -3,9 +3,10 @@
 The `feedback_db` Airflow connection wins when it is configured (as
 `AIRFLOW_CONN_FEEDBACK_DB`, URI or JSON form, or passed in by the Airflow layer).
 Without it, a checkout (local mode, see `feedback.paths.local_mode`) starts and
-uses the embedded server under `.local/pgdata`; anywhere else a missing connection
-is one clear error, never a private database inside a worker's container. Callers
-never build URLs themselves, so a deployment changes one setting.
+uses the embedded server under `.local/pgdata`, which the development package provides
+through the `feedback.register` entry point group (the product never names it); anywhere
+else a missing connection is one clear error, never a private database inside a worker's
+container. Callers never build URLs themselves, so a deployment changes one setting.
 """
 
 from __future__ import annotations
@@ -13,15 +14,31 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from feedback import connections
+from feedback import connections, extensions
 from feedback.errors import ConfigError, RegisterUnreachable
 from feedback.paths import LOCAL_ENV, local_mode
 
 CONN_ENV = "AIRFLOW_CONN_FEEDBACK_DB"
+REGISTER_GROUP = "feedback.register"
+
+
+class EmbeddedRegister(Protocol):
+    """A checkout's own register server, provided by the development package (`feedback.register`)."""
+
+    source: str             # how error messages name it, e.g. "the embedded register (.local/pgdata)"
+
+    def url(self) -> str:
+        """Start the server if needed; its libpq URL."""
+        ...
+
+    def psql(self) -> str:
+        """The psql binary that comes with the server, for machines without one on PATH."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,19 @@ NOT_CONFIGURED = (
     "postgresql://user:password@host:5432/feedback; the embedded register starts only in a checkout "
     f"or with {LOCAL_ENV}=1"
 )
+NO_EMBEDDED = (
+    f"no register configured and no embedded register installed: set {CONN_ENV} to "
+    "postgresql://user:password@host:5432/feedback, or install the development package "
+    "(scripts/bootstrap.sh, or pip install -e devtools) for a checkout's embedded register"
+)
+
+
+def embedded_register() -> EmbeddedRegister:
+    """The checkout's embedded register; only the development package provides one."""
+    providers = extensions.load(REGISTER_GROUP)
+    if not providers:
+        raise ConfigError(NO_EMBEDDED)
+    return cast(EmbeddedRegister, providers[0])
 
 
 def resolve_target(conn_uri: str | None = None) -> RegisterTarget:
@@ -70,10 +100,8 @@ def resolve_target(conn_uri: str | None = None) -> RegisterTarget:
         return _target(value, CONN_ENV)
     if not local_mode():
         raise ConfigError(NOT_CONFIGURED)
-    from feedback.local import postgres
-
-    server = postgres.ensure_running()
-    return _target(server.url, "the embedded register (.local/pgdata)")
+    embedded = embedded_register()
+    return _target(embedded.url(), embedded.source)
 
 
 @lru_cache(maxsize=8)

@@ -16,7 +16,7 @@ Users live in `base_dir/users/<name>` (one passwd-file each, so a new user is se
 once), mail in `base_dir/mail/<name>/Maildir`, the log in `base_dir/dovecot.log`.
 `set_uidvalidity` uses `doveadm mailbox update --uid-validity` (messages and UIDs kept);
 `kick` uses `doveadm kick` and waits until the user's imap processes have exited.
-`python -m feedback.local.dovecot [DIR]` runs one for a local trial until Ctrl-C.
+`python -m feedback_dev.dovecot [DIR]` runs one for a local trial until Ctrl-C.
 
 Dovecot runs in the foreground as our child with a parent-death signal, so a test
 process that dies without calling stop() takes its server (and ports) with it. The
@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from feedback.channels.imap_client import quote_mailbox
+from feedback.channels.mail.imap import quote_mailbox
 from feedback.errors import FeedbackError
 
 SYSTEM_USER = "feedbackmail"
@@ -202,7 +202,7 @@ def _write_certificate(cert_file: Path, key_file: Path) -> None:
 def _config(base: Path, run: Path, port: int, ssl_port: int, cert: Path, key: Path, users: Path,
             accounts: _Accounts) -> str:
     lines = [
-        "# Written by feedback.local.dovecot: a throwaway instance; no system configuration is read.",
+        "# Written by feedback_dev.dovecot: a throwaway instance; no system configuration is read.",
         f"base_dir = {run}",
         f"state_dir = {run / 'state'}",
         f"instance_name = {_instance_name(port)}",
@@ -762,7 +762,7 @@ def _last_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m feedback.local.dovecot [DIR]`: run a throwaway server until Ctrl-C, for local trials."""
+    """`python -m feedback_dev.dovecot [DIR]`: run a throwaway server until Ctrl-C, for local trials."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

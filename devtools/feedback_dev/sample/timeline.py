@@ -11,7 +11,7 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 
-from feedback.sample.model import SHANGHAI
+from feedback_dev.sample.model import SHANGHAI
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # Relative arrival rate per local hour: quiet nights, office-hour peaks, an evening tail.

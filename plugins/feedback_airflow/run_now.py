@@ -8,7 +8,8 @@ parses it, its tasks run by Airflow (`dag.test()`), against the configured regis
 
 On a deployment Airflow is configured already (AIRFLOW_HOME and its metadata DB); in a
 checkout without AIRFLOW_HOME the local settings of `make demo` are used (SQLite metadata in
-`.local/airflow`, migrated on first use). Airflow is imported only here, inside the call.
+`.local/airflow`, migrated on first use). Airflow is imported only here, inside the call; the
+`feedback` CLI gets the command through the `feedback.cli` entry point (feedback_airflow.cli).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _prepare_airflow(say: Callable[[str], None]) -> None:
                 sys.path.insert(0, entry)
         return
     from feedback.db.engine import get_engine, libpq_url
-    from feedback.local import airflow_env
+    from feedback_airflow import airflow_env
 
     env = airflow_env.airflow_env(register_url=libpq_url(get_engine()))
     airflow_env.apply(env)

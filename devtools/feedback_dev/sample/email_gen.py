@@ -15,11 +15,11 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.utils import format_datetime
 
-from feedback.sample import mime, texts
-from feedback.sample.blobs import make_blob
-from feedback.sample.compose import Draft, compose, compose_followup
-from feedback.sample.model import SampleItem, to_local, utc_stamp
-from feedback.sample.people import People, write_mobile
+from feedback_dev.sample import mime, texts
+from feedback_dev.sample.blobs import make_blob
+from feedback_dev.sample.compose import Draft, compose, compose_followup
+from feedback_dev.sample.model import SampleItem, to_local, utc_stamp
+from feedback_dev.sample.people import People, write_mobile
 
 MAILBOXES = ("support", "complaints")
 MSGID_DOMAIN = "mail.example.cn"

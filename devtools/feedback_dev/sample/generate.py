@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedback.sample.email_gen import MAILBOXES, build_emails
-from feedback.sample.model import (
+from feedback_dev.sample.email_gen import MAILBOXES, build_emails
+from feedback_dev.sample.model import (
     CHANNELS,
     EMOTIONS,
     FEEDBACK_TYPES,
@@ -22,10 +22,10 @@ from feedback.sample.model import (
     SampleItem,
     dumps_json,
 )
-from feedback.sample.people import People
-from feedback.sample.platform_gen import PLATFORMS, build_platforms
-from feedback.sample.timeline import parse_month, timestamps
-from feedback.sample.webform_gen import build_webforms
+from feedback_dev.sample.people import People
+from feedback_dev.sample.platform_gen import PLATFORMS, build_platforms
+from feedback_dev.sample.timeline import parse_month, timestamps
+from feedback_dev.sample.webform_gen import build_webforms
 
 CHANNEL_SHARES = {"email": 5, "webform": 3, "platform": 2}  # tenths of the volume
 MANIFEST_VERSION = 1

@@ -114,7 +114,8 @@ def admin_password(home: Path) -> str | None:
 def run_local_airflow(port: int = 8080, host: str | None = None) -> int:
     from feedback.db.engine import display_url, get_engine, libpq_url
     from feedback.db.migrations import migrate
-    from feedback.local import airflow_env, smtp_sink
+    from feedback_airflow import airflow_env
+    from feedback_dev import smtp_sink
 
     host = host or os.environ.get("FEEDBACK_UP_HOST", "127.0.0.1")
     engine = get_engine()

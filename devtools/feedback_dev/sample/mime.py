@@ -17,7 +17,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr
 
-from feedback.sample.blobs import Blob
+from feedback_dev.sample.blobs import Blob
 
 
 def encoded_words(text: str, charset: str, label: str | None = None) -> str:

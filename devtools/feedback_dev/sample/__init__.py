@@ -6,15 +6,15 @@ its wire bytes and the ground truth (type, priority, planted personal data, ...)
 ``write_sample`` lays them out on disk the way the intake adapters read them.
 """
 
-from feedback.sample.generate import SampleSet, build_manifest, generate, item_path, write_sample
-from feedback.sample.model import (
+from feedback_dev.sample.generate import SampleSet, build_manifest, generate, item_path, write_sample
+from feedback_dev.sample.model import (
     CHANNELS,
     FEEDBACK_TYPES,
     MALFORMED_REASONS,
     PRIORITIES,
     SampleItem,
 )
-from feedback.sample.people import ENTERPRISE_CUSTOMERS, VIP_CUSTOMERS
+from feedback_dev.sample.people import ENTERPRISE_CUSTOMERS, VIP_CUSTOMERS
 
 __all__ = [
     "CHANNELS",

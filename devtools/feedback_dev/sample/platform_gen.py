@@ -14,9 +14,9 @@ import json
 import random
 from datetime import UTC, datetime
 
-from feedback.sample.compose import Draft, compose
-from feedback.sample.model import SampleItem, dumps_json, to_local
-from feedback.sample.people import People, mask_mobile
+from feedback_dev.sample.compose import Draft, compose
+from feedback_dev.sample.model import SampleItem, dumps_json, to_local
+from feedback_dev.sample.people import People, mask_mobile
 
 PLATFORMS = ("zendesk", "trustpilot")
 PAGE_SIZE = {"zendesk": 50, "trustpilot": 50}

@@ -11,10 +11,10 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from feedback.sample.blobs import make_blob
-from feedback.sample.compose import Draft, compose, compose_followup
-from feedback.sample.model import SampleItem, dumps_json, to_local, utc_stamp
-from feedback.sample.people import People
+from feedback_dev.sample.blobs import make_blob
+from feedback_dev.sample.compose import Draft, compose, compose_followup
+from feedback_dev.sample.model import SampleItem, dumps_json, to_local, utc_stamp
+from feedback_dev.sample.people import People
 
 FORMS = {"zh": "contact_zh", "en": "contact_en"}
 LOCALES = {"zh": "zh-CN", "en": "en-US"}

@@ -1,6 +1,6 @@
 """Environment for running Airflow locally against this checkout.
 
-`make demo`, `make up` and the DAG tests all need the same settings: Airflow's own
+`make demo`, `make up`, `feedback run` in a checkout and the DAG tests all need the same settings: Airflow's own
 metadata in SQLite under `.local/airflow` (separate from the register), our dags/
 and plugins/ folders, no example DAGs, and the `feedback_db` / `feedback_smtp`
 connections pointing at the register and the local SMTP capture server unless

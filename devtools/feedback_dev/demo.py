@@ -135,7 +135,7 @@ class PlatformStandIns:
     """
 
     def __init__(self) -> None:
-        from feedback.local.platform_api import TrustpilotSim, ZendeskSim
+        from feedback_dev.platform_api import TrustpilotSim, ZendeskSim
 
         self.now = datetime(2026, 1, 1, tzinfo=ZONE)
         # The simulators' clock never runs behind the wall clock: a demo run again on the same register
@@ -258,8 +258,8 @@ def record_wall_clock_start(run, started_at: datetime) -> None:
 
 def register_vips(engine) -> int:
     """The sample's VIP customers, as the CRM would supply them (stored as keyed hashes only)."""
-    from feedback.sample import VIP_CUSTOMERS
     from feedback.triage.tiers import set_tier
+    from feedback_dev.sample import VIP_CUSTOMERS
 
     contacts = [c.mobile for c in VIP_CUSTOMERS] + [c.email for c in VIP_CUSTOMERS if c.email]
     with engine.begin() as conn:
@@ -414,13 +414,14 @@ def _accounting(engine, channel: str) -> tuple[int, int]:
 
 
 def run_demo(opts: DemoOptions) -> int:
-    from feedback.callbacks.simulate import work_queue
     from feedback.callbacks.survey import EXPIRY_FROM_ENV
     from feedback.db import status
     from feedback.db.engine import display_url, get_engine, libpq_url
     from feedback.db.migrations import migrate
-    from feedback.local import airflow_env, smtp_sink
-    from feedback.sample import generate, write_sample
+    from feedback_airflow import airflow_env
+    from feedback_dev import smtp_sink
+    from feedback_dev.callback_team import work_queue
+    from feedback_dev.sample import generate, write_sample
 
     started = time.monotonic()
     _step("register")

@@ -12,9 +12,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from feedback.sample import texts
-from feedback.sample.people import Customer, People, make_id_number, make_landline, make_mobile, write_mobile
-from feedback.sample.texts import Topic
+from feedback_dev.sample import texts
+from feedback_dev.sample.people import (
+    Customer,
+    People,
+    make_id_number,
+    make_landline,
+    make_mobile,
+    write_mobile,
+)
+from feedback_dev.sample.texts import Topic
 
 TYPE_WEIGHTS = {
     "function_problem": 0.33,

@@ -1,6 +1,6 @@
 """Local simulators of three public platform APIs, for tests, the demo and the benchmark.
 
-The declarative REST connector (`feedback.channels.rest_source`) is only as good as
+The declarative REST connector (`feedback.channels.rest.source`) is only as good as
 what it has been run against. These servers reproduce, from the vendors' public
 documentation, the parts of each API a feedback pull touches: request parameters,
 response JSON (field names, types, timestamp formats), pagination, authentication,

@@ -11,7 +11,7 @@ import email
 import email.policy
 import json
 
-from feedback.sample.model import SampleItem
+from feedback_dev.sample.model import SampleItem
 
 
 def item_texts(item: SampleItem) -> list[str]:

@@ -1,1 +1,0 @@
-"""Local stand-ins for a deployment's services: embedded register, SMTP capture, Airflow home."""
