@@ -29,9 +29,10 @@ from feedback.notify.digest import (
     webhook_payload,
 )
 from feedback.notify.escalation import Ladder, Recipient
+from feedback.vocabulary import OutboxKind
 
-DIGEST_KIND = "sla_digest"
-WEBHOOK_KIND = "sla_webhook"
+DIGEST_KIND = OutboxKind.SLA_DIGEST.value
+WEBHOOK_KIND = OutboxKind.SLA_WEBHOOK.value
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ import sqlalchemy as sa
 
 from feedback.notify.escalation import Ladder, Recipient, load_ladder
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
+from feedback.vocabulary import OutboxKind
 
-KIND = "pipeline_failure"
+KIND = OutboxKind.PIPELINE_FAILURE.value
 ROLE = "pipeline"
 
 
