@@ -21,7 +21,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
@@ -84,7 +83,7 @@ def _storable(text: str) -> bool:
     return "\x00" not in text
 
 
-def _time(value: Any, now: datetime) -> datetime | str:
+def _time(value: object, now: datetime) -> datetime | str:
     """The instant, or what is wrong with it (in words that quote nothing)."""
     if not isinstance(value, str) or len(value) > 40:
         return "expected an ISO 8601 date-time with its UTC offset, e.g. 2026-10-14T14:00:00+08:00"
@@ -105,7 +104,7 @@ def _time(value: Any, now: datetime) -> datetime | str:
     return at
 
 
-def parse_event(doc: Any, where: str, now: datetime, codes: tuple[str, ...]) -> tuple[CrmEvent | None, dict[str, str]]:
+def parse_event(doc: object, where: str, now: datetime, codes: tuple[str, ...]) -> tuple[CrmEvent | None, dict[str, str]]:
     """One event of the body, or the problems of each field (keyed `<where>.<field>`)."""
     def at(name: str) -> str:
         return f"{where}.{name}" if where else name
@@ -145,7 +144,8 @@ def parse_event(doc: Any, where: str, now: datetime, codes: tuple[str, ...]) -> 
             errors[at("reason_text")] = f"only with event_type {overdue_reasons.EVENT_TYPE}"
     if errors:
         return None, errors
-    assert isinstance(when, datetime)
+    # What the checks above made sure of, said so the type checker knows it too.
+    assert isinstance(when, datetime) and isinstance(number, str) and isinstance(key, str) and isinstance(kind, str)
     return CrmEvent(number.strip(), kind, when, to_status, reason if kind == overdue_reasons.EVENT_TYPE else None,
                     (text.strip() or None) if isinstance(text, str) else None, key.strip()), {}
 

@@ -14,10 +14,10 @@ import codecs
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import NoReturn, TypeVar
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
@@ -52,6 +52,8 @@ from feedback.web.verify import MAX_SKEW_SECONDS, SecretMissing, Signed, Unautho
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 ALLOWED_REQUEST_HEADERS = "Content-Type, Idempotency-Key, Authorization, X-Feedback-Timestamp, X-Feedback-Signature"
 EXPOSED_HEADERS = "Retry-After, Idempotent-Replayed"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -65,8 +67,8 @@ SIGNATURE_MEMORY_MARGIN = timedelta(seconds=60)
 class Reject(Exception):
     """A refusal: status, the JSON body to answer with, extra headers, and a short code for the log."""
 
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(body.get("error", "error"))
+    def __init__(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None):
+        super().__init__(str(body.get("error", "error")))
         self.status = status
         self.body = body
         self.headers = headers or {}
@@ -77,8 +79,8 @@ class Reject(Exception):
 
 @dataclass(frozen=True)
 class Parsed:
-    fields: dict[str, Any]
-    locale: Any
+    fields: dict[str, object]    # as sent: text, an Upload, or anything JSON holds; validated by web.schema
+    locale: object
     uploads: list[Upload]
 
 
@@ -135,16 +137,16 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def _no_constants(name: str) -> Any:
+def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _has_lone_surrogate(doc: Any) -> bool:
+def _has_lone_surrogate(doc: object) -> bool:
     """Whether any key or text in the document is not Unicode text (a lone \\ud800-\\udfff escape).
 
     Iterative on purpose: the document may be nested as deep as the parser allowed.
     """
-    pending = [doc]
+    pending: list[object] = [doc]
     while pending:
         value = pending.pop()
         if isinstance(value, str):
@@ -173,12 +175,12 @@ def _parse_json(body: bytes) -> Parsed:
     return Parsed(doc["fields"], doc.get("locale"), [])
 
 
-def _split_items(items: list[tuple[str, Any]]) -> Parsed:
+def _split_items(items: Sequence[tuple[str, object]]) -> Parsed:
     """Form items into fields, locale and files; a field given twice is an error, not a silent pick."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, object] = {}
     repeated: set[str] = set()
     uploads: list[Upload] = []
-    locale: Any = None
+    locale: object = None
     for key, value in items:
         if key == "attachments" and isinstance(value, Upload):
             uploads.append(value)
@@ -246,7 +248,7 @@ def _check_multipart_charset(request: Request) -> None:
 
 
 async def _parse_multipart(request: Request, body: bytes, form: WebForm) -> Parsed:
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
     _check_multipart_charset(request)
@@ -256,7 +258,7 @@ async def _parse_multipart(request: Request, body: bytes, form: WebForm) -> Pars
         data = await parser.parse()
     except MultiPartException:
         raise Reject(400, {"error": "malformed", "reason": "the multipart body cannot be read"}) from None
-    items: list[tuple[str, Any]] = []
+    items: list[tuple[str, object]] = []
     try:
         for key, value in data.multi_items():
             if isinstance(value, UploadFile):
@@ -295,7 +297,7 @@ def idempotency_key(request: Request) -> str | None:
     return key.strip()
 
 
-def register_work(work: Callable[[], Any], who: str = "webform intake") -> Any:
+def register_work(work: Callable[[], T], who: str = "webform intake") -> T:
     """Run register work for an API answer: unreachable is a 503, any other refusal a 500.
 
     Logged by kind only: a database error may quote the statement's parameters (the customer's
@@ -411,7 +413,7 @@ async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JS
     except InvalidSubmission as bad:
         raise Reject(422, {"error": "invalid", "fields": bad.errors} if bad.errors else {"error": "invalid"}) from None
     except AttachmentRejected as bad:
-        answer = {"error": "too_large", "reason": bad.reason} if bad.status == 413 else {
+        answer: dict[str, object] = {"error": "too_large", "reason": bad.reason} if bad.status == 413 else {
             "error": "invalid", "fields": {"attachments": bad.reason}}
         raise Reject(bad.status, answer) from None
     log.info("webform %s: 202 receipt %s%s", form.name, receipt, " (replayed: stored once)" if replayed else "")
@@ -429,7 +431,7 @@ _REFUSAL = {"type": "object", "required": ["error"], "properties": {
     "retry_after": {"type": "integer"}}}
 
 
-def _refusal(description: str) -> dict[str, Any]:
+def _refusal(description: str) -> dict[str, object]:
     return {"description": description, "content": {"application/json": {"schema": _REFUSAL}}}
 
 
@@ -439,10 +441,29 @@ _FIELDS = {"type": "object", "description": "The form's fields (channels.yaml we
 _LOCALE = {"type": "string", "pattern": LOCALE.pattern, "description": "The page's language tag, e.g. zh-CN"}
 _FORM_BODY = {"type": "object", "properties": {"locale": _LOCALE}, "additionalProperties": {"type": "string"}}
 
+# Every answer of POST /intake/{form}, for the OpenAPI schema below.
+_RESPONSES: dict[str, dict[str, object]] = {
+    "202": {"description": "Stored (or a replay of a stored one: header Idempotent-Replayed: true)",
+            "content": {"application/json": {"schema": {
+                "type": "object", "required": ["receipt_id", "status"],
+                "properties": {"receipt_id": {"type": "string", "pattern": "^wf-[0-9a-z]{26}$"},
+                               "status": {"type": "string", "enum": ["received"]},
+                               "case_number_by_mail": {"type": "boolean", "description":
+                                                       "the case number will be mailed to the given address"}}}}}},
+    "400": _refusal("Malformed: not UTF-8, not JSON, nested too deeply, a bad header, the client hung up"),
+    "401": _refusal("Not from the form's site: missing/invalid token or signature, expired signature"),
+    "404": _refusal("No such form"),
+    "413": _refusal("Body or attachments too large"),
+    "415": _refusal("Not JSON, urlencoded or multipart"),
+    "422": _refusal("Fields that do not fit the form (each named, values never echoed)"),
+    "429": _refusal("Too many requests from this client; see Retry-After"),
+    "503": _refusal("The register or the form's secret is unavailable"),
+}
+
 # What the OpenAPI schema says about POST /intake/{form}: the three body encodings, the headers a
 # site may send, and every answer. The handler reads the raw body itself (size limits before
 # parsing), so FastAPI cannot infer any of this; schemathesis fuzzes the endpoint from it.
-INTAKE_OPENAPI: dict[str, Any] = {
+INTAKE_OPENAPI: dict[str, object] = {
     "parameters": [
         {"name": "Idempotency-Key", "in": "header", "required": False,
          "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
@@ -467,23 +488,7 @@ INTAKE_OPENAPI: dict[str, Any] = {
                 "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 20}}},
             "encoding": {"attachments": {"contentType": ", ".join(ALLOWED_TYPES)}}},
     }},
-    "responses": {
-        "202": {"description": "Stored (or a replay of a stored one: header Idempotent-Replayed: true)",
-                "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["receipt_id", "status"],
-                    "properties": {"receipt_id": {"type": "string", "pattern": "^wf-[0-9a-z]{26}$"},
-                                   "status": {"type": "string", "enum": ["received"]},
-                                   "case_number_by_mail": {"type": "boolean", "description":
-                                                           "the case number will be mailed to the given address"}}}}}},
-        "400": _refusal("Malformed: not UTF-8, not JSON, nested too deeply, a bad header, the client hung up"),
-        "401": _refusal("Not from the form's site: missing/invalid token or signature, expired signature"),
-        "404": _refusal("No such form"),
-        "413": _refusal("Body or attachments too large"),
-        "415": _refusal("Not JSON, urlencoded or multipart"),
-        "422": _refusal("Fields that do not fit the form (each named, values never echoed)"),
-        "429": _refusal("Too many requests from this client; see Retry-After"),
-        "503": _refusal("The register or the form's secret is unavailable"),
-    },
+    "responses": _RESPONSES,
 }
 
 
@@ -503,7 +508,7 @@ def intake_router(runtime: IntakeRuntime) -> APIRouter:
         return form
 
     @router.post("/intake/{form_name}", status_code=202, openapi_extra=INTAKE_OPENAPI,
-                 responses={status: {} for status in INTAKE_OPENAPI["responses"]})
+                 responses={status: {} for status in _RESPONSES})
     async def post_submission(form_name: str, request: Request) -> Response:
         form: WebForm | None = None
         try:

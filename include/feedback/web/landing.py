@@ -47,7 +47,7 @@ def retry_after_seconds(now: datetime) -> int:
 
 def count_hit(conn: sa.Connection, client: str, form: str, now: datetime) -> int:
     """Record one request of `client` to `form` in the current minute; returns the minute's hits so far."""
-    return conn.execute(
+    hits: int = conn.execute(
         sa.text(
             """INSERT INTO feedback.webform_rate (client_hash, form, window_start, hits)
                VALUES (:c, :f, :w, 1)
@@ -57,6 +57,7 @@ def count_hit(conn: sa.Connection, client: str, form: str, now: datetime) -> int
         ),
         {"c": client, "f": form, "w": window_of(now)},
     ).scalar_one()
+    return hits
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,11 @@ def _remember_signature(conn: sa.Connection, landing: Landing, receipt: str) -> 
     ).scalar()
     if fresh is not None:
         return None
-    return conn.execute(
+    earlier: str = conn.execute(
         sa.text("SELECT receipt_id FROM feedback.webform_signature WHERE form = :f AND signature_sha256 = :s"),
         {"f": landing.form, "s": landing.signature},
     ).scalar_one()
+    return earlier
 
 
 # The minute's hit and the row in one statement: the row is written only while the client is within
@@ -170,10 +172,11 @@ def count_and_land(conn: sa.Connection, landing: Landing, limit: int) -> tuple[s
 
 
 def _earlier(conn: sa.Connection, landing: Landing) -> str:
-    return conn.execute(
+    receipt: str = conn.execute(
         sa.text("SELECT receipt_id FROM feedback.webform_submission WHERE form = :f AND idempotency_key = :k"),
         {"f": landing.form, "k": landing.idempotency_key},
     ).scalar_one()
+    return receipt
 
 
 def _insert(conn: sa.Connection, landing: Landing, receipt: str) -> tuple[str, bool]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
 
 from feedback.config import FormField, WebForm
 
@@ -61,7 +60,7 @@ def _type_problem(value: str, spec: FormField) -> str | None:
     return None
 
 
-def _problem(value: Any, spec: FormField, required: bool) -> tuple[str | None, str | None]:
+def _problem(value: object, spec: FormField, required: bool) -> tuple[str | None, str | None]:
     """(cleaned value or None when empty, reason it is invalid or None)."""
     if value is None:
         value = ""
@@ -79,7 +78,7 @@ def _problem(value: Any, spec: FormField, required: bool) -> tuple[str | None, s
     return value, _type_problem(value, spec)
 
 
-def validate_fields(form: WebForm, given: Mapping[str, Any]) -> dict[str, str]:
+def validate_fields(form: WebForm, given: Mapping[str, object]) -> dict[str, str]:
     """The form's non-empty fields, stripped; raises InvalidSubmission naming every bad field.
 
     A filled honeypot is refused without saying why, so a bot learns nothing from the answer.
@@ -112,7 +111,7 @@ def validate_fields(form: WebForm, given: Mapping[str, Any]) -> dict[str, str]:
     return clean
 
 
-def validate_locale(value: Any, form: WebForm) -> str:
+def validate_locale(value: object, form: WebForm) -> str:
     """The submission's language tag (the page's, e.g. zh-CN), or the form's when none is given."""
     if value in (None, ""):
         return form.locale
