@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Annotated
 
 import phonenumbers
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from feedback.config import Strict, load_file
 from feedback.errors import ConfigError
@@ -163,7 +163,8 @@ class MaskConfig(Strict):
 
     @field_validator(*KINDS)
     @classmethod
-    def _known_placeholders(cls, rule: KindRule, info) -> KindRule:
+    def _known_placeholders(cls, rule: KindRule, info: ValidationInfo) -> KindRule:
+        assert info.field_name is not None  # a field validator always knows its field
         allowed = _FIELDS[info.field_name]
         try:
             parts = list(string.Formatter().parse(rule.format))

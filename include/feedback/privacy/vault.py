@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -110,7 +110,8 @@ def reveal(conn: sa.Connection, vault_id: int, *, actor: str, purpose: str, at: 
     return keys.decrypt(row.ciphertext).decode("utf-8")
 
 
-def rotate_keys(engine: sa.Engine, batch: int = 1000, progress=None) -> dict[str, int]:
+def rotate_keys(engine: sa.Engine, batch: int = 1000,
+                progress: Callable[[str], object] | None = None) -> dict[str, int]:
     """Re-encrypt every vault entry and quarantined payload with the newest key.
 
     Run after putting a new key in front of FEEDBACK_VAULT_KEYS; once it reports
