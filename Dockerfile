@@ -16,7 +16,8 @@ WORKDIR /opt/airflow
 # Dependencies first, so editing code does not reinstall them. requirements.txt pins
 # apache-airflow to the base image's version, so pip keeps the installed Airflow;
 # constraints.txt pins every transitive package (the same lock as .venv). Runtime only:
-# tests, tooling and the demo's local servers (requirements-dev.txt) stay out of the image.
+# tests, tooling and the development package devtools/ (demo, sample data, simulators, local
+# servers; requirements-dev.txt, devtools/requirements.txt) stay out of the image.
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt
 

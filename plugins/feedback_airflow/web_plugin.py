@@ -13,7 +13,9 @@ import os
 
 from airflow.plugins_manager import AirflowPlugin
 
+from feedback.web import console_auth
 from feedback.web.app import URL_PREFIX, create_app
+from feedback_airflow.console_login import AirflowLogin
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ def _connection_value(conn_id: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - an unreadable secrets backend means "not configured" (503)
         log.error("cannot read connection %s from Airflow: %s", conn_id, type(exc).__name__)
         return None
+
+
+# The console's FEEDBACK_CONSOLE_AUTH=airflow mode: Airflow's login, which the product does not import.
+console_auth.use_host_login(AirflowLogin())
 
 
 class FeedbackWebPlugin(AirflowPlugin):

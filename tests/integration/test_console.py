@@ -522,9 +522,13 @@ def airflow_mode(airflow_db, register, monkeypatch):
     monkeypatch.setenv(console_auth.SECRET_ENV, "console-test-session-secret-0123456789")
     from airflow.api_fastapi.app import init_auth_manager, purge_cached_app
 
+    from feedback_airflow.console_login import AirflowLogin
+
+    previous = console_auth.use_host_login(AirflowLogin())   # as the feedback_web plugin does
     manager = init_auth_manager()
     yield manager
     purge_cached_app()
+    console_auth.use_host_login(previous)
 
 
 def mint(manager, name: str) -> str:

@@ -5,13 +5,14 @@ Two modes, chosen by ``FEEDBACK_CONSOLE_AUTH``:
 ``airflow``
     The console runs inside Airflow's API server (the ``feedback_web`` plugin) and
     trusts Airflow's login: the UI's JWT from the ``_token`` cookie, or an
-    ``Authorization: Bearer <jwt>`` header, resolved by
-    ``airflow.api_fastapi.core_api.security.resolve_user_from_token``. The agent id
+    ``Authorization: Bearer <jwt>`` header, resolved by Airflow (``HostLogin``, implemented in
+    ``feedback_airflow.console_login`` and handed over by the web plugin). The agent id
     is the Airflow user's name (it must be an agent of ``callback_agent``, e.g. listed under
     ``team.agents`` in callbacks.yaml, to claim tasks). Without a valid token the browser is sent to the
     auth manager's login page (``get_url_login(next_url=…)``: ``/auth/login?next=…``
     with the simple auth manager, ``/auth/login/?next=…`` with FAB), API clients get
-    Airflow's 401/403. Airflow is imported only in this mode.
+    Airflow's 401/403. This package never imports Airflow: outside Airflow's API server no
+    host login is handed over, and this mode is a configuration error.
 
 ``token`` (the default when the console runs outside Airflow)
     One secret token per agent in ``FEEDBACK_CONSOLE_TOKENS``, e.g.
@@ -42,21 +43,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import secrets
-import sys
 from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from feedback.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 AUTH_ENV = "FEEDBACK_CONSOLE_AUTH"
 TOKENS_ENV = "FEEDBACK_CONSOLE_TOKENS"
@@ -100,6 +96,47 @@ class ConsoleSession:
     changed: bool = False
 
 
+# --- the host's login (Airflow's, handed over by the web plugin) ---------------------------------
+
+
+class HostLogin(Protocol):
+    """The login of the server the console is mounted in: feedback_airflow.console_login for Airflow."""
+
+    def active(self) -> bool:
+        """True when the host's auth manager is initialised in this process (it serves requests)."""
+        ...
+
+    def login_url(self, next_url: str) -> str:
+        """The host's login page, coming back to `next_url`."""
+        ...
+
+    def logout_url(self) -> str:
+        """The host's logout endpoint."""
+        ...
+
+    async def user(self, request: Request) -> ConsoleUser | None:
+        """The host's user behind the request; None without a (valid) UI cookie."""
+        ...
+
+
+_host_login: HostLogin | None = None
+
+
+def use_host_login(login: HostLogin | None) -> HostLogin | None:
+    """Hand the console its host's login (the Airflow web plugin does); returns the previous one."""
+    global _host_login
+    previous, _host_login = _host_login, login
+    return previous
+
+
+def host_login() -> HostLogin:
+    """The handed-over login; FEEDBACK_CONSOLE_AUTH=airflow outside Airflow is a configuration error."""
+    if _host_login is None:
+        raise ConsoleConfigError(f"{AUTH_ENV}=airflow, but the console does not run inside Airflow's API server "
+                                 "(the feedback_web plugin hands it Airflow's login); use token mode")
+    return _host_login
+
+
 # --- settings -----------------------------------------------------------------------------------
 
 
@@ -114,10 +151,8 @@ def auth_mode() -> str:
 
 
 def _inside_airflow_api_server() -> bool:
-    """True when Airflow's API server initialised its auth manager in this process (no import here)."""
-    app_module = sys.modules.get("airflow.api_fastapi.app")
-    state = getattr(app_module, "_AuthManagerState", None)
-    return getattr(state, "instance", None) is not None
+    """True when a host login was handed over and its auth manager is initialised in this process."""
+    return _host_login is not None and _host_login.active()
 
 
 def agent_tokens() -> dict[str, str]:
@@ -275,43 +310,17 @@ def login_redirect(request: Request, mode: str) -> HTTPException:
 
 def airflow_login_url(next_url: str) -> str:
     """Airflow's login page for the configured auth manager, coming back to `next_url`."""
-    from airflow.api_fastapi.app import API_ROOT_PATH, get_auth_manager
-
-    try:
-        return get_auth_manager().get_url_login(next_url=next_url)
-    except RuntimeError:  # auth manager not initialised: the API server's own redirecting endpoint
-        return f"{API_ROOT_PATH}api/v2/auth/login?{urlencode({'next': next_url})}"
+    return host_login().login_url(next_url)
 
 
 def airflow_logout_url() -> str:
     """Airflow's logout endpoint: it revokes the JWT, then shows the auth manager's login."""
-    from airflow.api_fastapi.app import API_ROOT_PATH
-
-    return f"{API_ROOT_PATH}api/v2/auth/logout"
+    return host_login().logout_url()
 
 
 async def airflow_user(request: Request) -> ConsoleUser | None:
-    """The Airflow user behind the request's JWT; None when the browser has no (valid) cookie.
-
-    A bad Bearer header is the API client's error and keeps Airflow's 401/403; a missing or
-    expired UI cookie means "log in again".
-    """
-    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
-    from airflow.api_fastapi.core_api.security import resolve_user_from_token
-
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        user = await resolve_user_from_token(credentials.strip())
-        return ConsoleUser(agent=user.get_name(), via="airflow-bearer")
-    cookie = request.cookies.get(COOKIE_NAME_JWT_TOKEN)
-    if not cookie:
-        return None
-    try:
-        user = await resolve_user_from_token(cookie)
-    except HTTPException as exc:
-        log.info("console: Airflow UI token refused (%s)", exc.status_code)
-        return None
-    return ConsoleUser(agent=user.get_name(), via="airflow-cookie")
+    """The Airflow user behind the request's JWT; None when the browser has no (valid) cookie."""
+    return await host_login().user(request)
 
 
 async def authenticate(request: Request, session: ConsoleSession) -> ConsoleUser | None:
