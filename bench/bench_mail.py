@@ -22,7 +22,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedback.channels.mail_parse import parse_mail
+from feedback.channels.mail.parse import parse_mail
 from feedback_dev.dovecot import DovecotServer
 from feedback_dev.sample import generate
 from feedback_dev.sample.read import item_texts
@@ -83,7 +83,7 @@ def parse_only(mails: list[bytes]) -> float:
 
 def ingest_runs(engine: sa.Engine, server: DovecotServer, say) -> list[tuple[int, float, bool]]:
     """Successive runs of the mailbox task until the folder is caught up: (messages, seconds, backlog left)."""
-    from feedback.channels.mail_ingest import ingest_mailbox
+    from feedback.channels.mail.ingest import ingest_mailbox
 
     runs = []
     while True:
@@ -131,7 +131,7 @@ def measure(fresh: Callable[[], sa.Engine], count: int, backlog: int, say) -> di
         engine.dispose()
     finally:
         server.stop()
-    from feedback.channels.mail_pool import default_workers
+    from feedback.channels.mail.pool import default_workers
 
     return {"workers": default_workers(), "count": count, "bytes": size, "append_s": append_s, "fetch_s": fetch_s, "fetched_bytes": fetched_bytes,
             "parse_s": parse_s, "runs": runs, "stored": stored, "backlog": backlog, "backlog_runs": backlog_runs,

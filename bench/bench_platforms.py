@@ -19,7 +19,7 @@ import httpx
 import sqlalchemy as sa
 
 from feedback import config
-from feedback.channels.platform_ingest import ingest_platform
+from feedback.channels.rest.ingest import ingest_platform
 from feedback_dev.platform_api import ZendeskSim, zendesk_ticket
 from feedback_dev.sample import generate
 from feedback_dev.sample.read import item_texts

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from bench.bench_intake_write import FORMS
 from feedback.channels.base import IntakeItem
 from feedback.channels.store import store_batch
-from feedback.channels.webform_drop import parse_submission
+from feedback.channels.webform.drop import parse_submission
 from feedback.db.bulk import copy_into, text_array
 from feedback.triage import run as triage
 from feedback_dev.sample import generate

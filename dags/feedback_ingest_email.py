@@ -56,7 +56,7 @@ def feedback_ingest_email():
     @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def ingest_mailbox(mailbox: str, **context) -> dict:
         """Counts per folder for XCom: fetched, inserted, duplicates, skipped, quarantined, position."""
-        from feedback.channels.mail_ingest import ingest_mailbox, mailbox_config
+        from feedback.channels.mail.ingest import ingest_mailbox, mailbox_config
         from feedback_airflow.register import connection_uri, register_engine
 
         uri = connection_uri(mailbox_config(mailbox).connection_id)

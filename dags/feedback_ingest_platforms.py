@@ -47,7 +47,7 @@ def feedback_ingest_platforms():
     @task(execution_timeout=TIMEOUTS["lookup"])
     def platforms_to_pull() -> list[str]:
         """Names only; each platform becomes one mapped task."""
-        from feedback.channels.platform_ingest import pullable
+        from feedback.channels.rest.ingest import pullable
         from feedback_airflow.register import connection_uri
 
         return pullable("platform", connection_uri)
@@ -55,7 +55,7 @@ def feedback_ingest_platforms():
     @task(retries=3, retry_delay=timedelta(minutes=2), outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["pull"])
     def ingest_platform(name: str, **context) -> dict:
         """Counts for XCom: pages, records, inserted, duplicates, edits, quarantined, requests, retries."""
-        from feedback.channels.platform_ingest import ingest_configured
+        from feedback.channels.rest.ingest import ingest_configured
         from feedback_airflow.register import connection_uri, register_engine
 
         return announce_intake(context, ingest_configured(register_engine(), "platform", name, connection_uri,

@@ -52,7 +52,7 @@ def feedback_ingest_webforms():
     @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def ingest_drop_folders(**context) -> dict:
         """Returns counts only (files, inserted, duplicates, quarantined) for XCom."""
-        from feedback.channels.webform_drop import ingest_configured_drops
+        from feedback.channels.webform.drop import ingest_configured_drops
         from feedback_airflow.register import register_engine
 
         return announce_intake(context, ingest_configured_drops(register_engine(), run_time=run_instant(context)))
@@ -61,7 +61,7 @@ def feedback_ingest_webforms():
     def move_landed_submissions(**context) -> dict:
         """Returns counts only (moved, inserted, duplicates, quarantined) for XCom."""
         from feedback import config
-        from feedback.channels.webform_landing import move_landed
+        from feedback.channels.webform.landing import move_landed
         from feedback_airflow.register import register_engine
 
         return announce_intake(context, move_landed(register_engine(), run_time=run_instant(context),
@@ -70,7 +70,7 @@ def feedback_ingest_webforms():
     @task(execution_timeout=TIMEOUTS["lookup"])
     def providers_to_pull() -> list[str]:
         """Names only; each form provider with a connection becomes one mapped task."""
-        from feedback.channels.platform_ingest import pullable
+        from feedback.channels.rest.ingest import pullable
         from feedback_airflow.register import connection_uri
 
         return pullable("webform", connection_uri)
@@ -78,7 +78,7 @@ def feedback_ingest_webforms():
     @task(retries=3, retry_delay=timedelta(minutes=2), outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def pull_form_provider(name: str, **context) -> dict:
         """Counts for XCom: pages, records, inserted, duplicates, quarantined, requests."""
-        from feedback.channels.platform_ingest import ingest_configured
+        from feedback.channels.rest.ingest import ingest_configured
         from feedback_airflow.register import connection_uri, register_engine
 
         return announce_intake(context, ingest_configured(register_engine(), "webform", name, connection_uri,

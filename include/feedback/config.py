@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from feedback.channels.rest_spec import RestSpec
+from feedback.channels.rest.spec import RestSpec
 from feedback.errors import ConfigError
 from feedback.paths import config_dir, project_root
 
@@ -206,7 +206,7 @@ class PlatformIdentity(Strict):
     # A receipt mail with the case number to a customer who left an e-mail address (notify.acknowledge);
     # false for a platform that confirms to its users itself.
     acknowledge: bool = True
-    # "package.module:ClassName" of a feedback.channels.rest_source.RestSource subclass, for unusual APIs.
+    # "package.module:ClassName" of a feedback.channels.rest.source.RestSource subclass, for unusual APIs.
     python_class: str | None = None
 
     @field_validator("base_url")
@@ -225,7 +225,7 @@ class PlatformIdentity(Strict):
 
 
 class Platform(RestSpec, PlatformIdentity):
-    """A REST source (platform, form provider) declared in channels.yaml; the engine is channels.rest_source.
+    """A REST source (platform, form provider) declared in channels.yaml; the engine is channels.rest.source.
 
     Bases in this order so a platform's own keys (name, base_url, …) come first in errors.
     """

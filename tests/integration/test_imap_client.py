@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from feedback.channels.imap_client import FETCH_CHUNK, ImapReader, ImapSettings, MailboxError
+from feedback.channels.mail.imap import FETCH_CHUNK, ImapReader, ImapSettings, MailboxError
 from feedback_dev.dovecot import DovecotServer
 
 

@@ -22,9 +22,9 @@ from conftest import ROOT, scalar
 from mail_samples import auto_reply, bounce, mail, reply
 
 from feedback import config
-from feedback.channels import imap_client
-from feedback.channels.imap_client import MailboxError
-from feedback.channels.mail_ingest import ingest_mailbox
+from feedback.channels.mail import imap
+from feedback.channels.mail.imap import MailboxError
+from feedback.channels.mail.ingest import ingest_mailbox
 from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.triage import run as triage
 from feedback_dev import smtp_sink
@@ -152,10 +152,11 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime, timezone
     sys.path[:0] = [{include!r}]
-    from feedback.channels import mail_ingest, store
+    from feedback.channels import store
+    from feedback.channels.mail import ingest
     point, uri = sys.argv[1], sys.argv[2]
     calls = {{"n": 0}}
-    real_store, real_upsert = mail_ingest.store_batch, store.upsert
+    real_store, real_upsert = ingest.store_batch, store.upsert
 
     def store_batch(*args, **kwargs):          # called after a batch was fetched and parsed
         calls["n"] += 1
@@ -169,9 +170,9 @@ KILL_SCRIPT = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return written
 
-    mail_ingest.store_batch, store.upsert = store_batch, upsert
+    ingest.store_batch, store.upsert = store_batch, upsert
     from feedback.db.engine import get_engine
-    mail_ingest.ingest_mailbox(get_engine(), "support", uri, datetime(2026, 10, 12, 6, tzinfo=timezone.utc))
+    ingest.ingest_mailbox(get_engine(), "support", uri, datetime(2026, 10, 12, 6, tzinfo=timezone.utc))
 """)
 
 
@@ -196,7 +197,7 @@ def test_the_server_dropping_the_connection_mid_batch_loses_nothing(register, co
     configure(settings={"intake": {"batch_size": 3}})
     for n in range(1, 9):
         imap_user.append("INBOX", mail(n))
-    real_fetch = imap_client.ImapReader.fetch
+    real_fetch = imap.ImapReader.fetch
     calls = {"n": 0}
 
     def fetch(self, uids, max_bytes):
@@ -205,13 +206,13 @@ def test_the_server_dropping_the_connection_mid_batch_loses_nothing(register, co
             imap_user.kick()      # the server goes away while we are about to fetch batch 2
         return real_fetch(self, uids, max_bytes)
 
-    monkeypatch.setattr(imap_client.ImapReader, "fetch", fetch)
+    monkeypatch.setattr(imap.ImapReader, "fetch", fetch)
     with pytest.raises(MailboxError) as failure:
         ingest_mailbox(register, "support", imap_user.uri("plain"), RUN)
     assert imap_user.password not in str(failure.value)
     assert accounted(register) == (3, 0)
     assert cursor(register)["last_uid"] == 3
-    monkeypatch.setattr(imap_client.ImapReader, "fetch", real_fetch)
+    monkeypatch.setattr(imap.ImapReader, "fetch", real_fetch)
     ingest_mailbox(register, "support", imap_user.uri("plain"), RUN)
     assert accounted(register) == (8, 0)
     assert cursor(register)["last_uid"] == 8

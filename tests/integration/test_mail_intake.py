@@ -20,9 +20,9 @@ from mail_samples import auto_reply, bounce, mail, reply
 from feedback import config
 from feedback.channels import quarantine
 from feedback.channels.base import Rejected
-from feedback.channels.mail_ingest import Budget, ingest_folder, ingest_mailbox
-from feedback.channels.mail_items import MailRules
-from feedback.channels.mail_sources import DropFolder
+from feedback.channels.mail.ingest import Budget, ingest_folder, ingest_mailbox
+from feedback.channels.mail.items import MailRules
+from feedback.channels.mail.sources import DropFolder
 from feedback.channels.store import store_batch
 from feedback.notify.sender import SmtpSettings, send_pending
 from feedback.triage import run as triage
@@ -376,7 +376,7 @@ def test_received_at_is_the_maildir_delivery_time_never_the_senders_clock(regist
     """Name stamp first, else the file's time; a 1993 or 2099 Date is kept, flagged, and numbers nothing."""
     import os
 
-    from feedback.channels.mail_items import MailRules, to_intake
+    from feedback.channels.mail.items import MailRules, to_intake
 
     box = maildir(local)
     deliver(box, f"{DELIVERED}.M1P1.mx", mail(1, when=datetime(1993, 2, 6, 10, 0, tzinfo=UTC)))
@@ -433,7 +433,7 @@ def test_spam_feedback_reports_and_list_mail_are_skipped_with_no_receipt(registe
 
 
 def test_raw_ref_still_finds_the_mail_after_the_maildir_move_and_a_flag_change(register, local):
-    from feedback.channels.mail_sources import locate
+    from feedback.channels.mail.sources import locate
 
     box = maildir(local)
     deliver(box, f"{DELIVERED}.M7P7.mx", mail(1))

@@ -10,10 +10,10 @@ from conftest import scalar
 from mail_samples import mail
 
 from feedback.channels.base import IntakeItem, Rejected
-from feedback.channels.mail_ingest import ingest_mailbox
-from feedback.channels.mail_items import MailRules, judge
-from feedback.channels.mail_pool import MailJudge
-from feedback.channels.mail_sources import RawMail
+from feedback.channels.mail.ingest import ingest_mailbox
+from feedback.channels.mail.items import MailRules, judge
+from feedback.channels.mail.pool import MailJudge
+from feedback.channels.mail.sources import RawMail
 
 RUN = datetime(2026, 10, 12, 6, 0, tzinfo=UTC)
 KILL = b"X-Kill-The-Parser: yes"

@@ -23,8 +23,8 @@ from conftest import ROOT
 
 from feedback import config
 from feedback.channels.base import IntakeItem, InvalidItem
-from feedback.channels.rest_client import PlatformUnavailable, RestClient
-from feedback.channels.rest_source import RestSource
+from feedback.channels.rest.client import PlatformUnavailable, RestClient
+from feedback.channels.rest.source import RestSource
 from feedback.config import Platform
 from feedback.connections import ConnectionValue
 from feedback_dev.platform_api import (

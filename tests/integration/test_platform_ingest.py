@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from conftest import ROOT, scalar
 
 from feedback import config
-from feedback.channels.platform_ingest import ingest_platform, pullable
-from feedback.channels.rest_client import PlatformUnavailable, RestClient
-from feedback.channels.rest_source import load_source
+from feedback.channels.rest.client import PlatformUnavailable, RestClient
+from feedback.channels.rest.ingest import ingest_platform, pullable
+from feedback.channels.rest.source import load_source
 from feedback.connections import parse
 from feedback.db.locks import source_lock
 from feedback_dev.platform_api import ZendeskSim, zendesk_ticket

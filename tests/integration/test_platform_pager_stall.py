@@ -15,9 +15,9 @@ from conftest import scalar
 from rest_server import Reply, RestServer, Seen, records
 
 from feedback import config
-from feedback.channels.platform_ingest import ingest_platform
-from feedback.channels.rest_source import PagerStalled
-from feedback.channels.store import read_cursor
+from feedback.channels.cursor import read_cursor
+from feedback.channels.rest.ingest import ingest_platform
+from feedback.channels.rest.source import PagerStalled
 
 RUN = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
 MAPPING = {"external_id": "to_string(id)", "received_at": "created_at", "updated_at": "updated_at", "body": "body"}

@@ -326,8 +326,9 @@ def test_retention_holds_a_row_a_constraint_refuses_and_purges_the_others(regist
 
 def test_ingest_parks_an_item_the_register_refuses_and_stores_the_batch_and_cursor(register):
     from feedback.channels.base import IntakeItem
+    from feedback.channels.cursor import read_cursor
     from feedback.channels.quarantine import list_parked
-    from feedback.channels.store import read_cursor, store_batch
+    from feedback.channels.store import store_batch
 
     at = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
     items = [

@@ -26,9 +26,9 @@ from conftest import ROOT
 
 from feedback import config
 from feedback.channels.base import IntakeItem
-from feedback.channels.mail_ingest import ingest_mailbox
-from feedback.channels.mail_items import MailRules, judge
-from feedback.channels.mail_sources import locate, maildir_ref
+from feedback.channels.mail.ingest import ingest_mailbox
+from feedback.channels.mail.items import MailRules, judge
+from feedback.channels.mail.sources import locate, maildir_ref
 from feedback.triage import run as triage
 
 RUN = datetime(2026, 10, 12, 6, 0, tzinfo=UTC)

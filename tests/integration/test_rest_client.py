@@ -14,7 +14,7 @@ import pytest
 from rest_server import Reply, RestServer
 
 from feedback import config
-from feedback.channels.rest_client import PlatformUnavailable, RestClient
+from feedback.channels.rest.client import PlatformUnavailable, RestClient
 from feedback.connections import ConnectionValue
 from feedback.errors import ConfigError
 

@@ -14,8 +14,8 @@ from rest_server import Reply, RestServer, Seen, records
 
 from feedback import config
 from feedback.channels.base import InvalidItem
-from feedback.channels.rest_client import PlatformUnavailable
-from feedback.channels.rest_source import PagerStalled, RestSource, load_source
+from feedback.channels.rest.client import PlatformUnavailable
+from feedback.channels.rest.source import PagerStalled, RestSource, load_source
 from feedback.errors import ConfigError, FeedbackError
 
 BASE = 1_790_812_800          # 2026-10-01T00:00:00Z, records(i) change at BASE + 60 i
@@ -292,7 +292,7 @@ def test_a_server_ignoring_the_page_or_offset_fails(server, kind):
 def test_a_custom_pager_going_backwards_fails(server, tmp_path, monkeypatch):
     """A python_class overriding next_state is held to the same rule: the page number must grow."""
     (tmp_path / "backwards_pager.py").write_text(
-        "from feedback.channels.rest_source import RestSource\n"
+        "from feedback.channels.rest.source import RestSource\n"
         "class Backwards(RestSource):\n"
         "    def next_state(self, state, body, headers, records, url):\n"
         "        page = state['page'] if state else 1\n"
@@ -566,7 +566,7 @@ def test_records_from_body_rejects_non_lists():
 
 def test_python_class_is_loaded_and_must_subclass(tmp_path, monkeypatch):
     (tmp_path / "custom_sources.py").write_text(
-        "from feedback.channels.rest_source import RestSource\n"
+        "from feedback.channels.rest.source import RestSource\n"
         "class Shouting(RestSource):\n"
         "    def to_item(self, record):\n"
         "        return super().to_item({**record, 'description': record['description'].upper()})\n"
@@ -580,7 +580,7 @@ def test_python_class_is_loaded_and_must_subclass(tmp_path, monkeypatch):
     assert custom.to_item(TICKET).payload["body"] == "THE REFUND NEVER ARRIVED."
     assert type(load_source(base)) is RestSource
     with pytest.raises(ConfigError, match="zendesk: python_class 'custom_sources:NotASource': NotASource is not a "
-                                          "subclass of feedback.channels.rest_source.RestSource"):
+                                          "subclass of feedback.channels.rest.source.RestSource"):
         load_source(base.model_copy(update={"python_class": "custom_sources:NotASource"}))
     with pytest.raises(ConfigError, match="module custom_sources has no Missing"):
         load_source(base.model_copy(update={"python_class": "custom_sources:Missing"}))

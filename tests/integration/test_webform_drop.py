@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from conftest import scalar
 
 from feedback.channels.base import IntakeItem
-from feedback.channels.store import read_cursor, store_batch
-from feedback.channels.webform_drop import ingest_drop
+from feedback.channels.cursor import read_cursor
+from feedback.channels.store import store_batch
+from feedback.channels.webform.drop import ingest_drop
 from feedback.config import WebForm
 from feedback.privacy import keys
 

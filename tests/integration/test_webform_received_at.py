@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from feedback.channels.webform_drop import ingest_drop
+from feedback.channels.webform.drop import ingest_drop
 from feedback.config import WebForm
 
 RUN = datetime(2026, 10, 6, 10, 0, tzinfo=UTC)

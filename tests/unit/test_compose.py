@@ -60,7 +60,7 @@ NOT_NEEDED_IN_COMPOSE = {
     # The demo counts survey links' validity from the wall clock (include/feedback/callbacks/survey.py),
     # because its runs are dated in a simulated month; a deployment's runs are dated now, and the default fits.
     "FEEDBACK_SURVEY_EXPIRY_FROM",
-    # Tuning knobs of the mail parse pool (include/feedback/channels/mail_pool.py); the defaults size the
+    # Tuning knobs of the mail parse pool (include/feedback/channels/mail/pool.py); the defaults size the
     # pool to the worker's cores, and docs/operating.md says when to set them.
     "FEEDBACK_MAIL_PARSE_WORKERS",
     "FEEDBACK_MAIL_POOL_MIN_BATCH",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedback.channels.imap_client import (
+from feedback.channels.mail.imap import (
     ImapSettings,
     _fetch_records,
     _parse_list,

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback.channels.base import InvalidItem
-from feedback.channels.mail_parse import Attachment, ParsedMail, parse_mail
-from feedback.channels.mail_text import decode_bytes, html_to_text, normalise_text
+from feedback.channels.mail.parse import Attachment, ParsedMail, parse_mail
+from feedback.channels.mail.text import decode_bytes, html_to_text, normalise_text
 from feedback_dev.sample import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -713,7 +713,7 @@ def test_different_content_hashes_differently():
 
 
 def test_content_hash_is_stable_across_processes():
-    code = ("import sys; from feedback.channels.mail_parse import parse_mail; "
+    code = ("import sys; from feedback.channels.mail.parse import parse_mail; "
             "print(parse_mail(sys.stdin.buffer.read()).content_hash())")
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT / "include")}
     out = subprocess.run([sys.executable, "-c", code], input=NESTED, capture_output=True, env=env, check=True)

@@ -1,6 +1,6 @@
 """The sliced MIME tree equals the standard parser's, mail for mail, broken mail included.
 
-`mail_tree.message_from_bytes` replaces ``email.message_from_bytes`` in the mail parser for
+`feedback.channels.mail.tree.message_from_bytes` replaces ``email.message_from_bytes`` in the mail parser for
 speed; everything the parser reads (headers, payloads, preambles, epilogues, defaults,
 defects) must come out the same, or fidelity would silently change. Compared here on the
 real corpus, the sample mails, hand-made edge cases, and mutilated and fuzzed copies.
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback.channels import mail_tree
+from feedback.channels.mail import tree
 from feedback_dev.sample import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def difference(a: Message, b: Message, path: str = "root") -> str | None:
 
 
 def check(raw: bytes) -> None:
-    found = difference(mail_tree.message_from_bytes(raw), email.message_from_bytes(raw))
+    found = difference(tree.message_from_bytes(raw), email.message_from_bytes(raw))
     assert found is None, found
 
 
@@ -64,7 +64,7 @@ def sample_mails() -> list[bytes]:
 def test_real_corpus_trees_are_identical():
     files = corpus()
     for path in files:
-        found = difference(mail_tree.message_from_bytes(path.read_bytes()), email.message_from_bytes(path.read_bytes()))
+        found = difference(tree.message_from_bytes(path.read_bytes()), email.message_from_bytes(path.read_bytes()))
         assert found is None, f"{path.name}: {found}"
 
 
@@ -78,9 +78,9 @@ def test_sample_mail_trees_are_identical_and_take_the_short_cut(monkeypatch):
         fell_back.append(data)
         return real(data)
 
-    monkeypatch.setattr(mail_tree.email, "message_from_bytes", counting)
+    monkeypatch.setattr(tree.email, "message_from_bytes", counting)
     for raw, want in zip(mails, expected, strict=True):
-        found = difference(mail_tree.message_from_bytes(raw), want)
+        found = difference(tree.message_from_bytes(raw), want)
         assert found is None, found
     # Only the deliberately broken sample mails (truncated MIME, bounces' delivery-status) need the stdlib.
     assert len(fell_back) < len(mails) * 0.1
@@ -189,7 +189,7 @@ _ADDRESS_PIECES = ["a", "Zq", "0", ".", "_", "%", "+", "-", "@", "example", "com
 def test_address_short_cut_equals_email_utils(pieces):
     from email.utils import getaddresses, parseaddr
 
-    from feedback.channels.mail_parse import split_address, split_addresses
+    from feedback.channels.mail.parse import split_address, split_addresses
 
     value = "".join(pieces)
     assert split_address(value) == parseaddr(value)
@@ -202,7 +202,7 @@ def test_address_short_cut_equals_email_utils(pieces):
 def test_address_short_cut_on_common_forms(value):
     from email.utils import getaddresses, parseaddr
 
-    from feedback.channels.mail_parse import split_address, split_addresses
+    from feedback.channels.mail.parse import split_address, split_addresses
 
     assert split_address(value) == parseaddr(value)
     assert split_addresses(value) == getaddresses([value])
@@ -213,10 +213,10 @@ def _b64_long_way(data: bytes) -> tuple[bytes, bool]:
     import binascii
     import re
 
-    from feedback.channels import mail_text
+    from feedback.channels.mail import text
 
-    compact = data.translate(None, mail_text._WHITESPACE)
-    cleaned = compact.translate(None, mail_text._NOT_BASE64)
+    compact = data.translate(None, text._WHITESPACE)
+    cleaned = compact.translate(None, text._NOT_BASE64)
     junk = len(compact) - len(cleaned)
     if junk > len(compact) // 20 + 1:
         return data, True
@@ -225,7 +225,7 @@ def _b64_long_way(data: bytes) -> tuple[bytes, bool]:
             and not any(c in body for c in (b"=", b"-", b"_"))):
         return binascii.a2b_base64(cleaned), False
     out = []
-    for chunk in re.split(rb"=+", cleaned.translate(mail_text._B64_URLSAFE)):
+    for chunk in re.split(rb"=+", cleaned.translate(text._B64_URLSAFE)):
         chunk = chunk[: len(chunk) - 1] if len(chunk) % 4 == 1 else chunk
         if chunk:
             out.append(binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4)))
@@ -236,7 +236,7 @@ def _b64_long_way(data: bytes) -> tuple[bytes, bool]:
 @given(st.lists(st.sampled_from([b"QUJD", b"QQ", b"QUI", b"=", b"==", b"\n", b"\r\n", b" ", b"-", b"_", b"*", b"A",
                                  b"ZGVm\n", b"4pyT"]), max_size=20))
 def test_base64_short_cut_equals_the_long_way(pieces):
-    from feedback.channels.mail_text import Notes, b64decode_lenient
+    from feedback.channels.mail.text import Notes, b64decode_lenient
 
     data = b"".join(pieces)
     notes = Notes()

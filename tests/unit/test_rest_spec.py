@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from feedback import config
-from feedback.channels.rest_spec import RestSpec, Since
+from feedback.channels.rest.spec import RestSpec, Since
 from feedback.errors import ConfigError
 
 FULL_ENTRY = """\

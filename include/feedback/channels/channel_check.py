@@ -5,13 +5,12 @@ register or the vendor, which items a real response would become and which recor
 would be quarantined and why. `replay` runs the entry's `records` and `mapping` on a
 recorded response body and reports that; texts are shown masked, as triage would
 store them, so the output can be pasted into a ticket. `pull` runs one platform now,
-outside Airflow, with its connection from `AIRFLOW_CONN_<ID>`.
+outside Airflow, with its connection from the deployment's lookup (`feedback.connections`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any
 import jmespath
 from sqlalchemy.engine import Engine
 
+from feedback import connections
 from feedback.channels.base import InvalidItem
-from feedback.channels.platform_ingest import configured, ingest_platform, record_ref
+from feedback.channels.rest.ingest import configured, ingest_platform, record_ref
 from feedback.config import Platform
 from feedback.errors import ConfigError
 
@@ -40,10 +40,10 @@ def find(name: str) -> tuple[str, Platform]:
 
 
 def listing() -> list[dict[str, Any]]:
-    """Every configured platform and provider, and whether its connection is set in the environment."""
+    """Every configured platform and provider, and whether its connection is set (anywhere the lookup sees)."""
     return [
         {"channel": channel, "name": p.name, "enabled": p.enabled, "base_url": p.base_url,
-         "connection": p.connection_id, "connection_set": bool(os.environ.get("AIRFLOW_CONN_" + p.connection_id.upper()))}
+         "connection": p.connection_id, "connection_set": connections.value(p.connection_id) is not None}
         for channel in CHANNELS for p in configured(channel)
     ]
 
@@ -79,7 +79,7 @@ def _next_page(platform: Platform, body: Any) -> str:
 
 def replay(name: str, path: str, limit: int = 20) -> dict[str, Any]:
     """Run one configuration's mapping on a recorded response; items (masked) and rejects with reasons."""
-    from feedback.channels.rest_source import load_source
+    from feedback.channels.rest.source import load_source
     from feedback.privacy.masking import Masker, load_mask_config
 
     channel, platform = find(name)
@@ -135,8 +135,8 @@ def render(result: dict[str, Any]) -> str:
 
 def pull(engine: Engine, name: str, run_time: datetime, max_pages: int | None = None,
          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """One platform now, with its connection from the environment; the same code path as the DAG."""
+    """One platform now, with its connection from the deployment's lookup; the same code path as the DAG."""
     channel, platform = find(name)
-    uri = os.environ.get("AIRFLOW_CONN_" + platform.connection_id.upper())
+    uri = connections.value(platform.connection_id)
     return ingest_platform(engine, platform, uri, run_time, channel=channel, max_pages=max_pages,
                            progress=progress).as_dict()

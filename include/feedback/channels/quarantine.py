@@ -58,8 +58,8 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at
     """
     if channel == "email":
         from feedback import config
-        from feedback.channels.mail_ingest import mailbox_config
-        from feedback.channels.mail_items import MailRules, judge
+        from feedback.channels.mail.ingest import mailbox_config
+        from feedback.channels.mail.items import MailRules, judge
         from feedback.paths import local_dir
 
         mailbox_name, _, folder = source.partition("/")
@@ -70,7 +70,7 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at
                      size=len(raw))
     if channel == "webform":
         from feedback import config
-        from feedback.channels.webform_drop import parse_submission
+        from feedback.channels.webform.drop import parse_submission
 
         forms = {f.name: f for f in config.channels().webforms.forms}
         try:
@@ -83,7 +83,7 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at
 def retry(engine: Engine, run_time: datetime, *, ids: Sequence[int] | None = None, channel: str | None = None,
           limit: int = 500) -> RetryResult:
     """Re-run parked items (the given ids, or every parked one of a channel); one transaction."""
-    from feedback.channels.mail_items import resolve_reused_ids
+    from feedback.channels.mail.items import resolve_reused_ids
 
     resolved = still = skipped = 0
     fernet = keys.cipher()

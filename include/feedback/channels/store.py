@@ -1,7 +1,8 @@
 """Storing a channel's batch: items, quarantined rejects and the cursor, in one transaction.
 
 This is the only place ingest writes to the register, so the guarantee "the
-cursor moves only with the rows it covers" lives in one function: a crash
+cursor moves only with the rows it covers" lives in one function: the position is
+committed (`cursor.commit_cursor`) in the transaction that writes the rows. A crash
 before commit leaves both the rows and the old position, and the next run reads
 the same items again and the upsert makes that harmless.
 
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, Rejected
+from feedback.channels.cursor import commit_cursor
 from feedback.db.bulk import upsert
 from feedback.holds import describe_error, is_infrastructure_error
 from feedback.privacy import keys
@@ -44,15 +46,6 @@ class StoreResult:
 
     def as_dict(self) -> dict[str, int]:
         return {"inserted": self.inserted, "duplicates": self.duplicates, "quarantined": self.quarantined}
-
-
-def read_cursor(engine: Engine, channel: str, source: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text("SELECT position FROM feedback.channel_cursor WHERE channel = :c AND source = :s"),
-            {"c": channel, "s": source},
-        ).scalar()
-    return row
 
 
 def intake_rows(items: Sequence[IntakeItem]) -> list[tuple]:
@@ -98,17 +91,7 @@ def store_batch(
             ],
             ("channel", "source", "raw_sha256"),
         )
-        conn.execute(
-            sa.text(
-                """INSERT INTO feedback.channel_cursor (channel, source, position, items_total, updated_at)
-                   VALUES (:c, :s, CAST(:p AS jsonb), :n, :t)
-                   ON CONFLICT (channel, source) DO UPDATE
-                   SET position = EXCLUDED.position,
-                       items_total = feedback.channel_cursor.items_total + EXCLUDED.items_total,
-                       updated_at = EXCLUDED.updated_at"""
-            ),
-            {"c": channel, "s": source, "p": json.dumps(position), "n": inserted, "t": parked_at},
-        )
+        commit_cursor(conn, channel, source, position, inserted, parked_at)
     return StoreResult(inserted=inserted, duplicates=len(items) - inserted, quarantined=parked)
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feedback.channels.mail_items import store_attachment
-from feedback.channels.mail_parse import Attachment
+from feedback.channels.mail.items import store_attachment
+from feedback.channels.mail.parse import Attachment
 from feedback.config import WebForm
 
 ALLOWED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain")

@@ -33,7 +33,7 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from io import BytesIO
 
 from feedback.channels.base import InvalidItem
-from feedback.channels.mail_text import (
+from feedback.channels.mail.text import (
     CONTROLS,
     Notes,
     as_bytes,
@@ -43,7 +43,7 @@ from feedback.channels.mail_text import (
     html_to_text,
     normalise_text,
 )
-from feedback.channels.mail_tree import message_from_bytes
+from feedback.channels.mail.tree import message_from_bytes
 
 KINDS = ("feedback", "bounce", "auto_reply", "own", "spam", "report", "list")
 _MAX_DEPTH = 40

@@ -1,6 +1,6 @@
 """Third-party platforms and form providers' APIs into intake: page by page, the cursor with the rows.
 
-A platform is one declarative entry of `channels.yaml` (see `rest_spec`); this module
+A platform is one declarative entry of `channels.yaml` (see `rest.spec`); this module
 runs it. Every page is one transaction: its items, its rejects (quarantined with the
 reason) and the position that resumes after it (`store_batch`). So an outage in the
 middle of a traversal loses nothing: the task fails after its retries with one clear
@@ -30,8 +30,10 @@ import jmespath.exceptions
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback import connections
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.store import read_cursor, store_batch
+from feedback.channels.cursor import read_cursor
+from feedback.channels.store import store_batch
 from feedback.config import Platform
 from feedback.connections import ConnectionValue, parse
 from feedback.db.locks import source_lock
@@ -70,7 +72,7 @@ def credentials(platform: Platform, uri: str | None) -> ConnectionValue | None:
     """The platform's connection (URI or Airflow JSON form); None when its auth needs none."""
     if uri is None:
         if platform.auth.type != "none":
-            env = "AIRFLOW_CONN_" + platform.connection_id.upper()
+            env = connections.env_name(platform.connection_id)
             raise ConfigError(
                 f"platform {platform.name}: no connection {platform.connection_id} (auth {platform.auth.type}); "
                 f"create it in Airflow or set {env}"
@@ -163,7 +165,7 @@ def record_ref(platform: Platform, record: Any, n: int) -> str:
 
 def _map_page(source: Any, platform: Platform, records: list[Any], channel: str,
               fetched_at: datetime) -> tuple[list, list]:
-    from feedback.channels.rest_source import with_our_receipt
+    from feedback.channels.rest.source import with_our_receipt
 
     items: list[IntakeItem] = []
     rejected: list[Rejected] = []
@@ -192,7 +194,7 @@ def ingest_platform(
     Raises PlatformUnavailable (after the client's retries) with every page read so far
     already committed; the next run resumes from there.
     """
-    from feedback.channels.rest_source import load_source
+    from feedback.channels.rest.source import load_source
 
     conn_value = credentials(platform, uri)
     platform = effective_platform(platform, conn_value)

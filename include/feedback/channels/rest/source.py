@@ -29,9 +29,9 @@ import httpx
 from jmespath import exceptions as jmespath_errors
 
 from feedback.channels.base import IntakeItem, InvalidItem
-from feedback.channels.mail_items import plausible
-from feedback.channels.rest_client import PlatformUnavailable, RestClient
-from feedback.channels.rest_spec import compiled
+from feedback.channels.mail.items import plausible
+from feedback.channels.rest.client import PlatformUnavailable, RestClient
+from feedback.channels.rest.spec import compiled
 from feedback.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def with_our_receipt(item: IntakeItem, fetched_at: datetime) -> IntakeItem:
     """The item with a received_at we can trust: the platform's creation time, unless it is implausible.
 
     A 1970 (epoch 0) or 2099 `created_at` would number the item and start its deadlines from a
-    wrong clock. The rule is the mail rule (`mail_items.plausible`: not before 2000, at most a
+    wrong clock. The rule is the mail rule (`mail.items.plausible`: not before 2000, at most a
     day after we fetched it); an implausible value becomes our fetch time, and the platform's
     value is kept in the payload as `platform_created_at` with `created_at_flag: implausible`.
     Applied by the ingest loop after `to_item`, so subclasses that override `to_item` get it too.
@@ -528,5 +528,5 @@ def load_source(platform: Platform, credentials: ConnectionValue | None = None, 
     if cls is None:
         raise ConfigError(f"{where}: module {module_name} has no {class_name}")
     if not (isinstance(cls, type) and issubclass(cls, RestSource)):
-        raise ConfigError(f"{where}: {class_name} is not a subclass of feedback.channels.rest_source.RestSource")
+        raise ConfigError(f"{where}: {class_name} is not a subclass of feedback.channels.rest.source.RestSource")
     return cls(platform, client=client, credentials=credentials, channel=channel)

@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from feedback.channels.base import IntakeItem, Rejected
-from feedback.channels.mail_items import CHANNEL, MailRules, judge
+from feedback.channels.mail.items import CHANNEL, MailRules, judge
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from feedback import connections
 from feedback.channels.base import IntakeItem, Rejected
-from feedback.channels.mail_items import CHANNEL, MailRules, resolve_reused_ids
-from feedback.channels.mail_pool import MailJudge
-from feedback.channels.mail_sources import Batch, MailSource, folder_sources
-from feedback.channels.store import read_cursor, store_batch
+from feedback.channels.cursor import read_cursor
+from feedback.channels.mail.items import CHANNEL, MailRules, resolve_reused_ids
+from feedback.channels.mail.pool import MailJudge
+from feedback.channels.mail.sources import Batch, MailSource, folder_sources
+from feedback.channels.store import store_batch
 from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
 
@@ -174,7 +176,7 @@ def ingest_mailbox(engine: Engine, name: str, imap_uri: str | None, run_time: da
                     for source, outbound in sources]
 
     if imap_uri:
-        from feedback.channels.imap_client import ImapReader, ImapSettings
+        from feedback.channels.mail.imap import ImapReader, ImapSettings
 
         with ImapReader(ImapSettings.from_uri(imap_uri, mailbox.connection_id)) as reader:
             summaries = read_all(folder_sources(mailbox, reader=reader, run_time=run_time,
@@ -183,7 +185,7 @@ def ingest_mailbox(engine: Engine, name: str, imap_uri: str | None, run_time: da
     else:
         drop = mailbox.resolved_drop(local_dir())
         if drop is None:
-            env = "AIRFLOW_CONN_" + mailbox.connection_id.upper()
+            env = connections.env_name(mailbox.connection_id)
             raise ConfigError(
                 f"mailbox {name}: no connection {mailbox.connection_id} and no drop_path; set {env} "
                 "(e.g. imaps://user:password@imap.example.com:993) or drop_path in channels.yaml"

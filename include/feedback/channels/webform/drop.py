@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.store import StoreResult, read_cursor, store_batch
+from feedback.channels.cursor import read_cursor
+from feedback.channels.store import StoreResult, store_batch
 from feedback.config import WebForm
 
 CHANNEL = "webform"

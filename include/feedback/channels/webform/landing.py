@@ -1,7 +1,7 @@
 """Submissions the intake endpoint landed (`feedback.webform_submission`) into intake, each exactly once.
 
 A landed row becomes the same drop-folder document a form provider would export
-and goes through the drop folder's parser (`webform_drop.parse_submission`), so
+and goes through the drop folder's parser (`webform.drop.parse_submission`), so
 triage sees one payload shape whichever way a form arrived, and a row parked in
 quarantine can be re-run by `feedback quarantine retry` like any parked file.
 
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
 from feedback.channels.store import INTAKE_COLUMNS, QUARANTINE_COLUMNS, intake_rows
-from feedback.channels.webform_drop import CHANNEL, parse_submission
+from feedback.channels.webform.drop import CHANNEL, parse_submission
 from feedback.config import WebForm
 from feedback.db.bulk import upsert
 from feedback.privacy import keys

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.mail_parse import Attachment, ParsedMail, parse_mail
+from feedback.channels.mail.parse import Attachment, ParsedMail, parse_mail
 
 CHANNEL = "email"
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Web-form intake: JSON drops on disk and submissions landed by the web app, moved into the register."""
