@@ -1,28 +1,27 @@
-"""The register engine as seen from inside an Airflow task.
+"""The register engine and the outgoing mail server as seen from inside an Airflow task.
 
-`AIRFLOW_CONN_FEEDBACK_DB` is read by `feedback.db.engine` directly; a
-`feedback_db` connection stored in Airflow's metadata database (set in the UI or
-a secrets backend) is looked up here and passed down. With neither, the embedded
-register is used, as in the demo.
+Connections come from the product's one lookup (`feedback.connections.value`), which in
+an Airflow deployment is `feedback_airflow.connections.AirflowConnections`: an
+`AIRFLOW_CONN_<ID>` variable, the UI (metadata database) or a secrets backend. With
+no `feedback_db` anywhere, the embedded register is used, as in the demo.
 """
 
 from __future__ import annotations
 
 import os
 
+from feedback import connections
+
 
 def feedback_db_uri() -> str | None:
-    """The feedback_db connection's URI from Airflow, or None to use the defaults."""
-    if os.environ.get("AIRFLOW_CONN_FEEDBACK_DB"):
-        return None
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    """The feedback_db connection's URI from Airflow, or None to use the defaults.
 
-    try:
-        conn = BaseHook.get_connection("feedback_db")
-    except AirflowNotFoundException:
+    None when `AIRFLOW_CONN_FEEDBACK_DB` is set: `feedback.db.engine` reads it itself and
+    names it in its messages.
+    """
+    if os.environ.get(connections.env_name("feedback_db")):
         return None
-    return conn.get_uri()
+    return connections.value("feedback_db")
 
 
 def register_engine():
@@ -33,17 +32,8 @@ def register_engine():
 
 
 def connection_uri(conn_id: str) -> str | None:
-    """A connection's URI: its AIRFLOW_CONN_<ID> variable, or Airflow's stored connection; None if neither."""
-    value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if value:
-        return value
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return BaseHook.get_connection(conn_id).get_uri()
-    except AirflowNotFoundException:
-        return None
+    """A connection's URI or JSON value from the deployment's lookup; None if it is not set anywhere."""
+    return connections.value(conn_id)
 
 
 def smtp_uri() -> str | None:

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from feedback import connections
 from feedback.errors import ConfigError, FeedbackError
 
 KEY_ENV = "FEEDBACK_SURVEY_KEY"
@@ -57,10 +58,8 @@ def survey_key(connection_uri: str | None = None) -> bytes:
         if len(value) < 16:
             raise ConfigError(f"{KEY_ENV}: too short; use at least 16 random characters")
         return value.encode()
-    uri = connection_uri or os.environ.get(CONN_ENV, "").strip()
+    uri = connection_uri or connections.value("feedback_survey")
     if uri:
-        from feedback import connections
-
         conn = connections.parse(uri, "the feedback_survey connection", {"generic", "http", "https", "secret"},
                                  "generic://:<secret>@")
         if not conn.password or len(conn.password) < 16:

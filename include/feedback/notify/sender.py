@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import smtplib
 import ssl
@@ -148,12 +147,13 @@ class SmtpSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings:
-        """The `feedback_smtp` connection from `AIRFLOW_CONN_FEEDBACK_SMTP` (URI or JSON).
+        """The `feedback_smtp` connection (URI or JSON) from the deployment's lookup, or from `environ`.
 
         Raises one FeedbackError line saying what to set when it is missing or wrong,
         instead of a socket error deep inside the sender.
         """
-        value = (environ if environ is not None else os.environ).get(CONN_ENV, "").strip()
+        found = connections.lookup() if environ is None else connections.EnvironmentConnections(environ)
+        value = found.get("feedback_smtp")
         if not value:
             raise FeedbackError(
                 f"the feedback_smtp connection is not configured: set {CONN_ENV}, e.g. {EXAMPLE_URI} "

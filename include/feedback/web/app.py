@@ -20,7 +20,7 @@ from feedback.web.crm_events import events_router
 from feedback.web.intake import intake_router
 from feedback.web.pages import pages_router
 from feedback.web.runtime import IntakeRuntime
-from feedback.web.verify import ConnectionLookup
+from feedback.web.verify import ConnectionGetter
 
 URL_PREFIX = "/feedback"
 
@@ -31,14 +31,14 @@ def create_app(
     channels: Channels | None = None,
     now: Callable[[], datetime] | None = None,
     routers: Sequence[APIRouter] | None = None,
-    connection_lookup: ConnectionLookup | None = None,
+    connection_lookup: ConnectionGetter | None = None,
 ) -> FastAPI:
     """The app with its routes relative to where it is mounted.
 
     `engine` is a factory called at the first request (default: the configured register);
     `channels` replaces channels.yaml; `now` is the clock (tests); `routers` are included
     as they are (default: the survey page and the callback console); `connection_lookup` returns a connection's
-    value by id (default: its AIRFLOW_CONN_<ID> variable).
+    value by id (default: `feedback.connections.value`, the deployment's lookup).
     """
     runtime = IntakeRuntime()
     if engine is not None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from feedback import connections
 from feedback.config import Channels, WebForm
-from feedback.web.verify import ConnectionLookup, env_connection
+from feedback.web.verify import ConnectionGetter
 
 
 def _default_engine() -> Engine:
@@ -54,7 +55,7 @@ class IntakeRuntime:
     engine_factory: Callable[[], Engine] = _default_engine
     channels_factory: Callable[[], Channels] = _default_channels
     now: Callable[[], datetime] = _utc_now
-    connection_lookup: ConnectionLookup = env_connection
+    connection_lookup: ConnectionGetter = connections.value
     attachments_dir_factory: Callable[[], Path] = _default_attachments_dir
     hash_key_factory: Callable[[], bytes] = _default_hash_key
     _cache: dict[str, object] = field(default_factory=dict)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ SIGNATURE_PREFIX = "sha256="
 # Unix seconds as a site sends them: up to 12 ASCII digits (the year 33658 is still refused as expired).
 TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
-ConnectionLookup = Callable[[str], str | None]
+# A connection's value by id: `feedback.connections.value` (the deployment's lookup), or a test's stand-in.
+ConnectionGetter = Callable[[str], str | None]
 
 
 class Unauthorized(Exception):
@@ -58,18 +58,13 @@ class SecretMissing(FeedbackError):
     """The form asks for verification but its secret connection is not set up."""
 
 
-def env_connection(conn_id: str) -> str | None:
-    """A connection's value from its `AIRFLOW_CONN_<ID>` variable, as Airflow itself would read it."""
-    return os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or None
-
-
-def form_secret(form: WebForm, lookup: ConnectionLookup) -> str:
+def form_secret(form: WebForm, lookup: ConnectionGetter) -> str:
     """The form's token / HMAC secret: its connection's password; SecretMissing says what to create."""
     return connection_password(form.secret_connection_id, lookup,
                                f"form {form.name} uses verify: {form.verify} but ")
 
 
-def connection_password(conn_id: str, lookup: ConnectionLookup, missing_prefix: str = "") -> str:
+def connection_password(conn_id: str, lookup: ConnectionGetter, missing_prefix: str = "") -> str:
     """A secret kept as an Airflow connection's password (never in YAML); SecretMissing names what to create."""
     how = (f"create the Airflow connection {conn_id} (e.g. AIRFLOW_CONN_{conn_id.upper()}="
            f"'generic://:<secret>@') with the secret as its password")
@@ -125,7 +120,7 @@ def check_signature(headers: Mapping[str, str], body: bytes, secret: str, now_un
     return Signed(expected, int(timestamp))
 
 
-def verify(form: WebForm, headers: Mapping[str, str], body: bytes, lookup: ConnectionLookup,
+def verify(form: WebForm, headers: Mapping[str, str], body: bytes, lookup: ConnectionGetter,
            now_unix: float) -> Signed | None:
     """Apply the form's `verify` setting; the accepted signature for `verify: hmac`, else None.
 
