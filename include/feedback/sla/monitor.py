@@ -27,17 +27,22 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.config import DEFAULT_OVERDUE_REASONS
 from feedback.db.bulk import copy_into
+from feedback.db.rows import TextRow
 from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error, isolate_nested
 from feedback.sla import reasons as overdue_reasons
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
+
+if TYPE_CHECKING:
+    from feedback.sla.calendar import BusinessCalendar
+    from feedback.sla.policy import SlaPolicy
 
 log = logging.getLogger(__name__)
 MONITOR_LOCK = 0x736C615F6D6F6E  # "sla_mon"
@@ -67,21 +72,30 @@ class MonitorSummary:
     held: int = 0                 # items, deadlines or breaches held by this run (see `feedback quarantine list`)
     by_stage: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+class Notifier(Protocol):
+    """Enqueues the digests of `alerts` in the caller's transaction; returns the rows written.
+
+    It may carry `escalation_after` (how long a breach waits before each escalation level).
+    """
+
+    def __call__(self, conn: sa.Connection, run_time: datetime, alerts: list[TextRow], /) -> int: ...
 
 
 @dataclass
 class SlaSetup:
     """Policies by name (`feedback.sla_preset`), the default one, and the calendars."""
 
-    policies: dict[str, Any]
+    policies: dict[str, SlaPolicy]
     default: str
-    calendars: dict[str, Any]
+    calendars: dict[str, BusinessCalendar]
     # Codes of sla_policies.yaml `overdue_reasons`; an event's code outside them counts as `other`.
     reason_codes: frozenset[str] = frozenset(r.code for r in DEFAULT_OVERDUE_REASONS)
 
-    def policy(self, name: str | None) -> Any:
+    def policy(self, name: str | None) -> SlaPolicy:
         return self.policies.get(name or self.default) or self.policies[self.default]
 
 
@@ -126,7 +140,8 @@ def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime,
     last = conn.execute(sa.text("SELECT last_event_id FROM feedback.sla_monitor_state FOR UPDATE")).scalar_one()
     on_hold = set(_held_ids(conn, ITEM_TABLE))
     newly_held: list[int] = [] if held is None else held
-    applied, changed = 0, set()
+    applied = 0
+    changed: set[int] = set()
     # First the events set aside for items released since: in their original order.
     released = conn.execute(
         sa.text(_EVENT_SELECT + """ JOIN feedback.sla_deferred_event d ON d.event_id = e.id
@@ -169,15 +184,15 @@ def apply_events(conn: sa.Connection, setup: SlaSetup, run_time: datetime,
     return applied, changed
 
 
-def _apply_isolated(conn: sa.Connection, setup: SlaSetup, events: list[Any], run_time: datetime) -> set[int]:
+def _apply_isolated(conn: sa.Connection, setup: SlaSetup, events: Sequence[TextRow], run_time: datetime) -> set[int]:
     """Apply events in one savepoint; on a failure, item by item. Returns the items held."""
     if not events:
         return set()
-    per_item: dict[int, list[Any]] = defaultdict(list)
+    per_item: dict[int, list[TextRow]] = defaultdict(list)
     for e in events:
         per_item[e.feedback_id].append(e)
 
-    def process(c: sa.Connection, items: list[int]) -> None:
+    def process(c: sa.Connection, items: Sequence[int]) -> None:
         _apply(c, setup, sorted((e for fid in items for e in per_item[fid]), key=lambda e: e.id))
 
     def on_poison(c: sa.Connection, item: int, error: BaseException) -> None:
@@ -188,7 +203,7 @@ def _apply_isolated(conn: sa.Connection, setup: SlaSetup, events: list[Any], run
     return set(isolate_nested(conn, list(per_item), process, on_poison))
 
 
-def _defer(conn: sa.Connection, events: list[Any], run_time: datetime) -> None:
+def _defer(conn: sa.Connection, events: Sequence[TextRow], run_time: datetime) -> None:
     """Set aside the events of held items; applied after the hold is released."""
     if events:
         conn.execute(
@@ -198,11 +213,11 @@ def _defer(conn: sa.Connection, events: list[Any], run_time: datetime) -> None:
         )
 
 
-def _apply(conn: sa.Connection, setup: SlaSetup, events: list[Any]) -> None:
+def _apply(conn: sa.Connection, setup: SlaSetup, events: Sequence[TextRow]) -> None:
     met: list[tuple[int, int, str, datetime]] = []
     statuses: dict[int, tuple[str, datetime]] = {}
     transitions: dict[int, list[tuple[str, datetime]]] = defaultdict(list)  # ("pause"|"resume", at), in order
-    reopens: list[Any] = []
+    reopens: list[TextRow] = []
     reasons: list[overdue_reasons.ReasonEvent] = []
     cycle: dict[int, int] = {}
     paused_now: dict[int, bool] = {}
@@ -282,7 +297,7 @@ WHERE f.id = n.id AND (n.status IS NOT NULL OR f.next_deadline_at IS DISTINCT FR
 """
 
 
-def _stage(conn: sa.Connection, name: str, columns: str, rows: list[tuple]) -> None:
+def _stage(conn: sa.Connection, name: str, columns: str, rows: Sequence[tuple[object, ...]]) -> None:
     """A fresh temporary table holding `rows`, for one set-based UPDATE."""
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DROP")
     conn.exec_driver_sql(f"TRUNCATE {name}")
@@ -331,7 +346,7 @@ def _resume(conn: sa.Connection, setup: SlaSetup, replays: dict[int, list[tuple[
         )
 
 
-def _reopen(conn: sa.Connection, setup: SlaSetup, event: Any) -> None:
+def _reopen(conn: sa.Connection, setup: SlaSetup, event: TextRow) -> None:
     """A dissatisfied customer reopens the item: a new handling cycle with fresh deadlines."""
     new_cycle = event.handling_cycle + 1
     conn.execute(
@@ -514,12 +529,12 @@ def _scope(conn: sa.Connection, run_time: datetime, changed: set[int]) -> list[i
     if state.detected_upto is None or state.xid is None:
         return None
     # A run at an instant before the last one's (a re-run of an older DAG run) opens no window.
-    return conn.execute(
+    return list(conn.execute(
         sa.text(_CANDIDATES),
         {"since": state.detected_upto, "now": max(run_time, state.detected_upto), "xid": state.xid,
          "items": sorted(changed), "deadline_table": DEADLINE_TABLE, "item_table": ITEM_TABLE, "stage": STAGE,
          "released_since": (state.detected_wall or state.detected_upto) - RELEASE_MARGIN},
-    ).scalars().all()
+    ).scalars())
 
 
 # A hold released this long before the last run started is looked at again (rechecking is harmless).
@@ -577,12 +592,12 @@ def escalate(conn: sa.Connection, run_time: datetime, after: list[timedelta]) ->
     return raised
 
 
-def pending_alerts(conn: sa.Connection) -> list[Any]:
+def pending_alerts(conn: sa.Connection) -> list[TextRow]:
     """Warnings and breaches not yet notified at their current escalation level (masked fields only).
 
     Breaches the monitor holds (their digest could not be written) wait for their release.
     """
-    return conn.execute(
+    return list(conn.execute(
         sa.text(
             """SELECT b.id, b.feedback_id, f.feedback_no, f.priority, f.department, f.handler_group, b.stage,
                       b.kind, b.deadline_at AS due_at, b.detected_at, b.used_share, b.escalation_level, f.subject
@@ -592,11 +607,11 @@ def pending_alerts(conn: sa.Connection) -> list[Any]:
                ORDER BY b.id"""
         ),
         {"held": _held_ids(conn, BREACH_TABLE)},
-    ).all()
+    ).all())
 
 
-def _notify_isolated(conn: sa.Connection, notify: Any, run_time: datetime, alerts: list[Any],
-                     held: list[int]) -> tuple[int, list[Any]]:
+def _notify_isolated(conn: sa.Connection, notify: Notifier, run_time: datetime, alerts: list[TextRow],
+                     held: list[int]) -> tuple[int, list[TextRow]]:
     """Write the digests for `alerts`; alerts that cannot be written are held, the rest go together.
 
     One digest per recipient covers many alerts, so a poison alert is found by trying each
@@ -629,7 +644,7 @@ def _notify_isolated(conn: sa.Connection, notify: Any, run_time: datetime, alert
         return notify(conn, run_time, good), good
 
 
-def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any = None) -> MonitorSummary:
+def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Notifier | None = None) -> MonitorSummary:
     """One monitor run at `run_time` (the DAG run's instant): events, detection, escalation, digests.
 
     `notify(conn, run_time, alerts) -> rows written` enqueues the digests in the same
@@ -649,7 +664,7 @@ def run_monitor(engine: Engine, run_time: datetime, setup: SlaSetup, notify: Any
         ladder_steps = getattr(notify, "escalation_after", None) or [timedelta(hours=4)]
         summary.escalations = escalate(conn, run_time, list(ladder_steps))
         alerts = pending_alerts(conn) if notify is not None else []
-        if alerts:
+        if alerts and notify is not None:
             summary.notifications, alerts = _notify_isolated(conn, notify, run_time, alerts, held)
         if alerts:
             conn.execute(

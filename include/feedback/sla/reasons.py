@@ -27,12 +27,15 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from feedback.config import OTHER_REASON, OverdueReason
 from feedback.db.bulk import copy_into
+
+if TYPE_CHECKING:
+    from feedback.privacy.masking import Masker
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class UnknownReason(ValueError):
 
 
 @lru_cache(maxsize=1)
-def _masker() -> Any:
+def _masker() -> Masker:
     from feedback.privacy.masking import Masker, load_mask_config
 
     return Masker(load_mask_config())
@@ -74,7 +77,7 @@ def mask_reason_text(text: str | None) -> str | None:
 
 def known_code(code: str | None, codes: Collection[str]) -> str:
     """The code as counted: itself when configured, else `other` (a code removed from the list stays countable)."""
-    return code if code in codes else OTHER_REASON
+    return code if code is not None and code in codes else OTHER_REASON
 
 
 def labels(reasons: Iterable[OverdueReason], lang: str) -> dict[str, str]:
@@ -82,7 +85,7 @@ def labels(reasons: Iterable[OverdueReason], lang: str) -> dict[str, str]:
     return {r.code: (r.zh if lang == "zh" else r.en) for r in reasons}
 
 
-def event_cycle(details: Any, current: int) -> int:
+def event_cycle(details: object, current: int) -> int:
     """The handling cycle an event belongs to: its pinned `details.handling_cycle`, else the item's current one."""
     if isinstance(details, str):
         try:
