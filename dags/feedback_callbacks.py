@@ -23,16 +23,16 @@ Answers come from agents (the console, `feedback callbacks record`) and from the
 escalated to the department's supervisor. Rules: `include/config/callbacks.yaml`. XComs carry counts only.
 """
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, run_instant, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron, default_args, run_instant, tags
 
 OUTBOX_KINDS = ["survey", "survey_reminder", "callback_escalation"]
 
 
 @dag(
     dag_id="feedback_callbacks",
-    schedule=CronTriggerTimetable("0 * * * *", timezone="Asia/Shanghai"),
+    schedule=business_cron("0 * * * *"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -5,7 +5,7 @@ The month-end report (客户反馈月度报告) for the month just closed: figur
 Expectations check of the month's register, an Excel workbook (a sheet and a native chart per section) and a
 2–4 page PDF summary, archived as `feedback-report-YYYY-MM.xlsx` / `.pdf` and mailed to `reports.recipients`.
 
-* **Schedule**: the 1st at 06:00 (Asia/Shanghai); the month comes from the run's data interval, not the trigger
+* **Schedule**: the 1st at 06:00 (business time: settings.yaml `timezone`); the month comes from the run's data interval, not the trigger
   time. A backfill selects runs by logical date, the interval's start: the 1st of the month at 06:00+08:00
   (22:00 UTC the day before), so name both ends that way:
   `airflow backfill create --dag-id feedback_report_monthly --from-date 2026-01-01T06:00:00+08:00
@@ -31,7 +31,7 @@ from feedback_airflow.report_dags import report_dag
 feedback_report_monthly = report_dag(
     "monthly",
     dag_id="feedback_report_monthly",
-    cron="0 6 1 * *",  # Asia/Shanghai
+    cron="0 6 1 * *",  # business time (settings.yaml timezone)
     period_param="month",
     period_pattern=r"^\d{4}-\d{2}$",
     doc=__doc__,

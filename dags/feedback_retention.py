@@ -13,14 +13,14 @@ Keeps personal data only as long as the work needs it (settings.yaml → `retent
 Param `dry_run` reports what would be done and changes nothing. Counts only in XCom.
 """
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, run_instant, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron, default_args, run_instant, tags
 
 
 @dag(
     dag_id="feedback_retention",
-    schedule=CronTriggerTimetable("30 3 * * *", timezone="Asia/Shanghai"),
+    schedule=business_cron("30 3 * * *"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

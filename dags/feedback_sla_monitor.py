@@ -19,14 +19,14 @@ Status comes from `feedback_event` rows: outbound replies, platform status field
 team's CRM (see docs/operating.md).
 """
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, run_instant, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron, default_args, run_instant, tags
 
 
 @dag(
     dag_id="feedback_sla_monitor",
-    schedule=CronTriggerTimetable("*/5 * * * *", timezone="Asia/Shanghai"),
+    schedule=business_cron("*/5 * * * *"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

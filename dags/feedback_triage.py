@@ -30,15 +30,23 @@ its `responded` event (the first response the SLA monitor looks for).
 * **Params**: `taxonomy_preset` (A/B), `sla_preset` (A/B) override the configured defaults for a run.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, Param, dag, task
 
-from feedback_airflow.defaults import INTAKE_ASSET, START_DATE, TIMEOUTS, default_args, run_instant, tags
+from feedback_airflow.defaults import (
+    INTAKE_ASSET,
+    START_DATE,
+    TIMEOUTS,
+    business_cron,
+    default_args,
+    run_instant,
+    tags,
+)
 
 
 @dag(
     dag_id="feedback_triage",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("*/10 * * * *", timezone="Asia/Shanghai"), assets=[INTAKE_ASSET]
+        timetable=business_cron("*/10 * * * *"), assets=[INTAKE_ASSET]
     ),
     start_date=START_DATE,
     catchup=False,

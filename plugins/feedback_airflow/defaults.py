@@ -6,10 +6,15 @@ import logging
 from datetime import datetime, timedelta
 
 import pendulum
-from airflow.sdk import Asset, AssetAlias
+from airflow.sdk import Asset, AssetAlias, CronDataIntervalTimetable, CronTriggerTimetable
+
+from feedback.business_time import business_zone
 
 OWNER = "feedback-ops"
-START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+# Every schedule runs in the business time zone of settings.yaml (read when the DAG files are parsed),
+# so "06:00 on the 1st" means the office's 06:00; tests/dags/test_dag_integrity.py checks they agree.
+ZONE = business_zone().key
+START_DATE = pendulum.datetime(2026, 1, 1, tz=ZONE)
 # Updated by an ingest task when it stored new intake rows; triage is scheduled on it.
 INTAKE_ASSET = Asset("feedback://register/intake")
 # What ingest tasks declare as their outlet. An Asset outlet gets an event on every successful
@@ -105,6 +110,16 @@ def announce_intake(context, counts):
     if stored:
         context["outlet_events"][INTAKE_ALIAS].add(INTAKE_ASSET, extra={"rows": stored})
     return counts
+
+
+def business_cron(expression: str) -> CronTriggerTimetable:
+    """A cron schedule in business time: runs at the office's hours, whatever zone the workers are in."""
+    return CronTriggerTimetable(expression, timezone=ZONE)
+
+
+def business_cron_interval(expression: str) -> CronDataIntervalTimetable:
+    """A cron schedule in business time whose runs cover the interval just ended (reports' week or month)."""
+    return CronDataIntervalTimetable(expression, timezone=ZONE)
 
 
 def tags(*extra: str) -> list[str]:

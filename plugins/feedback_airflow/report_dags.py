@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, default_args, tags
+from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron_interval, default_args, tags
 
 
 def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_pattern: str, doc: str):
@@ -12,7 +12,7 @@ def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_p
 
     @dag(
         dag_id=dag_id,
-        schedule=CronDataIntervalTimetable(cron, timezone="Asia/Shanghai"),
+        schedule=business_cron_interval(cron),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -29,12 +29,12 @@ def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_p
         @task(retries=2, execution_timeout=TIMEOUTS["report"])
         def produce_report(params=None, **context) -> dict:
             """Counts and file sizes only (version, new or not, mails queued, quality passed, sections held)."""
-            from feedback import config
+            from feedback.business_time import business_zone
             from feedback.reports.produce import period_for_run, produce
             from feedback_airflow.register import register_engine
 
             period = period_for_run(kind, context.get("data_interval_start"), context.get("data_interval_end"),
-                                    params.get(period_param), config.settings().timezone)
+                                    params.get(period_param), business_zone().key)
             return produce(register_engine(), kind, period, generated_at=context["dag_run"].run_after,
                            locale=params.get("locale"), resend=bool(params.get("resend"))).as_dict()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -136,3 +138,56 @@ def test_dag_files_do_no_work_at_top_level():
         for line in top:
             assert not line.startswith(("from feedback.", "import feedback")), f"{path.name}: {line}"
             assert "Variable.get" not in line and "get_engine" not in line, f"{path.name}: {line}"
+
+
+def _zone_name(zone) -> str:
+    return getattr(zone, "name", None) or str(zone)
+
+
+def _schedule_zones(dags) -> dict[str, str]:
+    """dag id -> the zone of its cron timetable (an asset-or-time schedule's own timetable); interval DAGs have none."""
+    zones = {}
+    for dag_id, dag in dags.items():
+        timetable = getattr(dag.timetable, "timetable", dag.timetable)
+        if getattr(timetable, "expression", None) is not None:
+            zones[dag_id] = _zone_name(timetable.timezone)
+    return zones
+
+
+def test_every_cron_timetable_runs_in_the_business_zone(dagbag):
+    """Issue 18: settings.yaml `timezone` is the business zone; "06:00 on the 1st" means the office's 06:00."""
+    from feedback.business_time import business_zone
+
+    zone = business_zone().key
+    zones = _schedule_zones(dagbag.dags)
+    assert set(zones) >= {"feedback_triage", "feedback_sla_monitor", "feedback_callbacks", "feedback_retention",
+                          "feedback_report_weekly", "feedback_report_monthly"}, zones
+    assert {dag_id: z for dag_id, z in zones.items() if z != zone} == {}
+    assert {dag_id: _zone_name(dag.timezone) for dag_id, dag in dagbag.dags.items()
+            if _zone_name(dag.timezone) != zone} == {}, "start dates in another zone"
+
+
+def test_the_dags_take_their_zone_from_settings(offline_env, tmp_path):
+    """Another zone in settings.yaml moves every cron schedule with it (parsed in a fresh interpreter)."""
+    configs = tmp_path / "config"
+    shutil.copytree(ROOT / "include" / "config", configs)
+    settings = configs / "settings.yaml"
+    text = settings.read_text()
+    assert "timezone: Asia/Shanghai" in text
+    settings.write_text(text.replace("timezone: Asia/Shanghai", "timezone: Europe/Berlin"))
+    code = (
+        "import json, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_dag_integrity import _schedule_zones\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print(json.dumps({'cron': _schedule_zones(bag.dags),"
+        " 'start': {i: str(d.timezone.name) for i, d in bag.dags.items()}}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=300, env={**offline_env, "FEEDBACK_CONFIG_DIR": str(configs)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(found["cron"]) >= 6 and set(found["cron"].values()) == {"Europe/Berlin"}, found
+    assert set(found["start"].values()) == {"Europe/Berlin"}, found

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback.business_time import business_zone
 from feedback.callbacks.errors import UnknownTask
 from feedback.callbacks.outcomes import OPEN_STATUSES, OutcomeResult, record_answer
 from feedback.callbacks.policy import CallbackPolicy, load_policy
@@ -75,12 +76,6 @@ def expiry_base(run_time: datetime) -> datetime:
     if os.environ.get(EXPIRY_FROM_ENV, "run").strip().lower() == "clock":
         return max(run_time, datetime.now(UTC))
     return run_time
-
-
-def _zone() -> ZoneInfo:
-    from feedback import config
-
-    return ZoneInfo(config.settings().timezone)
 
 
 def _choices(policy: CallbackPolicy, locale: str) -> str:
@@ -160,7 +155,7 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
     if not policy.survey.enabled:
         return counts
     key = key or survey_key()
-    zone = _zone()
+    zone = business_zone()
     survey = policy.survey
     held = 0
 

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from feedback.business_time import business_zone
 from feedback.notify.mails import business_time, mail_locale, render_mail
 from feedback.notify.outbox import OutboxRow, message_id_for
 
@@ -96,7 +97,7 @@ def ack_rows(conn: sa.Connection, candidates: Sequence[AckCandidate], *, per_hou
     """
     if not candidates or per_hour <= 0:
         return [], len(candidates)
-    zone = zone or _zone()
+    zone = zone or business_zone()
     times = _earlier(conn, candidates)
     rows: list[OutboxRow] = []
     held = 0
@@ -124,7 +125,3 @@ def ack_rows(conn: sa.Connection, candidates: Sequence[AckCandidate], *, per_hou
     return rows, held
 
 
-def _zone() -> ZoneInfo:
-    from feedback import config
-
-    return ZoneInfo(config.settings().timezone)

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from feedback.business_time import business_zone
 from feedback.notify.mails import COLOURS, span
 from feedback.vocabulary import LOCALES, AlertKind, Priority, Stage, codes, locale_table
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 # Chat robots cap message size (WeCom: 4096 bytes of markdown): list the first entries, count the rest.
 CHAT_MAX_ENTRIES = 20
 CHAT_MAX_BYTES = 3500
@@ -117,15 +117,15 @@ def entries_hash(entries: Iterable[AlertEntry]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def local_time(moment: datetime, zone: ZoneInfo = DEFAULT_ZONE) -> str:
+def local_time(moment: datetime, zone: ZoneInfo | None = None) -> str:
     """`2026-10-05 18:00` in the business zone: readers think in office time, the register stores UTC."""
     if moment.tzinfo is None:
         raise ValueError("times must be timezone-aware (UTC in the register)")
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone or business_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 def subject_line(entries: Sequence[AlertEntry], run_time: datetime, locale: str = "zh-CN",
-                 zone: ZoneInfo = DEFAULT_ZONE) -> str:
+                 zone: ZoneInfo | None = None) -> str:
     """`[SLA] 3 项超时，5 项即将超时 — 2026-10-05 18:00`: the counts are what a reader triages by."""
     n = counts(entries)
     if _locale(locale) == "zh-CN":
@@ -174,7 +174,7 @@ def status_text(entry: AlertEntry, run_time: datetime, locale: str) -> str:
     return "已到期" if zh else "due now"
 
 
-def rows(entries: Iterable[AlertEntry], locale: str = "zh-CN", zone: ZoneInfo = DEFAULT_ZONE,
+def rows(entries: Iterable[AlertEntry], locale: str = "zh-CN", zone: ZoneInfo | None = None,
          department_label: DepartmentLabel | None = None, run_time: datetime | None = None) -> list[dict[str, Any]]:
     """Display rows (labels, local times, how late) in digest order; `run_time` is the monitor's instant."""
     labels = LABELS[_locale(locale)]
@@ -248,7 +248,7 @@ def template_env() -> Environment:
 
 
 def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str = "zh-CN",
-                  zone: ZoneInfo = DEFAULT_ZONE, department_label: DepartmentLabel | None = None,
+                  zone: ZoneInfo | None = None, department_label: DepartmentLabel | None = None,
                   console_url: str = DEFAULT_CONSOLE_URL) -> Digest:
     """The HTML and plain-text digest of `entries` for one reader's locale.
 
@@ -257,6 +257,7 @@ def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str
     can change without touching code.
     """
     locale = _locale(locale)
+    zone = zone or business_zone()
     table = rows(entries, locale, zone, department_label, run_time)
     context = {
         "subject": subject_line(entries, run_time, locale, zone),
@@ -323,7 +324,7 @@ def _chat_lines(table: list[dict[str, Any]], locale: str, bold: str) -> list[str
 
 
 def webhook_payload(fmt: str, entries: Sequence[AlertEntry], run_time: datetime, locale: str = "zh-CN",
-                    zone: ZoneInfo = DEFAULT_ZONE, department_label: DepartmentLabel | None = None) -> dict[str, Any]:
+                    zone: ZoneInfo | None = None, department_label: DepartmentLabel | None = None) -> dict[str, Any]:
     """The JSON body a chat robot of format `fmt` expects (wecom | dingtalk | slack | generic).
 
     Counts, feedback numbers and masked subjects only, like the mail digest.

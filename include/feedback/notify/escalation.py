@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, PlainValidator, field_validator, model_validator
 
+from feedback.business_time import business_zone
 from feedback.config import Strict, _display, known_zone, load_file
 from feedback.errors import ConfigError
 from feedback.notify.digest import DEFAULT_CONSOLE_URL  # digests link to <console_url>/overdue
@@ -132,7 +133,7 @@ class LevelSpec(Strict):
 
 class EscalationFile(Strict):
     version: Literal[1] = 1
-    timezone: str = "Asia/Shanghai"
+    timezone: str | None = None      # older files named the zone here; settings.yaml `timezone` is the one source
     message_id_domain: str = "feedback.local"
     console_url: str = DEFAULT_CONSOLE_URL
     groups: dict[str, Recipients]
@@ -145,8 +146,8 @@ class EscalationFile(Strict):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return known_zone(value)
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
 
     @field_validator("message_id_domain")
     @classmethod
@@ -323,6 +324,15 @@ class Ladder:
         return _unique(out)
 
 
+def _business_zone(spec: EscalationFile, shown: str) -> ZoneInfo:
+    """Digests show times in the business zone; a `timezone:` left in this file must agree with settings.yaml."""
+    zone = business_zone()
+    if spec.timezone is not None and spec.timezone != zone.key:
+        raise ConfigError(f"{shown}: timezone: {spec.timezone!r} differs from settings.yaml timezone {zone.key!r} "
+                          "(the business time zone is set in settings.yaml only; remove it here)")
+    return zone
+
+
 def _build(spec: EscalationFile, shown: str) -> Ladder:
     roles: dict[str, tuple[Recipient, ...]] = {
         "director": _recipients(spec.director),
@@ -353,7 +363,7 @@ def _build(spec: EscalationFile, shown: str) -> Ladder:
         levels.append(Level(i + 1, level.after, tuple(level.add)))
     return Ladder(
         source=shown,
-        timezone=ZoneInfo(spec.timezone),
+        timezone=_business_zone(spec, shown),
         message_id_domain=spec.message_id_domain,
         groups={code: _recipients(specs) for code, specs in spec.groups.items()},
         supervisors={code: _recipients(specs) for code, specs in spec.supervisors.items()},

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback import holds
+from feedback.business_time import business_zone
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 from feedback.reports.archive import ArchiveResult, archive, period_label, read_archived
 from feedback.reports.model import UNAVAILABLE, Label, QualityCheck, Report
@@ -133,7 +134,7 @@ def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged
             links[f.file_name] = f.location
     from feedback.notify.report_mail import report_mail
 
-    mail = report_mail(report, result.version, links, mail_text(report, result, links), zone=_zone(),
+    mail = report_mail(report, result.version, links, mail_text(report, result, links), zone=business_zone(),
                        attached=[a["filename"] for a in attachments])   # highlights first, and an HTML part
     text = mail.text
     subject = f"{report.title(report.locale)} {label}" + (f"（v{result.version}）" if report.locale == "zh-CN"
@@ -156,14 +157,6 @@ def mail_rows(conn: sa.Connection, report: Report, result: ArchiveResult, staged
                               message_id=message_id_for(dedup, domain=domain, prefix="report"),
                               attachments=attachments, caused_at=created_at))
     return rows
-
-
-def _zone() -> Any:
-    from zoneinfo import ZoneInfo
-
-    from feedback import config
-
-    return ZoneInfo(config.settings().timezone)
 
 
 def hold_ref(kind: str, label: str, key: str) -> str:

@@ -2,7 +2,7 @@
 
 Deadlines such as "respond within 4 hours" or "resolve within 7 working days"
 only mean something on a company calendar (domain.md section 3): working periods
-of the day (default 09:00–12:00 and 13:30–18:00 in Asia/Shanghai), a weekly
+of the day (default 09:00–12:00 and 13:30–18:00 in the business time zone), a weekly
 pattern (Mon–Fri), Chinese public holidays, the adjusted working days (调休, a
 Saturday or Sunday that is a working day) and the company's own days off and
 extra working days. Several calendars live side by side in
@@ -57,11 +57,12 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from feedback.config import Strict, load_file, parse_model
+from feedback.business_time import business_zone
+from feedback.config import Strict, known_zone, load_file, parse_model
 from feedback.paths import config_dir
 
 log = logging.getLogger(__name__)
@@ -104,16 +105,8 @@ def _check_period(text: str) -> str:
     return text
 
 
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
-    return value
-
-
 Period = Annotated[str, AfterValidator(_check_period)]
-Zone = Annotated[str, AfterValidator(_check_zone)]
+Zone = Annotated[str, AfterValidator(known_zone)]
 
 _BUSINESS_ONLY = ("periods", "weekdays", "public_holidays", "days_off", "extra_working_days")
 
@@ -123,7 +116,7 @@ class CalendarSpec(Strict):
 
     kind: Literal["business", "24x7"] = "business"
     description: str = ""
-    zone: Zone = "Asia/Shanghai"
+    zone: Zone | None = None              # None: the business time zone (settings.yaml `timezone`)
     periods: list[Period] = Field(default_factory=lambda: ["09:00-12:00", "13:30-18:00"])
     weekdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
     public_holidays: Literal["china", "none"] = "china"
@@ -260,7 +253,7 @@ class BusinessCalendar:
         self.name = name
         self.spec = spec
         self.kind = spec.kind
-        self.zone = ZoneInfo(spec.zone)
+        self.zone = ZoneInfo(spec.zone) if spec.zone else business_zone()
         self.always = spec.kind == "24x7"
         self.periods: tuple[tuple[int, int], ...] = tuple(sorted(parse_period(p) for p in spec.periods))
         self.weekdays = frozenset(WEEKDAYS.index(w) for w in spec.weekdays)

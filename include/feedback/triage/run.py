@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback import holds as holding
+from feedback.business_time import business_zone
 from feedback.db import setwise
 from feedback.notify.outbox import write_rows
 from feedback.privacy import keys, leak_gate, vault
@@ -120,7 +121,7 @@ def load_context(
         classifier=classifier,
         policy=policy,
         calendars=calendars,
-        zone=ZoneInfo(config.settings().timezone),
+        zone=business_zone(),
         taxonomy_preset=getattr(classifier, "preset", taxonomy_preset or "A"),
         sla_preset=policy.name,
         gate=gate,

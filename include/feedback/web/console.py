@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from feedback.business_time import business_zone
 from feedback.callbacks import claims, queue
 from feedback.callbacks import errors as callback_errors
 from feedback.callbacks import policy as callback_policy
@@ -48,7 +48,6 @@ router = APIRouter(prefix="/console", tags=["console"])
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 STYLESHEET = HERE / "static" / "console.css"
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 ATTEMPT_RESULTS = ("no_answer", "busy", "wrong_number")
 QUEUE_NOTICES = ("empty", "recorded", "attempt")
 DEFAULT_WINDOW_HOURS = 24
@@ -273,7 +272,7 @@ def _when(value: Any) -> str:
         return "" if value is None else str(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(business_zone()).strftime("%Y-%m-%d %H:%M")
 
 
 def render(request: Request, session: auth.ConsoleSession, template: str, *, status: int = 200,

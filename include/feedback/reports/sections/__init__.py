@@ -55,7 +55,7 @@ from feedback.reports.sections.assemble import (
 )
 from feedback.reports.sections.business_hours import CALENDAR_LOOKBACK_DAYS, calendar_spans, calendars_param
 from feedback.reports.sections.labels import OUTCOMES, TITLES, localize
-from feedback.reports.sections.periods import DEFAULT_ZONE, Period
+from feedback.reports.sections.periods import Period
 from feedback.reports.sections.queries import (
     COMPLAINT_CATEGORIES,
     OLDEST_PLAUSIBLE,
@@ -64,7 +64,7 @@ from feedback.reports.sections.queries import (
 )
 
 __all__ = [
-    "CALENDAR_LOOKBACK_DAYS", "COMPLAINT_CATEGORIES", "DEFAULT_ZONE", "OLDEST_PLAUSIBLE", "OUTCOMES",
+    "CALENDAR_LOOKBACK_DAYS", "COMPLAINT_CATEGORIES", "OLDEST_PLAUSIBLE", "OUTCOMES",
     "PRAISE_CATEGORIES", "SECTION_KEYS_MONTHLY", "SECTION_KEYS_WEEKLY", "TITLES", "OnError", "Period",
     "calendar_spans", "calendars_param", "localize", "monthly_sections", "report_sql", "unavailable_section",
     "weekly_sections",

@@ -5,11 +5,11 @@ with the month before (环比) and a year before (同比) to compare with.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-DEFAULT_ZONE = "Asia/Shanghai"
+from feedback.business_time import business_zone
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -24,7 +24,7 @@ class Period:
     kind: str            # "monthly" | "weekly"
     start: date          # inclusive, in the business zone
     end: date            # inclusive
-    zone: str = DEFAULT_ZONE
+    zone: str = field(default_factory=lambda: business_zone().key)   # settings.yaml `timezone`
 
     def __post_init__(self) -> None:
         if self.kind not in ("monthly", "weekly"):
@@ -34,17 +34,18 @@ class Period:
         ZoneInfo(self.zone)  # an unknown zone fails here, not in the middle of a report
 
     @classmethod
-    def month(cls, ym: str, zone: str = DEFAULT_ZONE) -> Period:
-        """The calendar month `"2026-10"`."""
+    def month(cls, ym: str, zone: str | None = None) -> Period:
+        """The calendar month `"2026-10"` (in the business zone unless `zone` is given)."""
         match = _MONTH_RE.match(ym.strip()) if isinstance(ym, str) else None
         if not match or not 1 <= int(match.group(2)) <= 12:
             raise ValueError(f"expected a month as YYYY-MM such as '2026-10', got {ym!r}")
         year, month = int(match.group(1)), int(match.group(2))
-        return cls("monthly", date(year, month, 1), _month_end(year, month), zone)
+        return cls("monthly", date(year, month, 1), _month_end(year, month), zone or business_zone().key)
 
     @classmethod
-    def week_before(cls, day: date, zone: str = DEFAULT_ZONE) -> Period:
-        """The Monday..Sunday week before the week of `day` (a datetime is taken in `zone`)."""
+    def week_before(cls, day: date, zone: str | None = None) -> Period:
+        """The Monday..Sunday week before the week of `day` (a datetime is taken in `zone`, default the business zone)."""
+        zone = zone or business_zone().key
         if isinstance(day, datetime):
             day = day.astimezone(ZoneInfo(zone)).date() if day.tzinfo else day.date()
         monday = day - timedelta(days=day.weekday())
