@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -208,3 +209,21 @@ def smtp_capture(tmp_path, monkeypatch):
                        f"smtp://127.0.0.1:{server.port}?disable_tls=true&disable_ssl=true&from_email=ops%40example.com")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def dist(tmp_path, monkeypatch):
+    """A throw-away installed distribution (a .dist-info on sys.path) declaring entry points."""
+
+    def make(entry_points: str, modules: dict[str, str]) -> None:
+        for name, source in modules.items():
+            (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / "feedback_ext_probe-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: feedback-ext-probe\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    yield make
+    for name in [m for m in sys.modules if m.startswith("ext_probe_")]:
+        del sys.modules[name]
