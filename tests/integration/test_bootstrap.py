@@ -18,7 +18,9 @@ TOOLS = ("bash", "cat", "cut", "sha256sum", "mkdir", "dirname", "tail", "rm", "g
 @pytest.fixture
 def project_copy(tmp_path) -> Path:
     """The files bootstrap.sh reads, in a scratch checkout without .venv."""
-    for name in ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt", "constraints.txt", "pyproject.toml"):
+    (tmp_path / "devtools").mkdir()
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt", "constraints.txt", "pyproject.toml",
+                 "devtools/requirements.txt", "devtools/pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "bootstrap.sh", tmp_path / "scripts" / "bootstrap.sh")
