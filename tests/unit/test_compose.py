@@ -47,13 +47,13 @@ ENV_NAME = re.compile(r"^(FEEDBACK_[A-Z0-9_]+|AIRFLOW_CONN_[A-Z0-9_]+)$")
 # Variables the code reads that compose deliberately does NOT set. Keep this list short,
 # and say for each why the containers do not need it.
 NOT_NEEDED_IN_COMPOSE = {
-    # Port of the embedded PostgreSQL (include/feedback/local/postgres.py). That server is
+    # Port of the embedded PostgreSQL (devtools/feedback_dev/postgres.py). That server is
     # started only when AIRFLOW_CONN_FEEDBACK_DB is unset; compose always sets it.
     "FEEDBACK_PG_PORT",
     # Optional path of a CJK font for the PDF reports (include/feedback/reports/fonts.py); the image
     # installs fonts-wqy-microhei, which is found without it.
     "FEEDBACK_REPORT_FONT",
-    # The demo points the shipped platform entries at local simulators (include/feedback/demo.py);
+    # The demo points the shipped platform entries at local simulators (devtools/feedback_dev/demo.py);
     # a deployment creates feedback_platform_<name> connections for the platforms it uses.
     "AIRFLOW_CONN_FEEDBACK_PLATFORM_ZENDESK",
     "AIRFLOW_CONN_FEEDBACK_PLATFORM_TRUSTPILOT",
@@ -70,7 +70,7 @@ NOT_NEEDED_IN_COMPOSE = {
     "FEEDBACK_CONSOLE_SESSION_HOURS",
     # Optional extra supervisors; callbacks.yaml's team lists them too.
     "FEEDBACK_CONSOLE_SUPERVISORS",
-    # Listening address of `make up` (include/feedback/local/up.py), a checkout's local Airflow;
+    # Listening address of `make up` (devtools/feedback_dev/up.py), a checkout's local Airflow;
     # compose publishes the API server's port itself.
     "FEEDBACK_UP_HOST",
     # Development corpora for measuring triage (include/feedback/triage/corpus_eval.py, `make eval`);
