@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from feedback.errors import ConfigError
 from feedback.paths import config_dir
 from feedback.sla.calendar import load_calendars
-from feedback.sla.policy import Deadline, load_policies, load_policy, parse_allowance
+from feedback.sla.deadlines import Deadline, stage_deadlines
+from feedback.sla.policy import load_policies, load_policy, parse_allowance
 
 SH = ZoneInfo("Asia/Shanghai")
 H = timedelta(hours=1)
@@ -33,7 +34,7 @@ def sh(*args: int) -> datetime:
 
 
 def due(policy, priority, tier="normal", start=START, calendars=CALS) -> dict[str, datetime]:
-    return {d.stage: d.due_at for d in policy.deadlines(priority, tier, start, calendars)}
+    return {d.stage: d.due_at for d in stage_deadlines(policy, priority, tier, start, calendars)}
 
 
 def test_presets_and_stages():
@@ -76,11 +77,11 @@ def test_preset_a_deadlines(priority, expected):
 
 
 def test_deadline_fields():
-    first, resolution = load_policy().deadlines("medium", "normal", START, CALS)
+    first, resolution = stage_deadlines(load_policy(), "medium", "normal", START, CALS)
     assert first == Deadline("first_response", sh(2026, 10, 8, 11, 30), 24 * H, "default", "A/medium/first_response")
     assert resolution.allowance == 7 * 7.5 * H                 # 7 working days as business time
     assert resolution.rule == "A/medium/resolution" and resolution.due_at.utcoffset() == timedelta(0)
-    urgent = load_policy().deadlines("urgent", None, START, CALS)
+    urgent = stage_deadlines(load_policy(), "urgent", None, START, CALS)
     assert {d.calendar for d in urgent} == {"always"}
 
 
@@ -102,7 +103,7 @@ def test_preset_b_deadlines():
     expected = {"first_response": sh(2026, 9, 28, 15, 30), "engaged": sh(2026, 9, 28, 17, 30),
                 "solution": sh(2026, 10, 8, 11, 30), "closed": sh(2026, 10, 10, 10)}
     assert due(b, "medium") == expected and due(b, "low") == expected
-    assert [d.rule for d in b.deadlines("low", "normal", START, CALS)][-1] == "B/三级/closed"
+    assert [d.rule for d in stage_deadlines(b, "low", "normal", START, CALS)][-1] == "B/三级/closed"
 
 
 # --- customer tier -----------------------------------------------------------------------------
@@ -117,14 +118,14 @@ def test_vip_factor():
     assert due(a, "medium", "vip")["resolution"] == sh(2026, 10, 8, 15, 15)
     # low first response: 3 wd x 0.5 = 11.25 business hours: 6.5 on 09-28, 09-29 3h + 1h45 → 15:15.
     assert due(a, "low", "vip")["first_response"] == sh(2026, 9, 29, 15, 15)
-    first = a.deadlines("high", "VIP", START, CALS)[0]    # tier names are case-insensitive
+    first = stage_deadlines(a, "high", "VIP", START, CALS)[0]    # tier names are case-insensitive
     assert first.allowance == 2 * H and first.rule == "A/high/first_response/vip x0.5"
     assert first.due_at == sh(2026, 9, 28, 12)
 
 
 def test_vip_factor_never_below_the_minimum():
     b = load_policy("B")
-    first, engaged, *_ = b.deadlines("urgent", "vip", START, CALS)
+    first, engaged, *_ = stage_deadlines(b, "urgent", "vip", START, CALS)
     # 30 min x 0.5 = 15 min, raised to the 30 min minimum; 1h x 0.5 = 30 min stays.
     assert first.allowance == 30 * M and first.rule == "B/一级/first_response/vip x0.5 min 30m"
     assert engaged.allowance == 30 * M and engaged.due_at == sh(2026, 9, 28, 10, 30)
@@ -137,11 +138,11 @@ def test_normal_tiers_are_unchanged(tier):
 
 def test_unknown_priority_or_tier_is_refused():
     with pytest.raises(ValueError, match="unknown priority 'critical'"):
-        load_policy().deadlines("critical", "normal", START, CALS)
+        stage_deadlines(load_policy(), "critical", "normal", START, CALS)
     with pytest.raises(ValueError, match="unknown customer tier 'gold'"):
-        load_policy().deadlines("high", "gold", START, CALS)
+        stage_deadlines(load_policy(), "high", "gold", START, CALS)
     with pytest.raises(ValueError, match="naive datetime"):
-        load_policy().deadlines("high", "normal", datetime(2026, 9, 28, 10), CALS)
+        stage_deadlines(load_policy(), "high", "normal", datetime(2026, 9, 28, 10), CALS)
 
 
 def _policy_file(tmp_path, body: str):
@@ -166,12 +167,12 @@ def test_tier_factor_on_working_days_and_minimum_cap(tmp_path):
         tmp_path, BASE + "    calendar_by_priority: {}\n    tiers:\n      vip: {factor: 0.5, minimum: 1h}\n"))
     start = sh(2026, 9, 28, 9)
     # 2 wd x 0.5 = exactly 1 wd: the same clock time next working day (not Mon 18:00).
-    fix = policy.deadlines("urgent", "vip", start, CALS)[1]
+    fix = stage_deadlines(policy, "urgent", "vip", start, CALS)[1]
     assert fix.due_at == sh(2026, 9, 29, 9) and fix.allowance == 7.5 * H
     # 3 wd x 0.5 = 1.5 wd = 11h15 of business time: Mon 7.5h, Tue 3h + 45 min → 14:15.
-    assert policy.deadlines("low", "vip", start, CALS)[1].due_at == sh(2026, 9, 29, 14, 15)
+    assert stage_deadlines(policy, "low", "vip", start, CALS)[1].due_at == sh(2026, 9, 29, 14, 15)
     # 20 min x 0.5 = 10 min; the 1h minimum would exceed the normal 20 min, so VIP keeps 20 min.
-    assert policy.deadlines("high", "vip", start, CALS)[0].allowance == 20 * M
+    assert stage_deadlines(policy, "high", "vip", start, CALS)[0].allowance == 20 * M
 
 
 def test_tier_own_table_wins_over_factor(tmp_path):
@@ -179,7 +180,7 @@ def test_tier_own_table_wins_over_factor(tmp_path):
         tmp_path, BASE + "    tiers:\n      vip:\n        factor: 0.5\n        allowances:\n"
                          "          medium: {fix: 1wd}\n"))
     start = sh(2026, 9, 28, 10)
-    respond, fix = policy.deadlines("medium", "vip", start, CALS)
+    respond, fix = stage_deadlines(policy, "medium", "vip", start, CALS)
     assert respond.allowance == 2 * H                     # factor still applies where the table is silent
     assert fix.due_at == sh(2026, 9, 29, 10) and fix.rule == "T/medium/fix/vip table"
 
@@ -190,8 +191,8 @@ def test_calendar_per_priority_is_configurable(tmp_path):
     # Sat 2026-09-19 10:00. high (20 min) on the 7x12 desk, which works Saturdays: 10:20.
     # medium (4h) on `default`: the next working day is the 调休 Sunday 09-20: 09:00 + 3h, 13:30 + 1h → 14:30.
     sat = sh(2026, 9, 19, 10)
-    assert policy.deadlines("high", None, sat, CALS)[0].due_at == sh(2026, 9, 19, 10, 20)
-    assert policy.deadlines("medium", None, sat, CALS)[0].due_at == sh(2026, 9, 20, 14, 30)
+    assert stage_deadlines(policy, "high", None, sat, CALS)[0].due_at == sh(2026, 9, 19, 10, 20)
+    assert stage_deadlines(policy, "medium", None, sat, CALS)[0].due_at == sh(2026, 9, 20, 14, 30)
     # A given mapping replaces the default {urgent: always}: urgent falls back to `calendar`.
     assert policy.calendar_for("urgent") == "default" and policy.calendar_for("high") == "support_7x12"
 
@@ -202,8 +203,8 @@ def test_missing_calendar_is_a_config_error(tmp_path):
         load_policy(directory=directory, calendars=CALS)
     policy = load_policy(directory=directory)
     with pytest.raises(ConfigError, match="night_shift"):
-        policy.deadlines("urgent", None, START, CALS)
-    assert policy.deadlines("high", None, START, CALS)      # other priorities still work
+        stage_deadlines(policy, "urgent", None, START, CALS)
+    assert stage_deadlines(policy, "high", None, START, CALS)      # other priorities still work
 
 
 def test_shipped_policies_reference_shipped_calendars():
@@ -220,12 +221,12 @@ def test_shipped_policies_reference_shipped_calendars():
        st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 11, 30), timezones=st.just(SH)))
 def test_property_allowance_is_business_time_to_due(preset, priority, tier, start):
     policy = load_policy(preset)
-    deadlines = policy.deadlines(priority, tier, start, CALS)
+    deadlines = stage_deadlines(policy, priority, tier, start, CALS)
     assert [d.stage for d in deadlines] == policy.stages
     for d in deadlines:
         assert d.due_at >= start
         assert CALS[d.calendar].between(start, d.due_at) == d.allowance
-    normal = policy.deadlines(priority, "normal", start, CALS)
+    normal = stage_deadlines(policy, priority, "normal", start, CALS)
     assert all(v.due_at <= n.due_at for v, n in zip(deadlines, normal, strict=True))   # VIP never later
 
 

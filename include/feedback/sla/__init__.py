@@ -10,8 +10,9 @@ goes through this package:
   measure business time between two instants minus pauses) and `load_calendars()`
   for `include/config/calendars.yaml`;
 - `feedback.sla.policy`: `SlaPolicy` / `load_policy()` for
-  `include/config/sla_policies.yaml` (presets A and B of domain.md section 3) and
-  the per-stage `Deadline`s of an item.
+  `include/config/sla_policies.yaml` (presets A and B of domain.md section 3);
+- `feedback.sla.deadlines`: `stage_deadlines()`, the per-stage `Deadline`s of an
+  item under a policy, and `deadline_rows()`, the rows stored with their warning instant.
 
 Everything here is pure computation on timezone-aware datetimes (UTC out); no
 database, no clock: the caller passes the item's received time.

@@ -3,23 +3,21 @@
 The process manuals disagree on stages and allowances (domain.md section 3), so the
 rules are data (`include/config/sla_policies.yaml`) with the documents' variants as
 presets: A (doc 000: first response / resolution per priority) and B (doc 003: four
-stages for 一级/二级/三级). Triage calls `policy.deadlines(...)` once per item with
-its received time; the SLA monitor later uses `satisfied_by`, `pause_statuses`
-and `warning_share` of the same policy.
+stages for 一级/二级/三级). This module holds the policy's model and loading; the
+deadlines it gives an item are computed in `feedback.sla.deadlines`. The SLA
+monitor uses `satisfied_by`, `pause_statuses` and `warning_share` of the same policy.
 
 Duration units (documented in the YAML too): `m` / `h` are business time on the
 stage's calendar, `wd` working days (`BusinessCalendar.add_working_days`). A
 customer tier may shorten allowances by a factor (never below its `minimum`, never
-above the normal allowance) or bring its own table. Working days scaled by a
-factor become business time: `n wd × f` = `n × f × calendar.day_length`, which is
-the same business instant `add_working_days` would give when `n × f` is whole.
+above the normal allowance) or bring its own table.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -46,7 +44,6 @@ EVENTS = ("created", "responded", "customer_replied", "resolved", "reopened", "c
 Priority = vocabulary.PriorityCode
 Tier = Literal["vip", "normal"]
 Status = vocabulary.ItemStatusCode
-_TIER_ALIASES = {"vip": "vip", "normal": "normal", "普通": "normal", "": "normal"}
 _DURATION_RE = re.compile(r"^(?:(?P<wd>\d+)wd|(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?)$")
 _PRESET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,30}$")
 
@@ -201,26 +198,8 @@ class SlaPoliciesFile(Strict):
 # --- the policy --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """When one SLA stage of an item is due.
-
-    `allowance` is the business time allowed on `calendar` (for working days the
-    nominal `n × day_length`), so `calendar.between(start, due_at) == allowance` and the
-    SLA monitor can warn at `warning_share` of it; None is reserved for a stage without
-    a measurable allowance (no shipped rule produces it). `rule` names the policy row,
-    e.g. `A/urgent/first_response` or `A/high/resolution/vip x0.5`.
-    """
-
-    stage: str
-    due_at: datetime
-    allowance: timedelta | None
-    calendar: str
-    rule: str
-
-
 class SlaPolicy:
-    """One preset of sla_policies.yaml, ready to compute deadlines."""
+    """One preset of sla_policies.yaml; `sla.deadlines.stage_deadlines` computes an item's deadlines from it."""
 
     def __init__(self, name: str, spec: PresetSpec) -> None:
         self.name = name
@@ -273,43 +252,6 @@ class SlaPolicy:
                     f"which {_CALENDARS} does not define (calendars: {', '.join(sorted(calendars))})"
                 )
 
-    def deadlines(
-        self,
-        priority: str,
-        customer_tier: str | None,
-        start: datetime,
-        calendars: dict[str, BusinessCalendar],
-    ) -> list[Deadline]:
-        """The deadline of every stage, in stage order, for an item received at `start`.
-
-        Pass the item's received time (timezone-aware), never the clock, so a re-run
-        gives the same deadlines. The earliest `due_at` is the item's next deadline.
-        """
-        _check_priority(priority)
-        tier = _tier(customer_tier)
-        cal_name = self.calendar_for(priority)
-        if cal_name not in calendars:
-            self.check_calendars(calendars)
-        cal = calendars[cal_name]
-        level = self.spec.level(priority)
-        tier_spec = self.spec.tiers.get(tier)  # type: ignore[call-overload]
-        out = []
-        for stage in self.stages:
-            rule = f"{self.name}/{level}/{stage}"
-            own = tier_spec.allowances.get(level, {}).get(stage) if tier_spec else None
-            if own is not None:
-                due, allowance = _apply(cal, start, own)
-                rule += f"/{tier} table"
-            else:
-                base = self.spec.allowances[level][stage]
-                if tier_spec is None or tier_spec.factor == 1:
-                    due, allowance = _apply(cal, start, base)
-                else:
-                    due, allowance, note = _scaled(cal, start, base, tier_spec)
-                    rule += f"/{tier} x{tier_spec.factor:g}{note}"
-            out.append(Deadline(stage=stage, due_at=due, allowance=allowance, calendar=cal_name, rule=rule))
-        return out
-
 
 _CALENDARS = "calendars.yaml"
 
@@ -317,37 +259,6 @@ _CALENDARS = "calendars.yaml"
 def _check_priority(priority: str) -> None:
     if priority not in PRIORITIES:
         raise ValueError(f"unknown priority {priority!r} (expected one of {', '.join(PRIORITIES)})")
-
-
-def _tier(value: str | None) -> str:
-    tier = _TIER_ALIASES.get((value or "").strip().lower())
-    if tier is None:
-        raise ValueError(f"unknown customer tier {value!r} (expected one of {', '.join(TIERS)})")
-    return tier
-
-
-def _apply(cal: BusinessCalendar, start: datetime, allowance: Allowance) -> tuple[datetime, timedelta]:
-    if allowance.working_days is not None:
-        return cal.add_working_days(start, allowance.working_days), allowance.working_days * cal.day_length
-    assert allowance.business is not None
-    return cal.add(start, allowance.business), allowance.business
-
-
-def _scaled(cal: BusinessCalendar, start: datetime, base: Allowance,
-            tier: TierSpec) -> tuple[datetime, timedelta, str]:
-    """Apply a tier factor: never below the tier's minimum, never above the normal allowance."""
-    full = base.business if base.business is not None else (base.working_days or 0) * cal.day_length
-    wanted = full * tier.factor
-    note = ""
-    minimum = tier.minimum.business if tier.minimum is not None else None
-    if minimum is not None and minimum > wanted:
-        wanted = minimum
-        note = f" min {tier.minimum.text}"
-    wanted = min(wanted, full)
-    day = cal.day_length
-    if base.working_days is not None and wanted % day == timedelta(0):
-        return cal.add_working_days(start, wanted // day), wanted, note
-    return cal.add(start, wanted), wanted, note
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -380,6 +291,6 @@ def load_policy(
 
 
 __all__ = [
-    "Allowance", "Deadline", "PresetSpec", "SlaPoliciesFile", "SlaPolicy", "load_policies", "load_policy",
+    "Allowance", "PresetSpec", "SlaPoliciesFile", "SlaPolicy", "load_policies", "load_policy",
     "parse_allowance",
 ]
