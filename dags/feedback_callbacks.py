@@ -25,9 +25,15 @@ escalated to the department's supervisor. Rules: `include/config/callbacks.yaml`
 
 from airflow.sdk import dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron, default_args, run_instant, tags
-
-OUTBOX_KINDS = ["survey", "survey_reminder", "callback_escalation"]
+from feedback_airflow.defaults import (
+    START_DATE,
+    TIMEOUTS,
+    business_cron,
+    default_args,
+    run_instant,
+    send_outbox,
+    tags,
+)
 
 
 @dag(
@@ -76,14 +82,12 @@ def feedback_callbacks():
         return write_surveys(register_engine(), run_instant(context), key=key)
 
     @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
-    def deliver_outbox(**context) -> dict:
-        """Counts only: sent, failed (will retry), gave up."""
-        from feedback.notify.sender import send_pending
-        from feedback_airflow.register import register_engine, smtp_settings
+    def deliver_outbox(outbox_owner: str, **context) -> dict:
+        """Counts only: sent, failed (will retry), gave up; the kinds this DAG owns (notify.owners)."""
+        return send_outbox(outbox_owner, run_instant(context))
 
-        return send_pending(register_engine(), smtp=smtp_settings(), now=run_instant(context), kinds=OUTBOX_KINDS)
-
-    release_expired_claims() >> apply_item_status() >> schedule_callbacks() >> send_surveys() >> deliver_outbox()
+    (release_expired_claims() >> apply_item_status() >> schedule_callbacks() >> send_surveys()
+     >> deliver_outbox(outbox_owner="feedback_callbacks"))
 
 
 feedback_callbacks()

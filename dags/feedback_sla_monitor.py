@@ -12,8 +12,9 @@ Watches every open item's deadlines on the business calendar, every 5 minutes.
    breaches still unmet after the ladder's wait. One digest per recipient is written to the outbox in the same
    transaction: handler group on warnings, supervisor on breaches, director for urgent items and escalations
    (`include/config/escalation.yaml`).
-3. **send_notifications**: delivers pending outbox rows (e-mail through `feedback_smtp`, chat webhooks), with
-   retries and backoff; a row is sent at most once.
+3. **send_notifications**: delivers the outbox kinds this DAG owns (SLA digests by e-mail through `feedback_smtp`,
+   chat webhooks, pipeline-failure alerts; the table is `include/feedback/notify/owners.py`), with retries and
+   backoff; a row is sent at most once.
 
 Status comes from `feedback_event` rows: outbound replies, platform status fields, the console, or an operations
 team's CRM (see docs/operating.md).
@@ -21,7 +22,15 @@ team's CRM (see docs/operating.md).
 
 from airflow.sdk import Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron, default_args, run_instant, tags
+from feedback_airflow.defaults import (
+    START_DATE,
+    TIMEOUTS,
+    business_cron,
+    default_args,
+    run_instant,
+    send_outbox,
+    tags,
+)
 
 
 @dag(
@@ -61,14 +70,11 @@ def feedback_sla_monitor():
         return run_monitor(register_engine(), run_instant(context), load_setup(), notifier()).as_dict()
 
     @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
-    def send_notifications(**context) -> dict:
-        """Counts only: sent, failed (will retry), gave up."""
-        from feedback.notify.sender import send_pending
-        from feedback_airflow.register import register_engine, smtp_settings
+    def send_notifications(outbox_owner: str, **context) -> dict:
+        """Counts only: sent, failed (will retry), gave up; the kinds this DAG owns (notify.owners)."""
+        return send_outbox(outbox_owner, run_instant(context))
 
-        return send_pending(register_engine(), smtp=smtp_settings(), now=run_instant(context))
-
-    recompute_deadlines() >> watch_deadlines() >> send_notifications()
+    recompute_deadlines() >> watch_deadlines() >> send_notifications(outbox_owner="feedback_sla_monitor")
 
 
 feedback_sla_monitor()

@@ -39,6 +39,7 @@ from feedback_airflow.defaults import (
     business_cron,
     default_args,
     run_instant,
+    send_outbox,
     tags,
 )
 
@@ -85,15 +86,12 @@ def feedback_triage():
         return retrain(register_engine(), classifier, run_instant(context))
 
     @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
-    def send_acknowledgements(**context) -> dict:
+    def send_acknowledgements(outbox_owner: str, **context) -> dict:
         """Delivers the receipt mails this triage wrote (and any still pending); counts only."""
-        from feedback.notify.sender import send_pending
-        from feedback_airflow.register import register_engine, smtp_settings
-
-        return send_pending(register_engine(), smtp=smtp_settings(), now=run_instant(context), kinds=["ack"])
+        return send_outbox(outbox_owner, run_instant(context))
 
     triaged = triage_new_intake()
-    triaged >> send_acknowledgements()
+    triaged >> send_acknowledgements(outbox_owner="feedback_triage")
     triaged >> retrain_learned_classifier()
 
 

@@ -112,6 +112,18 @@ def announce_intake(context, counts):
     return counts
 
 
+def send_outbox(outbox_owner: str, now: datetime) -> dict:
+    """Deliver the pending outbox rows of the kinds `outbox_owner` owns (feedback.notify.owners); counts only.
+
+    Each DAG's send task calls this with its own owner name, so no run sends another DAG's messages.
+    """
+    from feedback.notify.owners import kinds_of
+    from feedback.notify.sender import send_pending
+    from feedback_airflow.register import register_engine, smtp_settings
+
+    return send_pending(register_engine(), smtp=smtp_settings(), now=now, kinds=kinds_of(outbox_owner))
+
+
 def business_cron(expression: str) -> CronTriggerTimetable:
     """A cron schedule in business time: runs at the office's hours, whatever zone the workers are in."""
     return CronTriggerTimetable(expression, timezone=ZONE)

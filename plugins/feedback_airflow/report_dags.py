@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from feedback_airflow.defaults import START_DATE, TIMEOUTS, business_cron_interval, default_args, tags
+from feedback_airflow.defaults import (
+    START_DATE,
+    TIMEOUTS,
+    business_cron_interval,
+    default_args,
+    send_outbox,
+    tags,
+)
 
 
 def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_pattern: str, doc: str):
@@ -39,14 +46,10 @@ def report_dag(kind: str, *, dag_id: str, cron: str, period_param: str, period_p
                            locale=params.get("locale"), resend=bool(params.get("resend"))).as_dict()
 
         @task(retries=3, execution_timeout=TIMEOUTS["deliver"])
-        def send_report_mail(**context) -> dict:
+        def send_report_mail(outbox_owner: str, **context) -> dict:
             """Delivers the queued report mails (attachments, or links above the size limit)."""
-            from feedback.notify.sender import send_pending
-            from feedback_airflow.register import register_engine, smtp_settings
+            return send_outbox(outbox_owner, context["dag_run"].run_after)
 
-            return send_pending(register_engine(), smtp=smtp_settings(), now=context["dag_run"].run_after,
-                                kinds=["report"])
-
-        produce_report() >> send_report_mail()
+        produce_report() >> send_report_mail(outbox_owner="feedback_report")
 
     return report()

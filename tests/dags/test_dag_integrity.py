@@ -191,3 +191,28 @@ def test_the_dags_take_their_zone_from_settings(offline_env, tmp_path):
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(found["cron"]) >= 6 and set(found["cron"].values()) == {"Europe/Berlin"}, found
     assert set(found["start"].values()) == {"Europe/Berlin"}, found
+
+
+def test_every_outbox_kind_has_one_owner_dag_that_sends_it(dagbag):
+    """Issue 18: the outbox has owners. Each kind is delivered by one DAG's send task, and by no other."""
+    from feedback.notify.owners import OWNERS, REPORT_OWNER, kinds_of, owner_of
+    from feedback.vocabulary import OutboxKind
+
+    assert set(OWNERS) == set(OutboxKind), "a kind without an owner would never be sent"
+    senders: dict[str, set[str]] = {}           # kind -> the DAGs whose send task delivers it
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            owner = (getattr(task, "op_kwargs", None) or {}).get("outbox_owner")
+            if owner is None:
+                continue
+            assert owner == owner_of(dag_id), f"{dag_id}.{task.task_id} sends the kinds of {owner}"
+            for kind in kinds_of(owner):
+                senders.setdefault(kind, set()).add(dag_id)
+    expected = {kind.value: ({"feedback_report_weekly", "feedback_report_monthly"} if owner == REPORT_OWNER
+                             else {owner}) for kind, owner in OWNERS.items()}
+    assert senders == expected
+    # Nothing sends unfiltered: the DAGs and the plugin reach the sender only through send_outbox(owner).
+    for path in [*DAG_FILES, *sorted((ROOT / "plugins").rglob("*.py"))]:
+        text = path.read_text()
+        assert text.count("send_pending(") == text.count("kinds=kinds_of(outbox_owner)"), path.name
+        assert text.count("send_outbox(") <= text.count("send_outbox(outbox_owner,") + (path.name == "defaults.py")

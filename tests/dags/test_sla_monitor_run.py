@@ -35,10 +35,19 @@ def test_monitor_dag_records_breaches_and_mails_one_digest_per_recipient(dag, re
                  "p": json.dumps({"body": f"{text}，电话{PHONE}"}, ensure_ascii=False), "h": "0" * 64},
             )
     triage.triage_pending(register, datetime(2026, 10, 14, 2, 5, tzinfo=UTC), triage.load_context())
+    # Kinds other DAGs own wait for them (notify.owners): the monitor sends only its own.
+    from feedback.notify.outbox import OutboxRow, write_rows
+
+    with register.begin() as conn:
+        write_rows(conn, [OutboxRow(kind=kind, dedup_key=f"owned-elsewhere:{kind}", recipient="someone@example.com",
+                                    created_at=datetime(2026, 10, 15, 2, 0, tzinfo=UTC), subject=kind, body=kind)
+                          for kind in ("ack", "survey", "report")])
 
     # Two days later every first-response deadline has passed.
     run = dag.test(logical_date=datetime(2026, 10, 16, 2, 0, tzinfo=UTC))
     assert run.state == "success"
+    assert scalar(register, "SELECT count(*) FROM feedback.outbox WHERE dedup_key LIKE 'owned-elsewhere:%' "
+                            "AND sent_at IS NULL") == 3
     breaches = scalar(register, "SELECT count(*) FROM feedback.sla_breach WHERE kind = 'breach'")
     assert breaches >= 3
     mails = sorted(smtp_capture.folder.glob("*.eml"))

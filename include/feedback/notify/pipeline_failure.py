@@ -3,7 +3,7 @@
 A hung or failing triage or SLA run with `max_active_runs=1` silently holds back every
 later run, so somebody must hear about it. The alert takes the same road as the SLA
 digests: rows in `outbox` (e-mail and chat robots of `include/config/escalation.yaml`),
-delivered by the sender of the next `feedback_sla_monitor` run (or any `send_pending`).
+delivered by the next `feedback_sla_monitor` run, the owner of this kind (`notify.owners`).
 
 Who: the ladder's role `pipeline` when `roles.pipeline` is configured, otherwise the
 duty desk (`groups.default`). One alert per failed DAG run and recipient (the dedup key
