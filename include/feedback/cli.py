@@ -300,9 +300,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import tempfile
     from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
 
-    from feedback import config
+    from feedback.business_time import business_zone
     from feedback.db.engine import get_engine
     from feedback.reports.produce import period_for_run, produce, refusal
 
@@ -323,7 +322,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise FeedbackError("give the period: --month 2026-10 (monthly) or --week 2026-W43 (weekly)")
     if args.out and not args.dry_run:
         raise FeedbackError("--out goes with --dry-run (a real run archives into reports.archive)")
-    zone = config.settings().timezone
+    zone = business_zone().key
     periods = []
     for period_text in texts:
         try:
@@ -331,7 +330,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         except ValueError:
             raise FeedbackError(f"not a period: {period_text!r} (expected 2026-10 or 2026-W43)") from None
     engine = get_engine()
-    today = datetime.now(ZoneInfo(zone)).date()
+    today = datetime.now(business_zone()).date()
     refused = 0
     for period_text, period in periods:
         # A future or empty period reads as a quiet month to its readers: refused unless --force.
@@ -395,14 +394,13 @@ def cmd_channel(args: argparse.Namespace) -> int:
 
 def cmd_callbacks(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
 
-    from feedback import config
+    from feedback.business_time import business_zone
     from feedback.callbacks import queue
     from feedback.db.engine import get_engine
 
     engine, now, action = get_engine(), datetime.now(UTC), args.cb_action
-    zone = ZoneInfo(config.settings().timezone)
+    zone = business_zone()
 
     def show(task) -> None:
         if args.json:

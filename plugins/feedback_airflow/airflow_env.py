@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from feedback.business_time import business_zone
 from feedback.paths import dags_dir, local_dir, plugins_dir, private_dir, project_root
 
 CONFIGURED_ELSEWHERE = ("AIRFLOW_CONN_FEEDBACK_DB", "AIRFLOW_CONN_FEEDBACK_SMTP")
@@ -31,7 +32,7 @@ def airflow_env(register_url: str | None = None, smtp_port: int | None = None) -
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_dir()),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": business_zone().key,     # the UI shows business time
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",

@@ -12,10 +12,10 @@ import sys
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from feedback import config
+    from feedback.business_time import business_zone
     from feedback_airflow.run_now import parse_at, run_dag
 
-    run_dag(args.dag_id, parse_at(args.at, config.settings().timezone),
+    run_dag(args.dag_id, parse_at(args.at, business_zone().key),
             lambda message: print(message, file=sys.stderr, flush=True))
     return 0
 
