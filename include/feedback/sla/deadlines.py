@@ -98,10 +98,10 @@ def _scaled(cal: BusinessCalendar, start: datetime, base: Allowance,
     full = base.business if base.business is not None else (base.working_days or 0) * cal.day_length
     wanted = full * tier.factor
     note = ""
-    minimum = tier.minimum.business if tier.minimum is not None else None
-    if minimum is not None and minimum > wanted:
-        wanted = minimum
-        note = f" min {tier.minimum.text}"
+    floor = tier.minimum
+    if floor is not None and floor.business is not None and floor.business > wanted:
+        wanted = floor.business
+        note = f" min {floor.text}"
     wanted = min(wanted, full)
     day = cal.day_length
     if base.working_days is not None and wanted % day == timedelta(0):
@@ -119,7 +119,7 @@ class DeadlineRow:
     rule: str
     warn_at: datetime
 
-    def values(self, feedback_id: int, cycle: int) -> tuple:
+    def values(self, feedback_id: int, cycle: int) -> tuple[object, ...]:
         return (feedback_id, self.stage, cycle, self.starts_at, self.due_at, self.allowance, self.calendar,
                 self.rule, self.warn_at)
 
