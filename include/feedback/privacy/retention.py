@@ -23,15 +23,21 @@ data error, so one such row never keeps every other contact past its time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback.business_time import business_zone
 from feedback.holds import describe_error, held_refs, hold_row, isolate
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem  # untyped library: documents what `fs` is
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,7 @@ class RetentionResult:
     exported_items: int = 0
     held: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -87,12 +93,12 @@ def _held(conn: sa.Connection, table: str) -> list[int]:
     return [int(r) for r in held_refs(conn, STAGE, table) if r.isdigit()]
 
 
-def _purge_isolated(engine: Engine, table: str, ids: list[int], statement: str, params: dict[str, Any],
+def _purge_isolated(engine: Engine, table: str, ids: list[int], statement: str, params: dict[str, object],
                     now: datetime, what: str) -> tuple[int, int]:
     """Run `statement` (… WHERE id = ANY(:ids)) over `ids`; rows it fails on are held. (rows changed, held)."""
     changed = [0]
 
-    def process(conn: sa.Connection, batch: list[int]) -> None:
+    def process(conn: sa.Connection, batch: Sequence[int]) -> None:
         changed[0] += conn.execute(sa.text(statement), {**params, "ids": list(batch)}).rowcount
 
     def on_poison(conn: sa.Connection, row_id: int, error: BaseException) -> None:
@@ -147,21 +153,14 @@ LANDED_DUE = """FROM feedback.webform_submission
 INTAKE, LANDED, VAULT = "feedback.intake", "feedback.webform_submission", "feedback.contact_vault"
 
 
-class _connected:
+@contextmanager
+def _connected(source: sa.Connection | Engine) -> Iterator[sa.Connection]:
     """A connection from a connection (used as is) or an engine (opened and closed here)."""
-
-    def __init__(self, source: sa.Connection | Engine):
-        self.source, self.own = source, None
-
-    def __enter__(self) -> sa.Connection:
-        if isinstance(self.source, sa.Connection):
-            return self.source
-        self.own = self.source.connect()
-        return self.own
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.own is not None:
-            self.own.close()
+    if isinstance(source, sa.Connection):
+        yield source
+        return
+    with source.connect() as own:
+        yield own
 
 
 def purge_landed(conn: sa.Connection | Engine, cutoff: datetime, now: datetime, dry_run: bool,
@@ -170,8 +169,9 @@ def purge_landed(conn: sa.Connection | Engine, cutoff: datetime, now: datetime, 
     with _connected(conn) as c:
         held = _held(c, LANDED)
         if dry_run:
-            return c.execute(sa.text(f"SELECT count(*) {LANDED_DUE}"),  # noqa: S608
-                             {"cutoff": cutoff, "held": held}).scalar_one()
+            due: int = c.execute(sa.text(f"SELECT count(*) {LANDED_DUE}"),  # noqa: S608
+                                 {"cutoff": cutoff, "held": held}).scalar_one()
+            return due
         ids = list(c.execute(sa.text(f"SELECT id {LANDED_DUE} ORDER BY id"),  # noqa: S608
                              {"cutoff": cutoff, "held": held}).scalars())
     purged, poison = _purge_isolated(
@@ -203,7 +203,7 @@ EXPORT_TABLE = "closed-items"   # held months: row_ref is the month, YYYY-MM
 
 
 def export_closed(conn: sa.Connection, cutoff: datetime, archive_url: str, dry_run: bool,
-                  zone: str = "Asia/Shanghai", result: RetentionResult | None = None,
+                  zone: str | None = None, result: RetentionResult | None = None,
                   now: datetime | None = None) -> tuple[list[str], int]:
     """One Parquet file per month of closure (business zone) before the cutoff; exported months are left alone.
 
@@ -211,6 +211,8 @@ def export_closed(conn: sa.Connection, cutoff: datetime, archive_url: str, dry_r
     the write) is held and skipped until released; the other months are exported.
     """
     import fsspec
+
+    zone = zone or business_zone().key
 
     fs, root = fsspec.core.url_to_fs(archive_url)
     folder = f"{root.rstrip('/')}/closed-items"
@@ -241,7 +243,7 @@ def export_closed(conn: sa.Connection, cutoff: datetime, archive_url: str, dry_r
     return exported, total
 
 
-def _export_month(conn: sa.Connection, fs: Any, folder: str, month: str, cutoff: datetime, zone: str,
+def _export_month(conn: sa.Connection, fs: AbstractFileSystem, folder: str, month: str, cutoff: datetime, zone: str,
                   dry_run: bool) -> int:
     query = sa.text(f"""SELECT {", ".join(EXPORT_COLUMNS)} FROM feedback.feedback
                         WHERE status IN ('closed', 'unsolvable') AND closed_at < :cutoff
@@ -281,7 +283,7 @@ def run_retention(engine: Engine, now: datetime, *, dry_run: bool = False) -> Re
     with engine.connect() as conn:
         result.exported_months, result.exported_items = export_closed(
             conn, _months_back(now, keep.archive_closed_after_months), settings.reports.archive_url(local_dir()),
-            dry_run, settings.timezone, result, now)
+            dry_run, business_zone().key, result, now)
     log.info("retention%s: %s", " (dry run)" if dry_run else "", result.as_dict())
     if result.held:
         log.warning("retention held %s row(s); see `feedback quarantine list --stage retention`", result.held)
