@@ -347,7 +347,12 @@ def _keywords_re(words: list[str]) -> re.Pattern[str] | None:
 
 
 def _digits(text: str) -> str:
+    if text.isascii():  # what the patterns match: one C-level pass
+        return text.translate(_NON_DIGITS_DROPPED)
     return "".join(ch for ch in text if ch.isdigit())
+
+
+_NON_DIGITS_DROPPED = str.maketrans("", "", "".join(chr(c) for c in range(128) if not chr(c).isdigit()))
 
 
 def luhn_ok(digits: str) -> bool:
@@ -464,6 +469,13 @@ class Masker:
         self._qq_words = re.compile("|".join(re.escape(w) for w in sorted({w.lower() for w in cfg.qq.context})))
         self._wechat_words = re.compile(
             "|".join(re.escape(w) for w in sorted({w.lower() for w in cfg.wechat.context})))
+        # Both kinds' words in one search: most texts have neither, and then one search is all they cost.
+        context_words = {w.lower() for k in ("qq", "wechat") if k in self._enabled for w in getattr(cfg, k).context}
+        self._any_context_word = re.compile("|".join(re.escape(w) for w in sorted(context_words))) \
+            if context_words else None
+        # The kinds worth running on a window, by the longest digit stretch in it (see `_NEEDS`).
+        self._on_by_digits = [frozenset(k for k in self._enabled if _NEEDS.get(k, 0) <= digits)
+                              for digits in range(_MOST_NEEDED + 1)]
         self._qq_re = _context_re(cfg.qq.context, _QQ_VALUE, cfg.qq.window)
         self._wechat_re = _context_re(cfg.wechat.context, _WECHAT_VALUE, cfg.wechat.window)
         self._order_re = _keywords_re(cfg.order_context.words)
@@ -483,8 +495,10 @@ class Masker:
         """Every personal span in ``text``, in text order, without overlaps."""
         return self._find(text)
 
-    def _find(self, text: str, near: list[tuple[int, int]] | None = None) -> list[Finding]:
-        folded = fold(text)
+    def _find(self, text: str, near: list[tuple[int, int]] | None = None, folded: str | None = None) -> list[Finding]:
+        """``find``; ``folded`` is ``fold(text)`` when the caller has it already."""
+        if folded is None:
+            folded = fold(text)
         candidates = self._candidates(folded, near)
         if not candidates:
             return []
@@ -506,20 +520,26 @@ class Masker:
         Numbers are looked for again only near what was replaced: elsewhere the text and
         everything a number's rules read around it (``_RECHECK_MARGIN``) are as before.
         """
-        findings = self.find(text)
-        masked, changed = self._apply(text, findings)
+        folded = fold(text)
+        findings = self._find(text, None, folded)
+        masked, folded, changed = self._apply(text, folded, findings)
         for _ in range(3):
             if not changed:
                 break
-            left = [f for f in self._find(masked, changed) if f.kind in self._masked]
+            left = [f for f in self._find(masked, changed, folded) if f.kind in self._masked]
             if not left:
                 break
-            masked, changed = self._apply(masked, left)
+            masked, folded, changed = self._apply(masked, folded, left)
         return MaskResult(masked, findings)
 
-    def _apply(self, text: str, findings: list[Finding]) -> tuple[str, list[tuple[int, int]]]:
-        """``text`` with the masked kinds replaced, and where the replacements are in it."""
+    def _apply(self, text: str, folded: str, findings: list[Finding]) -> tuple[str, str, list[tuple[int, int]]]:
+        """``text`` with the masked kinds replaced, its folded copy, and where the replacements are.
+
+        Folding works character by character, so the folded copy of the result is the folded
+        copy of ``text`` with the folded replacements: the second look does not fold again.
+        """
         out: list[str] = []
+        out_folded: list[str] = []
         changed: list[tuple[int, int]] = []
         pos = length = 0
         for f in findings:
@@ -528,14 +548,16 @@ class Masker:
             before = text[pos : f.start]
             rendered = self._render(f.kind, f.normalized)
             out += (before, rendered)
+            out_folded += (folded[pos : f.start], fold(rendered))
             length += len(before)
             changed.append((length, length + len(rendered)))
             length += len(rendered)
             pos = f.end
         if not out:
-            return text, []
+            return text, folded, []
         out.append(text[pos:])
-        return "".join(out), changed
+        out_folded.append(folded[pos:])
+        return "".join(out), "".join(out_folded), changed
 
     def mask_contact(self, kind: str, value: str) -> str:
         """Mask a contact field (``phone``, ``email`` or ``name``) for display in the register.
@@ -584,7 +606,11 @@ class Masker:
         for lo, hi, digits in _windows(t):
             if near is None or any(lo < b + _RECHECK_MARGIN and a - _RECHECK_MARGIN < hi for a, b in near):
                 self._numbers(t, lo, hi, out, digits)
-        lower = t.lower() if ("qq" in on or "wechat" in on) else ""
+        if self._any_context_word is None:
+            return out
+        lower = t.lower()
+        if not self._any_context_word.search(lower):
+            return out
         if "qq" in on and self._qq_words.search(lower):
             for m in self._qq_re.finditer(t):
                 out.append((m.start("value"), m.end("value"), "qq", m.group("value")))
@@ -605,7 +631,7 @@ class Masker:
 
         ``digits``: the longest digit stretch in the window; patterns needing more are skipped.
         """
-        on = self._enabled if digits >= 17 else frozenset(k for k in self._enabled if _NEEDS.get(k, 0) <= digits)
+        on = self._on_by_digits[min(digits, _MOST_NEEDED)]
         if "mobile" in on:
             for m in MOBILE_RE.finditer(t, lo, hi):
                 out.append((m.start(), m.end(), "mobile", "+86" + _digits(m.group("num"))))
@@ -614,10 +640,11 @@ class Masker:
                 national = _cn_fixed_line((m.group("a1") or m.group("a2"))[1:] + _digits(m.group("sub")))
                 if national is not None:
                     out.append((m.start(), m.end(), "landline", "+86" + national))
-        if "service_number" in on:
+        # A company number is 400 or 800 written together: where neither is, the pattern cannot match.
+        if "service_number" in on and (t.find("400", lo, hi) >= 0 or t.find("800", lo, hi) >= 0):
             for m in SERVICE_RE.finditer(t, lo, hi):
                 out.append((m.start(), m.end(), "service_number", "+86" + _digits(m.group("num"))))
-        for m in INTL_RE.finditer(t, lo, hi) if "+" in t[lo:hi] or "00" in t[lo:hi] else ():
+        for m in INTL_RE.finditer(t, lo, hi) if t.find("+", lo, hi) >= 0 or t.find("00", lo, hi) >= 0 else ():
             found = _intl_span(m.group(0))
             if found is not None and found[1] in on:
                 length, kind, normalized = found
@@ -710,6 +737,7 @@ _RECHECK_MARGIN = 64
 # The fewest digits in one stretch each pattern can match: mobile 11, landline 0 + area + 7,
 # company 400/800 10, ID card 17 and its check character, bank card 16.
 _NEEDS = {"mobile": 11, "landline": 10, "service_number": 10, "id_card": 17, "bank_card": 16}
+_MOST_NEEDED = max(_NEEDS.values())
 
 
 def _intl_span(candidate: str) -> tuple[int, str, str] | None:
