@@ -153,7 +153,7 @@ def markdown(r: dict) -> str:
         "The first run is one `INSERT … SELECT` per kind into `sla_breach` (the record of what was flagged; no",
         "marker written back on each deadline). A later run touches only deadlines whose warning instant or due",
         "time fell since the last run (range scans on `warn_at` / `due_at`), deadlines written or moved by other",
-        "transactions (`touched_xid`) and the items whose events changed; the naive loop must look at every open",
+        "transactions (`touched_xid`) and the items whose status changed; the naive loop must look at every open",
         "deadline every time. Targets (issue 17): first run under 20 s, the 1% run under 1 s.",
         "",
     ])
