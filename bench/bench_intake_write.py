@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from psycopg2.extras import Json, execute_values
 
 from feedback.channels.base import IntakeItem
+from feedback.channels.config import WebForm
 from feedback.channels.store import INTAKE_COLUMNS, intake_rows, store_batch
 from feedback.channels.webform.drop import parse_submission
-from feedback.config import WebForm
 from feedback.db.bulk import copy_into
 from feedback_dev.sample import generate
 

@@ -139,9 +139,9 @@ def measure(fresh: Callable[[], sa.Engine], count: int, backlog: int, say) -> di
 
 
 def markdown(r: dict) -> str:
-    from feedback import config
+    from feedback.settings import load_settings
 
-    settings = config.settings()
+    settings = load_settings()
     ingest_s = sum(s for _, s, _ in r["runs"])
     n = r["count"]
     lines = [

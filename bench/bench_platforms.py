@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import sqlalchemy as sa
 
-from feedback import config
+from feedback.channels.config import load_channels
 from feedback.channels.rest.ingest import ingest_platform
 from feedback_dev.platform_api import ZendeskSim, zendesk_ticket
 from feedback_dev.sample import generate
@@ -40,7 +40,7 @@ def build_tickets(count: int, seed: int = 5) -> list[dict]:
 
 
 def _entry(per_page: int):
-    entry = next(p for p in config.channels().platforms if p.name == "zendesk")
+    entry = next(p for p in load_channels().platforms if p.name == "zendesk")
     return entry.model_copy(update={
         "request": entry.request.model_copy(update={"params": {**entry.request.params, "per_page": per_page}}),
         "rate_limit": entry.rate_limit.model_copy(update={"requests_per_minute": None}),

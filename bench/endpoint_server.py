@@ -28,10 +28,10 @@ def bare_app() -> FastAPI:
 
 
 def our_app() -> FastAPI:
-    from feedback import config
+    from feedback.channels.config import load_channels
     from feedback.web.app import URL_PREFIX, create_app
 
-    channels = config.channels()
+    channels = load_channels()
     forms = [f.model_copy(update={"rate_limit_per_minute": 10**6}) for f in channels.webforms.forms]
     channels = channels.model_copy(update={"webforms": channels.webforms.model_copy(update={"forms": forms})})
     root = FastAPI()

@@ -49,9 +49,9 @@ def feedback_ingest_email():
     @task(execution_timeout=TIMEOUTS["lookup"])
     def enabled_mailboxes() -> list[str]:
         """Names only; each mailbox becomes one mapped task."""
-        from feedback import config
+        from feedback.channels.config import load_channels
 
-        return [m.name for m in config.channels().mailboxes if m.enabled]
+        return [m.name for m in load_channels().mailboxes if m.enabled]
 
     @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def ingest_mailbox(mailbox: str, **context) -> dict:

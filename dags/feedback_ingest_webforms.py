@@ -60,12 +60,12 @@ def feedback_ingest_webforms():
     @task(retries=3, outlets=[INTAKE_ALIAS], execution_timeout=TIMEOUTS["ingest"])
     def move_landed_submissions(**context) -> dict:
         """Returns counts only (moved, inserted, duplicates, quarantined) for XCom."""
-        from feedback import config
         from feedback.channels.webform.landing import move_landed
+        from feedback.settings import load_settings
         from feedback_airflow.register import register_engine
 
         return announce_intake(context, move_landed(register_engine(), run_time=run_instant(context),
-                                                    batch_size=config.settings().intake.batch_size))
+                                                    batch_size=load_settings().intake.batch_size))
 
     @task(execution_timeout=TIMEOUTS["lookup"])
     def providers_to_pull() -> list[str]:

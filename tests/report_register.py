@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from feedback.config import overdue_reasons
+from feedback.sla.policy import overdue_reasons
 from feedback.triage.classify import Classifier
 from feedback.triage.taxonomy import load_taxonomy
 from feedback_dev.sample.compose import compose

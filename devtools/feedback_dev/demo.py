@@ -102,9 +102,9 @@ def deliver(sample, up_to: datetime) -> dict[str, int]:
     Mail goes into each mailbox's Maildir (`tmp/` then `new/`, as an MTA delivers);
     web-form submissions into the first drop folder.
     """
-    from feedback import config
+    from feedback.channels.config import load_channels
 
-    channels = config.channels()
+    channels = load_channels()
     placed = {"email": 0, "webform": 0}
     maildirs = {m.name: m.resolved_drop(local_dir()) for m in channels.mailboxes}
     for item in sample.emails:

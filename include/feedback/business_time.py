@@ -22,6 +22,6 @@ def business_zone(directory: Path | None = None) -> ZoneInfo:
 
 @lru_cache(maxsize=8)
 def _zone_of(directory: Path) -> ZoneInfo:
-    from feedback import config
+    from feedback.settings import load_settings
 
-    return ZoneInfo(config.settings(directory).timezone)
+    return ZoneInfo(load_settings(directory).timezone)

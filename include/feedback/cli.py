@@ -75,9 +75,9 @@ def cmd_psql(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from feedback import config
+    from feedback.config_check import validate_all
 
-    names = config.validate_all(Path(args.dir) if args.dir else None)
+    names = validate_all(Path(args.dir) if args.dir else None)
     _say(f"configuration OK: {', '.join(names)}")
     return 0
 

@@ -21,11 +21,11 @@ import yaml
 from conftest import ROOT, scalar
 from mail_samples import auto_reply, bounce, mail, reply
 
-from feedback import config
 from feedback.channels.mail import imap
 from feedback.channels.mail.imap import MailboxError
 from feedback.channels.mail.ingest import ingest_mailbox
 from feedback.notify.sender import SmtpSettings, send_pending
+from feedback.paths import config_dir
 from feedback.triage import run as triage
 from feedback_dev import smtp_sink
 
@@ -38,7 +38,7 @@ def configure(tmp_path, monkeypatch):
     """Copy the shipped configuration, apply overrides, and point the pipeline (and its local state) at it."""
     conf = tmp_path / "config"
     conf.mkdir()
-    for path in config.config_dir().glob("*.yaml"):
+    for path in config_dir().glob("*.yaml"):
         (conf / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setenv("FEEDBACK_CONFIG_DIR", str(conf))
     monkeypatch.setenv("FEEDBACK_LOCAL_DIR", str(tmp_path / "local"))

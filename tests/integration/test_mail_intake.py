@@ -17,14 +17,16 @@ import sqlalchemy as sa
 from conftest import scalar
 from mail_samples import auto_reply, bounce, mail, reply
 
-from feedback import config
 from feedback.channels import quarantine
 from feedback.channels.base import Rejected
+from feedback.channels.config import load_channels
 from feedback.channels.mail.ingest import Budget, ingest_folder, ingest_mailbox
 from feedback.channels.mail.items import MailRules
 from feedback.channels.mail.sources import DropFolder
 from feedback.channels.store import store_batch
 from feedback.notify.sender import SmtpSettings, send_pending
+from feedback.paths import config_dir
+from feedback.settings import load_settings
 from feedback.triage import run as triage
 from feedback_dev import smtp_sink
 
@@ -307,7 +309,7 @@ def test_a_backlog_is_caught_up_in_bounded_committed_batches(register, local):
     folder.mkdir()
     for n in range(1, 24):
         (folder / f"{n:04d}.eml").write_bytes(mail(n))
-    rules = MailRules.for_mailbox(config.channels().mailboxes[0], config.settings(), local)
+    rules = MailRules.for_mailbox(load_channels().mailboxes[0], load_settings(), local)
     runs = []
     while True:
         source = DropFolder("support", "INBOX", folder, RUN)
@@ -335,7 +337,7 @@ def test_no_contact_data_in_logs_or_the_task_result(register, local, caplog):
 def test_a_mailbox_with_neither_connection_nor_drop_folder_says_how_to_fix(register, local, tmp_path, monkeypatch):
     conf = tmp_path / "conf"
     conf.mkdir()
-    for path in config.config_dir().glob("*.yaml"):
+    for path in config_dir().glob("*.yaml"):
         (conf / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     (conf / "channels.yaml").write_text("mailboxes:\n  - name: sales\n", encoding="utf-8")
     monkeypatch.setenv("FEEDBACK_CONFIG_DIR", str(conf))
@@ -358,7 +360,7 @@ def test_an_oversize_file_in_a_drop_folder_is_parked_without_reading_it_whole(re
     folder = local / "eml"
     folder.mkdir()
     (folder / "001.eml").write_bytes(mail(1, body="大附件" * 20_000))
-    rules = MailRules.for_mailbox(config.channels().mailboxes[0], config.settings(), local)
+    rules = MailRules.for_mailbox(load_channels().mailboxes[0], load_settings(), local)
     rules = MailRules(**{**rules.__dict__, "max_message_bytes": 10_000})
     source = DropFolder("support", "INBOX", folder, RUN, max_message_bytes=10_000)
     ingest_folder(register, source, rules, outbound=False, run_time=RUN, batch_size=10, budget=Budget.start(10, 60))
@@ -396,7 +398,7 @@ def test_received_at_is_the_maildir_delivery_time_never_the_senders_clock(regist
     numbers = [r[0] for r in register.connect().execute(sa.text("SELECT feedback_no FROM feedback.feedback")).all()]
     assert all(n.startswith("20261012-") for n in numbers), numbers
     # No arrival known (a mail re-read from elsewhere): the topmost Received: header, our MTA's.
-    rules = MailRules.for_mailbox(config.channels().mailboxes[0], config.settings(), local)
+    rules = MailRules.for_mailbox(load_channels().mailboxes[0], load_settings(), local)
     raw = mail(3, received="from mx1 by mx.example.com; Mon, 12 Oct 2026 09:30:00 +0800",
                when=datetime(1993, 2, 6, tzinfo=UTC))
     item = to_intake(raw, rules, raw_ref="x", outbound=False, arrived_at=None, run_time=LATER)

@@ -15,17 +15,18 @@ import pytest
 import sqlalchemy as sa
 from conftest import scalar
 
-from feedback import config
 from feedback.errors import ConfigError
+from feedback.paths import config_dir
 from feedback.reports.model import Label
 from feedback.reports.sections import Period, monthly_sections
 from feedback.sla import monitor, reasons
+from feedback.sla.policy import DEFAULT_OVERDUE_REASONS, overdue_reasons
 from feedback.triage import run as triage
 
 SH = ZoneInfo("Asia/Shanghai")
 HIGH = "app频繁闪退，用不了几分钟就退出"
 PHONE = "13912345678"
-CODES = frozenset(r.code for r in config.DEFAULT_OVERDUE_REASONS)
+CODES = frozenset(r.code for r in DEFAULT_OVERDUE_REASONS)
 
 
 @pytest.fixture(scope="module")
@@ -174,14 +175,14 @@ def test_the_monthly_report_counts_reasons_by_their_configured_names(register, c
 
 
 def test_the_reason_list_must_keep_other_and_unique_names(tmp_path):
-    source = (config.config_dir() / "sla_policies.yaml").read_text(encoding="utf-8")
+    source = (config_dir() / "sla_policies.yaml").read_text(encoding="utf-8")
     (tmp_path / "sla_policies.yaml").write_text(
         source.replace("  - {code: other, zh: 其他, en: Other}\n", ""), encoding="utf-8")
     with pytest.raises(ConfigError, match="overdue_reasons: code 'other' is missing"):
-        config.overdue_reasons(tmp_path)
+        overdue_reasons(tmp_path)
     (tmp_path / "sla_policies.yaml").write_text(
         source.replace("zh: 系统故障", "zh: 备件短缺"), encoding="utf-8")
     with pytest.raises(ConfigError, match="share the zh name"):
-        config.overdue_reasons(tmp_path)
-    assert [r.code for r in config.overdue_reasons()] == [
+        overdue_reasons(tmp_path)
+    assert [r.code for r in overdue_reasons()] == [
         "spare_parts", "waiting_customer", "cross_department", "system_failure", "other"]

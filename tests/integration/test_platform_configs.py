@@ -21,11 +21,10 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from feedback import config
 from feedback.channels.base import IntakeItem, InvalidItem
+from feedback.channels.config import Platform, load_channels
 from feedback.channels.rest.client import PlatformUnavailable, RestClient
 from feedback.channels.rest.source import RestSource
-from feedback.config import Platform
 from feedback.connections import ConnectionValue
 from feedback_dev.platform_api import (
     TRUSTPILOT_TOKEN_PATH,
@@ -175,7 +174,7 @@ CASES = [
 
 def shipped(name: str) -> Platform:
     """The entry exactly as include/config/channels.yaml ships it (platforms or webforms.providers)."""
-    channels = config.channels()
+    channels = load_channels()
     return next(p for p in [*channels.platforms, *channels.webforms.providers] if p.name == name)
 
 
@@ -266,7 +265,7 @@ def test_shipped_entries_carry_placeholders_and_name_their_connections():
         platform = shipped(name)
         assert placeholder in platform.base_url + platform.request.path
         assert platform.connection_id == f"feedback_platform_{name}"
-    assert shipped("typeform") in config.channels().webforms.providers
+    assert shipped("typeform") in load_channels().webforms.providers
 
 
 # --- faults --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT, scalar
 
-from feedback import config
+from feedback.channels.config import load_channels
 from feedback.channels.rest.client import PlatformUnavailable, RestClient
 from feedback.channels.rest.ingest import ingest_platform, pullable
 from feedback.channels.rest.source import load_source
@@ -33,7 +33,7 @@ PHONE = "13912345678"
 
 def zendesk_entry(per_page: int = 20):
     """The shipped entry, pointed at nothing yet, paced off and small pages (many page boundaries)."""
-    entry = next(p for p in config.channels().platforms if p.name == "zendesk")
+    entry = next(p for p in load_channels().platforms if p.name == "zendesk")
     return entry.model_copy(update={
         "request": entry.request.model_copy(update={"params": {**entry.request.params, "per_page": per_page}}),
         "rate_limit": entry.rate_limit.model_copy(update={"requests_per_minute": None}),
@@ -221,7 +221,7 @@ def test_waits_asked_by_the_platform_are_honoured(register, zendesk):
 
 
 def test_only_enabled_platforms_with_a_connection_are_pulled(caplog):
-    entries = {p.name: p for p in config.channels().platforms}
+    entries = {p.name: p for p in load_channels().platforms}
     names = pullable("platform", lambda conn_id: "https://u:p@h" if conn_id.endswith("zendesk") else None)
     expected = [n for n in ("zendesk",) if entries[n].enabled]
     assert names == expected

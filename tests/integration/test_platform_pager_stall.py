@@ -14,7 +14,7 @@ import pytest
 from conftest import scalar
 from rest_server import Reply, RestServer, Seen, records
 
-from feedback import config
+from feedback.channels.config import Platform
 from feedback.channels.cursor import read_cursor
 from feedback.channels.rest.ingest import ingest_platform
 from feedback.channels.rest.source import PagerStalled
@@ -30,7 +30,7 @@ def server():
     srv.stop()
 
 
-def looping_api(server: RestServer) -> config.Platform:
+def looping_api(server: RestServer) -> Platform:
     """Pages 1 -> 2 -> 3 -> 2: the third page's next link leads back to the second."""
     pages = {1: (records(0, 3), "/v1/reviews?page=2"), 2: (records(3, 6), "/v1/reviews?page=3"),
              3: (records(6, 9), "/v1/reviews?page=2")}
@@ -40,7 +40,7 @@ def looping_api(server: RestServer) -> config.Platform:
         return Reply(200, {"items": chunk, "links": {"next": link}})
 
     server.route("/v1/reviews", handle)
-    return config.Platform.model_validate({
+    return Platform.model_validate({
         "name": "loopy", "base_url": server.url + "/v1", "request": {"path": "/reviews"}, "records": "items",
         "pagination": {"type": "next_link", "next_path": "links.next"}, "mapping": MAPPING})
 

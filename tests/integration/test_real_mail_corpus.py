@@ -24,11 +24,12 @@ import pytest
 import sqlalchemy as sa
 from conftest import ROOT
 
-from feedback import config
 from feedback.channels.base import IntakeItem
+from feedback.channels.config import load_channels
 from feedback.channels.mail.ingest import ingest_mailbox
 from feedback.channels.mail.items import MailRules, judge
 from feedback.channels.mail.sources import locate, maildir_ref
+from feedback.settings import load_settings
 from feedback.triage import run as triage
 
 RUN = datetime(2026, 10, 12, 6, 0, tzinfo=UTC)
@@ -98,7 +99,7 @@ def test_every_real_mail_is_stored_skipped_or_quarantined_with_a_reason_and_tria
     by_id = {r["external_id"]: r for r in rows}
     by_hash = {r["ch"]: r for r in rows}
     parked_by_name = {q["external_ref"]: q for q in parked}
-    rules = MailRules.for_mailbox(config.channels().mailboxes[0], config.settings(), local)
+    rules = MailRules.for_mailbox(load_channels().mailboxes[0], load_settings(), local)
 
     outcome: dict[str, str] = {}
     lost: list[str] = []

@@ -161,11 +161,11 @@ def test_the_scheduled_run_reports_the_period_of_its_data_interval(register, loc
 def test_files_above_the_size_limit_are_linked_not_attached(register, local, monkeypatch):
     import yaml
 
-    from feedback import config
+    from feedback.paths import config_dir
 
     conf = local / "config"
     conf.mkdir()
-    for path in config.config_dir().glob("*.yaml"):
+    for path in config_dir().glob("*.yaml"):
         (conf / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     settings = yaml.safe_load((conf / "settings.yaml").read_text(encoding="utf-8"))
     settings["reports"].update(attach_max_bytes=1000, recipients=["gm@example.com", "ops-lead@example.com"],

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 from rest_server import Reply, RestServer
 
-from feedback import config
+from feedback.channels.config import Platform
 from feedback.channels.rest.client import PlatformUnavailable, RestClient
 from feedback.connections import ConnectionValue
 from feedback.errors import ConfigError
@@ -53,7 +53,7 @@ def server():
     srv.stop()
 
 
-def platform(server: RestServer, **changes) -> config.Platform:
+def platform(server: RestServer, **changes) -> Platform:
     data = {
         "name": "zendesk", "base_url": server.url, "request": {"path": PATH, "timeout_seconds": 5},
         "records": "tickets", "mapping": {"external_id": "id", "received_at": "created_at", "body": "body"},
@@ -64,7 +64,7 @@ def platform(server: RestServer, **changes) -> config.Platform:
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return config.Platform.model_validate(data)
+    return Platform.model_validate(data)
 
 
 def creds(login: str | None = "agent@example.com", password: str | None = TOKEN) -> ConnectionValue:

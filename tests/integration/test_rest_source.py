@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from rest_server import Reply, RestServer, Seen, records
 
-from feedback import config
 from feedback.channels.base import InvalidItem
+from feedback.channels.config import Platform
 from feedback.channels.rest.client import PlatformUnavailable
 from feedback.channels.rest.source import PagerStalled, RestSource, load_source
 from feedback.errors import ConfigError, FeedbackError
@@ -32,13 +32,13 @@ def server():
     srv.stop()
 
 
-def spec(server: RestServer, path: str, records_at: str, pagination: dict, **changes) -> config.Platform:
+def spec(server: RestServer, path: str, records_at: str, pagination: dict, **changes) -> Platform:
     data = {"name": "acme", "base_url": server.url, "request": {"path": path}, "records": records_at,
             "pagination": pagination, "mapping": MAPPING, **changes}
-    return config.Platform.model_validate(data)
+    return Platform.model_validate(data)
 
 
-def run(platform: config.Platform, position=None, max_pages=None):
+def run(platform: Platform, position=None, max_pages=None):
     with RestSource(platform) as source:
         return list(source.pages(position, max_pages=max_pages))
 
@@ -204,7 +204,7 @@ def test_link_to_another_host_is_refused(server):
 # --- paging that stops making progress fails loudly ---------------------------------------------------
 
 
-def _pull(platform: config.Platform, position=None) -> tuple[list, PagerStalled | None]:
+def _pull(platform: Platform, position=None) -> tuple[list, PagerStalled | None]:
     """Pages yielded before the run ended, and the stall that ended it (None if it finished)."""
     pages = []
     with RestSource(platform) as source:
@@ -448,7 +448,7 @@ def test_a_stored_next_link_to_another_host_starts_over(server):
 
 
 def source(server=None, channel="platform", **mapping) -> RestSource:
-    platform = config.Platform.model_validate({
+    platform = Platform.model_validate({
         "name": "zendesk", "base_url": "https://example.zendesk.com", "request": {"path": "/t"}, "records": "@",
         "mapping": {"external_id": "to_string(id)", "received_at": "created_at", "updated_at": "updated_at",
                     "subject": "subject", "body": "description", "contact_name": "requester.name",

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.generation import GenerationMode
 from web_server import StatusRecorder, serve
 
-from feedback.config import Channels, WebForm, WebForms
+from feedback.channels.config import Channels, WebForm, WebForms
 from feedback.web import console_auth
 from feedback.web.app import create_app
 

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from conftest import scalar
 
 from feedback.channels.base import IntakeItem
+from feedback.channels.config import WebForm
 from feedback.channels.cursor import read_cursor
 from feedback.channels.store import store_batch
 from feedback.channels.webform.drop import ingest_drop
-from feedback.config import WebForm
 from feedback.privacy import keys
 
 RUN = datetime(2026, 10, 6, 10, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ from conftest import ROOT, scalar
 from fastapi import FastAPI
 from web_server import serve
 
-from feedback.config import Channels, WebForm, WebForms
+from feedback.channels.config import Channels, WebForm, WebForms
 from feedback.web.app import create_app, standalone_app
 from feedback.web.schema import PHONE_REASON
 

@@ -23,7 +23,7 @@ from conftest import scalar
 from fastapi import FastAPI
 from web_server import StatusRecorder, serve
 
-from feedback.config import Channels, WebForm, WebForms
+from feedback.channels.config import Channels, WebForm, WebForms
 from feedback.web.app import create_app
 
 NOW = datetime(2026, 10, 20, 2, 0, 30, tzinfo=UTC)

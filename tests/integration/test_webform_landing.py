@@ -12,9 +12,9 @@ import yaml
 from conftest import ROOT, scalar
 
 from feedback.channels import quarantine
+from feedback.channels.config import WebForm
 from feedback.channels.webform.drop import parse_submission
 from feedback.channels.webform.landing import move_landed
-from feedback.config import WebForm
 from feedback.privacy import keys
 from feedback.web.landing import Landing, count_hit, land
 

@@ -21,8 +21,8 @@ from conftest import scalar
 from fastapi import FastAPI
 from web_server import serve
 
+from feedback.channels.config import Channels, Mailbox, Platform, WebForm, WebForms
 from feedback.channels.webform.landing import move_landed
-from feedback.config import Channels, Mailbox, Platform, WebForm, WebForms
 from feedback.notify.acknowledge import acknowledged_sources
 from feedback.notify.sender import send_pending
 from feedback.triage.run import load_context, triage_pending

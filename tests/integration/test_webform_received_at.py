@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from feedback.channels.config import WebForm
 from feedback.channels.webform.drop import ingest_drop
-from feedback.config import WebForm
 
 RUN = datetime(2026, 10, 6, 10, 0, tzinfo=UTC)
 FORMS = {"contact_zh": WebForm(name="contact_zh")}

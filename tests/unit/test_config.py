@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from feedback import config
+from feedback.channels.config import load_channels
+from feedback.config_check import validate_all
 from feedback.errors import ConfigError
+from feedback.settings import load_settings
 
 
 def test_shipped_configuration_is_valid():
-    assert config.validate_all() == [
+    assert validate_all() == [
         "settings.yaml", "channels.yaml", "privacy.yaml", "calendars.yaml + sla_policies.yaml", "taxonomy.yaml",
         "escalation.yaml", "callbacks.yaml",
     ]
-    channels = config.channels()
+    channels = load_channels()
     assert {m.name for m in channels.mailboxes} == {"support", "complaints"}
     assert channels.mailboxes[0].connection_id == "feedback_imap_support"
-    assert config.settings().timezone == "Asia/Shanghai"
+    assert load_settings().timezone == "Asia/Shanghai"
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ def test_shipped_configuration_is_valid():
 def test_invalid_channels_file_is_explained(tmp_path, text, message):
     (tmp_path / "channels.yaml").write_text(text)
     with pytest.raises(ConfigError) as err:
-        config.channels(tmp_path)
+        load_channels(tmp_path)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -45,20 +47,20 @@ def test_invalid_channels_file_is_explained(tmp_path, text, message):
 def test_invalid_time_zone_is_explained(tmp_path):
     (tmp_path / "settings.yaml").write_text("timezone: Mars/Olympus\n")
     with pytest.raises(ConfigError, match=r"settings.yaml: timezone: unknown time zone 'Mars/Olympus'"):
-        config.settings(tmp_path)
+        load_settings(tmp_path)
 
 
 def test_several_problems_are_counted(tmp_path):
     (tmp_path / "settings.yaml").write_text("locale: fr\nintake:\n  batch_size: 0\n")
     with pytest.raises(ConfigError, match=r"\(and 1 more problem\)"):
-        config.settings(tmp_path)
+        load_settings(tmp_path)
 
 
 def test_missing_file_says_how_to_fix(tmp_path):
     with pytest.raises(ConfigError, match="channels.yaml: file not found .*FEEDBACK_CONFIG_DIR"):
-        config.channels(tmp_path)
+        load_channels(tmp_path)
 
 
 def test_empty_file_means_defaults(tmp_path):
     (tmp_path / "channels.yaml").write_text("# nothing configured yet\n")
-    assert config.channels(tmp_path).mailboxes == []
+    assert load_channels(tmp_path).mailboxes == []

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from feedback import config
+from feedback.channels.config import Channels, load_channels
 from feedback.channels.rest.spec import RestSpec, Since
+from feedback.configfile import parse_model
 from feedback.errors import ConfigError
 
 FULL_ENTRY = """\
@@ -81,9 +82,9 @@ MINIMAL = {
 }
 
 
-def load_text(tmp_path, text: str) -> config.Channels:
+def load_text(tmp_path, text: str) -> Channels:
     (tmp_path / "channels.yaml").write_text(text)
-    return config.channels(tmp_path)
+    return load_channels(tmp_path)
 
 
 def entry(**changes) -> dict:
@@ -103,7 +104,7 @@ def entry(**changes) -> dict:
 
 def problem(data: dict) -> str:
     with pytest.raises(ConfigError) as err:
-        config.parse_model({"platforms": [data]}, config.Channels, "channels.yaml")
+        parse_model({"platforms": [data]}, Channels, "channels.yaml")
     message = str(err.value)
     assert "\n" not in message
     return message
@@ -125,7 +126,7 @@ def test_full_entry_loads_with_every_key(tmp_path):
 
 
 def test_defaults_of_a_minimal_entry():
-    plain = config.parse_model({"platforms": [MINIMAL]}, config.Channels, "channels.yaml").platforms[0]
+    plain = parse_model({"platforms": [MINIMAL]}, Channels, "channels.yaml").platforms[0]
     assert plain.auth.type == "none"
     assert plain.pagination.type == "none" and plain.pagination.max_pages_per_run == 1000
     assert plain.since is None
@@ -147,8 +148,8 @@ def test_api_key_and_oauth_and_pagination_types_load():
         entry(python_class="my_pkg.sources:Special"),
     ]
     for data in good:
-        config.parse_model({"platforms": [data]}, config.Channels, "channels.yaml")
-    key = config.parse_model({"platforms": [good[0]]}, config.Channels, "x").platforms[0].auth
+        parse_model({"platforms": [data]}, Channels, "channels.yaml")
+    key = parse_model({"platforms": [good[0]]}, Channels, "x").platforms[0].auth
     assert (key.in_, key.name) == ("query", "apikey")
 
 
@@ -222,7 +223,7 @@ def test_each_mistake_names_its_key(data, message):
 
 def test_form_providers_use_the_same_spec():
     with pytest.raises(ConfigError, match=r"webforms.providers\[0\].pagination: pagination type cursor needs "):
-        config.parse_model({"webforms": {"providers": [entry(pagination={"type": "cursor"})]}}, config.Channels,
+        parse_model({"webforms": {"providers": [entry(pagination={"type": "cursor"})]}}, Channels,
                            "channels.yaml")
 
 

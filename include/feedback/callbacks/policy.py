@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
-from feedback.config import Name, Strict, load_file
+from feedback.configfile import Name, Strict, load_file
 from feedback.paths import config_dir
 from feedback.sla.policy import Allowance, parse_allowance
 

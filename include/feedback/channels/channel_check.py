@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 
 from feedback import connections
 from feedback.channels.base import InvalidItem
+from feedback.channels.config import Platform
 from feedback.channels.rest.ingest import configured, ingest_platform, record_ref
-from feedback.config import Platform
 from feedback.errors import ConfigError
 
 CHANNELS = ("platform", "webform")

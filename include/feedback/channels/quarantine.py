@@ -57,22 +57,22 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at
     number the item and start its deadlines as if the customer had just written.
     """
     if channel == "email":
-        from feedback import config
         from feedback.channels.mail.ingest import mailbox_config
         from feedback.channels.mail.items import MailRules, judge
         from feedback.paths import local_dir
+        from feedback.settings import load_settings
 
         mailbox_name, _, folder = source.partition("/")
         mailbox = mailbox_config(mailbox_name)
-        rules = MailRules.for_mailbox(mailbox, config.settings(), local_dir())
+        rules = MailRules.for_mailbox(mailbox, load_settings(), local_dir())
         return judge(raw, rules, folder_source=source, source_ref=external_ref, raw_ref=f"quarantine:{external_ref}",
                      outbound=folder == mailbox.sent_folder, arrived_at=None, run_time=parked_at,
                      size=len(raw))
     if channel == "webform":
-        from feedback import config
+        from feedback.channels.config import load_channels
         from feedback.channels.webform.drop import parse_submission
 
-        forms = {f.name: f for f in config.channels().webforms.forms}
+        forms = {f.name: f for f in load_channels().webforms.forms}
         try:
             return parse_submission(raw, forms)
         except InvalidItem as bad:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, PlainValidator, field_validator, model_validator
 
 from feedback.business_time import business_zone
-from feedback.config import Strict, _display, known_zone, load_file
+from feedback.configfile import Strict, display_path, known_zone, load_file
 from feedback.errors import ConfigError
 from feedback.notify.digest import DEFAULT_CONSOLE_URL  # digests link to <console_url>/overdue
 from feedback.paths import config_dir
@@ -382,4 +382,4 @@ def load_ladder(path: Path | None = None) -> Ladder:
     """
     path = path or config_dir() / ESCALATION_FILE
     spec = load_file(path, EscalationFile)
-    return _build(spec, _display(path))
+    return _build(spec, display_path(path))

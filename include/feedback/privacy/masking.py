@@ -65,7 +65,7 @@ from typing import Annotated
 import phonenumbers
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from feedback.config import Strict, load_file
+from feedback.configfile import Strict, load_file
 from feedback.errors import ConfigError
 from feedback.paths import config_dir
 

@@ -266,10 +266,10 @@ def _export_month(conn: sa.Connection, fs: AbstractFileSystem, folder: str, mont
 
 def run_retention(engine: Engine, now: datetime, *, dry_run: bool = False) -> RetentionResult:
     """All three steps with the configured periods; counts only (for XCom and the CLI)."""
-    from feedback import config
     from feedback.paths import local_dir
+    from feedback.settings import load_settings
 
-    settings = config.settings()
+    settings = load_settings()
     keep = settings.retention
     folder = Path(settings.mail.attachments_dir)
     attachments = folder if folder.is_absolute() else local_dir() / folder

@@ -232,11 +232,11 @@ def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, l
     unless `mail_empty`: management should not receive a blank report as if it were a quiet month.
     `dry_run_to` renders the files into that folder and stops there: no hold, no archive, no mail.
     """
-    from feedback import config
     from feedback.paths import local_dir
     from feedback.reports import pdf, quality, sections, xlsx
+    from feedback.settings import load_settings
 
-    settings = config.settings()
+    settings = load_settings()
     locale = locale or settings.reports.locale or settings.locale
     say = progress or (lambda _m: None)
     start, end = period.bounds()

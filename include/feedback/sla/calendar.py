@@ -62,7 +62,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from feedback.business_time import business_zone
-from feedback.config import Strict, known_zone, load_file, parse_model
+from feedback.configfile import Strict, known_zone, load_file, parse_model
 from feedback.paths import config_dir
 
 log = logging.getLogger(__name__)

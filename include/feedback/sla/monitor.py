@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from feedback.config import DEFAULT_OVERDUE_REASONS
 from feedback.db.bulk import copy_into
 from feedback.db.rows import TextRow
 from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error, isolate_nested
 from feedback.sla import reasons as overdue_reasons
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
+from feedback.sla.policy import DEFAULT_OVERDUE_REASONS
 
 if TYPE_CHECKING:
     from feedback.sla.calendar import BusinessCalendar
@@ -101,9 +101,9 @@ class SlaSetup:
 
 
 def load_setup() -> SlaSetup:
-    from feedback.config import overdue_reasons as configured_reasons
     from feedback.sla.calendar import load_calendars
     from feedback.sla.policy import load_policies
+    from feedback.sla.policy import overdue_reasons as configured_reasons
 
     calendars = load_calendars()
     default, policies = load_policies()

@@ -24,14 +24,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 
 from feedback import vocabulary
-from feedback.config import (
-    DEFAULT_OVERDUE_REASONS,
-    Name,
-    OverdueReason,
-    Strict,
-    check_overdue_reasons,
-    load_file,
-)
+from feedback.configfile import Name, Strict, load_file, require_unique
 from feedback.errors import ConfigError
 from feedback.paths import config_dir
 from feedback.sla.calendar import BusinessCalendar
@@ -172,6 +165,47 @@ def _check_table(table: Table, stages: list[str], where: str, *, complete: bool,
             raise ValueError(f"{where}.{level}: stage {missing[0]!r} has no allowance")
 
 
+# --- overdue reasons (`overdue_reasons`) -------------------------------------------------------
+
+# The reason under which free text and codes no longer listed are counted.
+OTHER_REASON = "other"
+
+
+class OverdueReason(Strict):
+    """Why an item went overdue (超时原因): the code events carry, the names people read in both languages."""
+
+    code: Name
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=60)
+
+
+# Used when sla_policies.yaml lists none, so a register or a test config without the key still works.
+DEFAULT_OVERDUE_REASONS: tuple[OverdueReason, ...] = (
+    OverdueReason(code="spare_parts", zh="备件短缺", en="Spare parts shortage"),
+    OverdueReason(code="waiting_customer", zh="等待客户", en="Waiting for the customer"),
+    OverdueReason(code="cross_department", zh="跨部门协作", en="Cross-department coordination"),
+    OverdueReason(code="system_failure", zh="系统故障", en="System failure"),
+    OverdueReason(code=OTHER_REASON, zh="其他", en="Other"),
+)
+
+
+def check_overdue_reasons(reasons: list[OverdueReason]) -> list[OverdueReason]:
+    """Codes and names unique, and `other` present: free text and codes no longer listed are counted under it."""
+    require_unique([r.code for r in reasons], "overdue_reasons")
+    for lang in ("zh", "en"):
+        names = [getattr(r, lang) for r in reasons]
+        if len(set(names)) != len(names):
+            raise ValueError(f"overdue_reasons: two reasons share the {lang} name "
+                             f"{next(n for n in names if names.count(n) > 1)!r}")
+    if OTHER_REASON not in {r.code for r in reasons}:
+        raise ValueError(f"overdue_reasons: code {OTHER_REASON!r} is missing (free text and unknown codes "
+                         "are counted under it)")
+    return reasons
+
+
+# --- the file ----------------------------------------------------------------------------------
+
+
 class SlaPoliciesFile(Strict):
     """sla_policies.yaml: the presets and which one is used by default."""
 
@@ -290,7 +324,13 @@ def load_policy(
     return policy
 
 
+def overdue_reasons(directory: Path | None = None) -> tuple[OverdueReason, ...]:
+    """The configured reasons in their configured order (sla_policies.yaml, else the defaults)."""
+    spec = load_file((directory or config_dir()) / POLICIES_FILE, SlaPoliciesFile)
+    return tuple(spec.overdue_reasons)
+
+
 __all__ = [
-    "Allowance", "PresetSpec", "SlaPoliciesFile", "SlaPolicy", "load_policies", "load_policy",
-    "parse_allowance",
+    "DEFAULT_OVERDUE_REASONS", "OTHER_REASON", "Allowance", "OverdueReason", "PresetSpec", "SlaPoliciesFile",
+    "SlaPolicy", "load_policies", "load_policy", "overdue_reasons", "parse_allowance",
 ]

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from feedback.config import OTHER_REASON, OverdueReason
 from feedback.db.bulk import copy_into
+from feedback.sla.policy import OTHER_REASON, OverdueReason
 
 if TYPE_CHECKING:
     from feedback.privacy.masking import Masker

@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from feedback.config import Strict, load_file
+from feedback.configfile import Strict, load_file
 from feedback.errors import FeedbackError
 from feedback.paths import project_root
 from feedback.triage import corpus_eval

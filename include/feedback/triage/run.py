@@ -106,9 +106,10 @@ def load_context(
     taxonomy_preset: str | None = None, sla_preset: str | None = None, gate: bool = True, engine: Engine | None = None
 ) -> TriageContext:
     """Configuration is read and validated here, once, so a bad file fails before any row is claimed."""
-    from feedback import config
+    from feedback.channels.config import load_channels
     from feedback.notify.acknowledge import acknowledged_sources
     from feedback.privacy.masking import Masker, load_mask_config
+    from feedback.settings import load_settings
     from feedback.sla.calendar import load_calendars
     from feedback.sla.policy import load_policy
     from feedback.triage.classify import Classifier
@@ -126,9 +127,9 @@ def load_context(
         sla_preset=policy.name,
         gate=gate,
         learned=_learned_model(engine, classifier),
-        ack_sources=acknowledged_sources(config.channels()),
-        ack_per_hour=config.settings().mail.ack_per_sender_per_hour,
-        message_id_domain=config.settings().mail.message_id_domain,
+        ack_sources=acknowledged_sources(load_channels()),
+        ack_per_hour=load_settings().mail.ack_per_sender_per_hour,
+        message_id_domain=load_settings().mail.message_id_domain,
     )
 
 

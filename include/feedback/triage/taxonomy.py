@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from feedback.config import Name, Strict, load_file
+from feedback.configfile import Name, Strict, load_file
 from feedback.paths import config_dir
 from feedback.triage.text import CJK_TEXT, LATIN_TEXT, normalise_english, scripts, segment
 from feedback.vocabulary import Priority, PriorityCode, codes

@@ -14,7 +14,7 @@ from datetime import datetime
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 
-from feedback.config import Channels
+from feedback.channels.config import Channels
 from feedback.web import deps
 from feedback.web.crm_events import events_router
 from feedback.web.intake import intake_router

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from feedback.channels.config import WebForm
 from feedback.channels.mail.items import store_attachment
 from feedback.channels.mail.parse import Attachment
-from feedback.config import WebForm
 
 ALLOWED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain")
 ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-pdf": "application/pdf"}

@@ -708,8 +708,8 @@ OVERDUE_LIST_ROWS = 200
 
 def _overdue_reason_choices(lang: str) -> list[tuple[str, str]]:
     """(code, name in the page's language) of sla_policies.yaml `overdue_reasons`, in configured order."""
-    from feedback.config import overdue_reasons as configured
     from feedback.errors import ConfigError
+    from feedback.sla.policy import overdue_reasons as configured
     from feedback.sla.reasons import labels
 
     try:

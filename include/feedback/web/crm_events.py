@@ -216,7 +216,7 @@ def store(conn: sa.Connection, events: list[CrmEvent]) -> list[str]:
 
 
 def _codes() -> tuple[str, ...]:
-    from feedback.config import overdue_reasons as configured
+    from feedback.sla.policy import overdue_reasons as configured
 
     try:
         return tuple(r.code for r in configured())

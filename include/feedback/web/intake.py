@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
-from feedback.config import WebForm
+from feedback.channels.config import WebForm
 from feedback.errors import ConfigError, RegisterUnreachable
 from feedback.web import landing
 from feedback.web.attachments import (

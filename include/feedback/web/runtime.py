@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from feedback import connections
-from feedback.config import Channels, WebForm
+from feedback.channels.config import Channels, WebForm
 from feedback.web.verify import ConnectionGetter
 
 
@@ -27,16 +27,16 @@ def _default_engine() -> Engine:
 
 
 def _default_channels() -> Channels:
-    from feedback import config
+    from feedback.channels.config import load_channels
 
-    return config.channels()
+    return load_channels()
 
 
 def _default_attachments_dir() -> Path:
-    from feedback import config
     from feedback.paths import local_dir
+    from feedback.settings import load_settings
 
-    folder = Path(config.settings().mail.attachments_dir)
+    folder = Path(load_settings().mail.attachments_dir)
     return folder if folder.is_absolute() else local_dir() / folder
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 
-from feedback.config import FormField, WebForm
+from feedback.channels.config import FormField, WebForm
 
 # Hidden field of the embeddable form: people never see it, bots fill it in.
 HONEYPOT = "website"

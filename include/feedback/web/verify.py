@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from feedback import connections
-from feedback.config import WebForm
+from feedback.channels.config import WebForm
 from feedback.errors import ConfigError, FeedbackError
 
 MAX_SKEW_SECONDS = 300

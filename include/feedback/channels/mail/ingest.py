@@ -146,9 +146,9 @@ def _store(engine: Engine, source: MailSource, summary: FolderSummary, run_time:
 
 
 def mailbox_config(name: str) -> Any:
-    from feedback import config
+    from feedback.channels.config import load_channels
 
-    for mailbox in config.channels().mailboxes:
+    for mailbox in load_channels().mailboxes:
         if mailbox.name == name:
             return mailbox
     raise ConfigError(f"channels.yaml: no mailbox named {name!r} under mailboxes")
@@ -160,11 +160,11 @@ def ingest_mailbox(engine: Engine, name: str, imap_uri: str | None, run_time: da
 
     Reads over IMAP when the mailbox's connection is given, else from its drop folder.
     """
-    from feedback import config
     from feedback.paths import local_dir
+    from feedback.settings import load_settings
 
     mailbox = mailbox_config(name)
-    settings = config.settings()
+    settings = load_settings()
     rules = MailRules.for_mailbox(mailbox, settings, local_dir())
     budget = Budget.start(settings.mail.max_messages_per_run, settings.mail.max_run_seconds)
     batch_size = settings.intake.batch_size

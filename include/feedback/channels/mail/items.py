@@ -69,9 +69,9 @@ class MailRules:
     @classmethod
     def for_mailbox(cls, mailbox: Any, settings: Any, base: Path) -> MailRules:
         """Rules from a `config.Mailbox` and `config.Settings`; every mailbox's address counts as ours."""
-        from feedback import config
+        from feedback.channels.config import load_channels
 
-        own = {a.lower() for m in config.channels().mailboxes for a in m.addresses} | set(mailbox.addresses)
+        own = {a.lower() for m in load_channels().mailboxes for a in m.addresses} | set(mailbox.addresses)
         folder = Path(settings.mail.attachments_dir)
         return cls(
             mailbox=mailbox.name,

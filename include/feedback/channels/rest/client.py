@@ -28,7 +28,7 @@ import httpx
 from feedback.errors import ConfigError, FeedbackError
 
 if TYPE_CHECKING:
-    from feedback.config import Platform
+    from feedback.channels.config import Platform
     from feedback.connections import ConnectionValue
 
 log = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from sqlalchemy.engine import Engine
 
 from feedback import connections
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
+from feedback.channels.config import Platform
 from feedback.channels.cursor import read_cursor
 from feedback.channels.store import store_batch
-from feedback.config import Platform
 from feedback.connections import ConnectionValue, parse
 from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
@@ -235,9 +235,9 @@ def ingest_platform(
 
 def configured(channel: str) -> list[Platform]:
     """The entries of one channel: `platforms:` for platforms, `webforms.providers:` for form providers."""
-    from feedback import config
+    from feedback.channels.config import load_channels
 
-    channels = config.channels()
+    channels = load_channels()
     return list(channels.platforms if channel == "platform" else channels.webforms.providers)
 
 

@@ -35,7 +35,7 @@ from feedback.channels.rest.spec import compiled
 from feedback.errors import ConfigError
 
 if TYPE_CHECKING:
-    from feedback.config import Platform
+    from feedback.channels.config import Platform
     from feedback.connections import ConnectionValue
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,9 @@ on the first night the DAG runs: unknown keys are errors, JMESPath expressions
 are compiled (and their function names checked), and the keys each pagination
 or auth type needs are required by name.
 
-The models here are embedded in `feedback.config.Platform` (which adds name,
-base_url, connection, enabled, python_class); `feedback.config` imports this
-module, so this module cannot import `feedback.config` back. `SpecModel` is the
-same strict, frozen base as `feedback.config.Strict`.
+The models here are embedded in `feedback.channels.config.Platform` (which adds
+name, base_url, connection, enabled, python_class); like every configuration
+model they are `feedback.configfile.Strict`.
 """
 
 from __future__ import annotations
@@ -23,17 +22,13 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+
+from feedback.configfile import Strict
 
 _KNOWN_FUNCTIONS = frozenset(Functions.FUNCTION_TABLE)
 # Headers that carry credentials: they come from the Airflow connection, never from YAML.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey"})
-
-
-class SpecModel(BaseModel):
-    """Strict and frozen, like `feedback.config.Strict`: a typo is an error, a loaded spec never changes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- JMESPath -----------------------------------------------------------------------------------
@@ -112,7 +107,7 @@ def _require(model: BaseModel, kind: str, keys: list[str], what: str, why: str) 
 # --- the spec -----------------------------------------------------------------------------------
 
 
-class Auth(SpecModel):
+class Auth(Strict):
     """How requests prove who we are; the secret values come from the Airflow connection."""
 
     type: Literal["none", "bearer", "basic", "api_key", "oauth2_client_credentials"] = "none"
@@ -142,7 +137,7 @@ class Auth(SpecModel):
 Scalar = str | int | bool
 
 
-class Request(SpecModel):
+class Request(Strict):
     """The first request of a traversal; pagination and `since` add their parameters to it."""
 
     path: str
@@ -174,7 +169,7 @@ _PAGINATION_KEYS = {
 }
 
 
-class Pagination(SpecModel):
+class Pagination(Strict):
     """How to get from one page to the next, and how to tell the last page."""
 
     type: Literal["none", "cursor", "next_link", "page_number", "offset"] = "none"
@@ -212,7 +207,7 @@ class Pagination(SpecModel):
         return {n for n in names if n}
 
 
-class Since(SpecModel):
+class Since(Strict):
     """Incremental pulls: ask only for records changed after a watermark kept in the position."""
 
     param: str
@@ -236,7 +231,7 @@ class Since(SpecModel):
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Retry(SpecModel):
+class Retry(Strict):
     max_attempts: int = Field(6, ge=1, le=20)
     backoff_seconds: float = Field(1.0, ge=0)
     max_backoff_seconds: float = Field(60, ge=0)
@@ -251,7 +246,7 @@ class Retry(SpecModel):
         return value
 
 
-class RateLimit(SpecModel):
+class RateLimit(Strict):
     requests_per_minute: float | None = Field(None, gt=0)
     remaining_header: str | None = "X-RateLimit-Remaining"
     reset_header: str | None = "X-RateLimit-Reset"
@@ -261,7 +256,7 @@ class RateLimit(SpecModel):
 _TEXT_FIELDS = ("subject", "contact_name", "contact_email", "contact_phone", "locale", "url")
 
 
-class Mapping(SpecModel):
+class Mapping(Strict):
     """JMESPath expressions evaluated on one record to fill the intake item."""
 
     external_id: JmesPath
@@ -286,7 +281,7 @@ class Mapping(SpecModel):
         return value
 
 
-class RestSpec(SpecModel):
+class RestSpec(Strict):
     """Everything the generic engine needs to pull one REST API; see include/config/channels.yaml."""
 
     auth: Auth = Field(default_factory=Auth)

@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
+from feedback.channels.config import WebForm
 from feedback.channels.cursor import read_cursor
 from feedback.channels.store import StoreResult, store_batch
-from feedback.config import WebForm
 
 CHANNEL = "webform"
 log = logging.getLogger(__name__)
@@ -163,11 +163,12 @@ def ingest_drop(
 
 def ingest_configured_drops(engine: Engine, run_time: datetime) -> dict[str, Any]:
     """Every drop folder in channels.yaml, with the configured batch size; counts per drop."""
-    from feedback import config
+    from feedback.channels.config import load_channels
     from feedback.paths import local_dir
+    from feedback.settings import load_settings
 
-    channels = config.channels()
-    batch_size = config.settings().intake.batch_size
+    channels = load_channels()
+    batch_size = load_settings().intake.batch_size
     forms = {f.name: f for f in channels.webforms.forms}
     return {
         drop.name: ingest_drop(

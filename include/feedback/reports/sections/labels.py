@@ -123,7 +123,7 @@ def department_label(code: str | None) -> Label | str:
 
 def overdue_reason_labels() -> dict[str, Label]:
     """Code -> Label of sla_policies.yaml `overdue_reasons`, so reports name reasons in their language."""
-    from feedback.config import overdue_reasons as configured
+    from feedback.sla.policy import overdue_reasons as configured
 
     return {r.code: Label(r.zh, r.en) for r in configured()}
 

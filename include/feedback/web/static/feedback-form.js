@@ -81,7 +81,7 @@
     }
   };
 
-  // Mirrors the server's schema (include/config/channels.yaml, feedback.config.default_form_fields).
+  // Mirrors the server's schema (include/config/channels.yaml, feedback.channels.config.default_form_fields).
   var FIELDS = [
     { name: "name", type: "text", maxLength: 2000 },
     { name: "phone", type: "phone", maxLength: 2000, input: "tel" },
