@@ -104,4 +104,5 @@ def read_archived(location: str) -> bytes:
     import fsspec
 
     with fsspec.open(location, "rb") as handle:
-        return handle.read()
+        data: bytes = handle.read()     # fsspec ships no types
+    return data

@@ -14,7 +14,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def _parse(text: str, what: str) -> tuple[int, int]:
-    match = _MONTH.match(text.strip()) if isinstance(text, str) else None
+    match = _MONTH.match(text.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"{what}: expected a month as YYYY-MM such as 2026-01, got {text!r}")
     return int(match.group(1)), int(match.group(2))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from feedback.vocabulary import LOCALES as LOCALES
 from feedback.vocabulary import Label as Label
 
+ReportKind = Literal["monthly", "weekly"]
 Kind = Literal["text", "int", "number", "pct", "hours", "date", "datetime", "bool"]
 
 
@@ -90,7 +91,7 @@ class QualityCheck:
 
 @dataclass(frozen=True)
 class Report:
-    kind: Literal["monthly", "weekly"]
+    kind: ReportKind
     period_start: date        # first day, inclusive
     period_end: date          # last day, inclusive
     locale: str

@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -58,10 +59,20 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from feedback.reports.fonts import cjk_fonts
-from feedback.reports.model import UNAVAILABLE, Column, Headline, Label, Report, Section, is_code_column
+from feedback.reports.model import (
+    UNAVAILABLE,
+    Chart,
+    Column,
+    Headline,
+    Kind,
+    Label,
+    Report,
+    Section,
+    is_code_column,
+)
 from feedback.reports.xlsx import SATISFACTION_RGB, format_value, outcome_of
 from feedback.reports.xlsx import L as XL
 
@@ -76,6 +87,8 @@ PAGE_W, PAGE_H = A4
 MARGIN = 16 * mm
 FRAME_W = PAGE_W - 2 * MARGIN
 
+# A TableStyle command: opcode, first cell, last cell, then the opcode's own arguments (reportlab types them Any).
+_StyleCommand = tuple[Any, ...]
 NAVY = colors.HexColor("#1F4E79")
 GREY = colors.HexColor("#595959")
 LIGHT = colors.HexColor("#F2F5F9")
@@ -187,7 +200,7 @@ def _pick_charts(report: Report) -> list[Section]:
     candidates = [s for s in report.sections if s.chart is not None and s.rows]
     chosen: list[Section] = []
     for kind in ("bar", "line", "pie"):
-        first = next((s for s in candidates if s.chart.kind == kind), None)
+        first = next((s for s in candidates if s.chart is not None and s.chart.kind == kind), None)
         if first is not None:
             chosen.append(first)
     chosen += [s for s in candidates if s not in chosen][: max(0, MAX_CHARTS - len(chosen))]
@@ -334,7 +347,7 @@ def _quality_box(report: Report, st: _Styles) -> Table:
     return box
 
 
-def headline_text(value: Any, kind: str, locale: str) -> str:
+def headline_text(value: Any, kind: Kind, locale: str) -> str:
     """A headline figure as the summary shows it (hours carry their unit)."""
     text = format_value(value, kind, locale)
     return text + T["hours_unit"](locale) if kind == "hours" and text else text or "–"
@@ -345,13 +358,13 @@ def _tiles(report: Report, st: _Styles) -> Table | Spacer:
     if not report.headline:
         return Spacer(1, 1)
     per_row = 4
-    cells = [[Paragraph(escape(headline_text(h.value, h.kind, loc)), st.tile_value),
+    cells: list[list[Paragraph] | str] = [[Paragraph(escape(headline_text(h.value, h.kind, loc)), st.tile_value),
               Paragraph(escape(h.label(loc)), st.tile_label)] for h in report.headline]
     cells += [""] * (-len(cells) % per_row)
     rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
     gap = 3 * mm
     table = Table(rows, colWidths=[FRAME_W / per_row] * per_row)
-    style = [("FONTNAME", (0, 0), (-1, -1), st.font), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 7),
+    style: list[_StyleCommand] = [("FONTNAME", (0, 0), (-1, -1), st.font), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 7),
              ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]
     for i in range(len(report.headline)):
         r, c = divmod(i, per_row)
@@ -372,7 +385,7 @@ def _num(value: Any) -> float:
     return 0.0
 
 
-def _category(value: Any, kind: str, loc: str, limit: int = 10) -> str:
+def _category(value: Any, kind: Kind, loc: str, limit: int = 10) -> str:
     value = value(loc) if isinstance(value, Label) else value
     if isinstance(value, datetime | date) and kind in ("date", "datetime"):
         return f"{value:%m-%d}"
@@ -386,10 +399,10 @@ def _chart_grid(charts: list[Section], loc: str, st: _Styles) -> list[Any]:
     rows: list[list[Any]] = []
     pending: list[Any] = []
     for section in charts:
-        if section.chart.kind == "line":
+        if _spec(section).kind == "line":
             rows.append([_line(section, loc, st, FRAME_W)])
         else:
-            pending.append(_bar(section, loc, st, half) if section.chart.kind == "bar" else _pie(section, loc, st, half))
+            pending.append(_bar(section, loc, st, half) if _spec(section).kind == "bar" else _pie(section, loc, st, half))
             if len(pending) == 2:
                 rows.append(pending)
                 pending = []
@@ -406,9 +419,16 @@ def _chart_grid(charts: list[Section], loc: str, st: _Styles) -> list[Any]:
     return out
 
 
-def _columns(section: Section):
+def _spec(section: Section) -> Chart:
+    """The section's chart: only sections with one reach the drawing code, so a missing one is a bug."""
+    if section.chart is None:
+        raise ValueError(f"section {section.key!r} has no chart to draw")
+    return section.chart
+
+
+def _columns(section: Section) -> tuple[Column, list[Column]]:
     by_key = {c.key: c for c in section.columns}
-    spec = section.chart
+    spec = _spec(section)
     missing = [k for k in (spec.category, *spec.values) if k not in by_key]
     if missing:
         raise ValueError(f"section {section.key!r}: chart refers to missing column(s) {', '.join(missing)}")
@@ -417,14 +437,15 @@ def _columns(section: Section):
 
 def _titled(width: float, height: float, title: str, st: _Styles) -> Drawing:
     d = Drawing(width, height)
-    d.initialFontName = st.font     # the renderer's starting font; else it declares Helvetica
+    # the renderer's starting font (else it declares Helvetica); reportlab's stubs leave it out
+    d.initialFontName = st.font  # type: ignore[attr-defined]
     d.add(String(4, height - 12, title, fontName=st.bold, fontSize=10, fillColor=NAVY))
     return d
 
 
 def _legend(d: Drawing, names: list[str], st: _Styles, x: float, y: float, columns: int = 4) -> None:
     legend = Legend()
-    legend.x, legend.y = x, y
+    legend.x, legend.y = x, y  # type: ignore[assignment]  # stubs say int; reportlab takes float points
     legend.fontName, legend.fontSize = st.font, 7.5
     legend.alignment = "right"
     legend.columnMaximum = 1 if columns > 1 else len(names)
@@ -438,10 +459,10 @@ def _legend(d: Drawing, names: list[str], st: _Styles, x: float, y: float, colum
 def _bar(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     cat, vals = _columns(section)
     height = 175
-    d = _titled(width, height, section.chart.title(loc), st)
+    d = _titled(width, height, _spec(section).title(loc), st)
     chart = VerticalBarChart()
     chart.x, chart.y = 38, 30 + (12 if len(vals) > 1 else 0)
-    chart.width, chart.height = width - 52, height - chart.y - 30
+    chart.width, chart.height = width - 52, height - chart.y - 30  # type: ignore[assignment]  # stubs say int; reportlab takes float points
     chart.data = [[_num(r.get(v.key)) for r in section.rows] for v in vals]
     chart.categoryAxis.categoryNames = [_category(r.get(cat.key), cat.kind, loc, 8) for r in section.rows]
     chart.categoryAxis.labels.fontName = st.font
@@ -459,7 +480,7 @@ def _bar(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
         chart.bars[i].fillColor = (SATISFACTION_COLOURS["satisfied"] if _is_satisfaction_share(section, v.key)
                                    else PALETTE[i % len(PALETTE)])
         chart.bars[i].strokeColor = None
-    if len(vals) == 1 and section.chart.kind == "bar":
+    if len(vals) == 1 and _spec(section).kind == "bar":
         fills = slice_colours(section, loc)      # a bar per outcome: each in its outcome's colour
         if any(f in SATISFACTION_COLOURS.values() for f in fills):
             for j, fill in enumerate(fills):
@@ -474,7 +495,7 @@ def _bar(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     return d
 
 
-def _value_axis(chart, st: _Styles) -> None:
+def _value_axis(chart: VerticalBarChart | HorizontalLineChart, st: _Styles) -> None:
     """The value axis every chart shares: from zero, light grid lines, the report's font."""
     chart.valueAxis.valueMin = 0
     chart.valueAxis.labels.fontName = st.font
@@ -487,10 +508,10 @@ def _value_axis(chart, st: _Styles) -> None:
 def _line(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     cat, vals = _columns(section)
     height = 170
-    d = _titled(width, height, section.chart.title(loc), st)
+    d = _titled(width, height, _spec(section).title(loc), st)
     chart = HorizontalLineChart()
     chart.x, chart.y = 40, 42
-    chart.width, chart.height = width - 56, height - chart.y - 26
+    chart.width, chart.height = width - 56, height - chart.y - 26  # type: ignore[assignment]  # stubs say int; reportlab takes float points
     chart.data = [[_num(r.get(v.key)) for r in section.rows] for v in vals]
     n = len(section.rows)
     step = max(1, -(-n // 12))     # at most ~12 labels along the axis
@@ -514,7 +535,7 @@ def _line(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
 def _pie(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     cat, vals = _columns(section)
     height = 175
-    d = _titled(width, height, section.chart.title(loc), st)
+    d = _titled(width, height, _spec(section).title(loc), st)
     data = [_num(r.get(vals[0].key)) for r in section.rows]
     total = sum(data)
     if total <= 0:
@@ -523,8 +544,8 @@ def _pie(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
         return d
     pie = Pie()
     size = min(height - 50, width / 2 - 20)
-    pie.x, pie.y = 18, (height - 16 - size) / 2
-    pie.width = pie.height = size
+    pie.x, pie.y = 18, (height - 16 - size) / 2  # type: ignore[assignment]  # stubs say int; reportlab takes float points
+    pie.width = pie.height = size  # type: ignore[assignment]  # stubs say int; reportlab takes float points
     pie.data = data
     pie.labels = [f"{v / total * 100:.1f}%" if v / total >= 0.04 else "" for v in data]
     pie.simpleLabels = 1
@@ -543,7 +564,7 @@ def _pie(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
     names = [f"{_category(r.get(cat.key), cat.kind, loc, 12)}  {format_value(v, vals[0].kind, loc)}"
              for r, v in zip(section.rows, data, strict=True)]
     legend = Legend()
-    legend.x, legend.y = pie.x + size + 18, pie.y + size - 4
+    legend.x, legend.y = pie.x + size + 18, pie.y + size - 4  # type: ignore[assignment]  # stubs say int; reportlab takes float points
     legend.fontName, legend.fontSize = st.font, 8
     legend.alignment = "right"
     legend.boxAnchor = "nw"
@@ -556,7 +577,7 @@ def _pie(section: Section, loc: str, st: _Styles, width: float) -> Drawing:
 
 def slice_colours(section: Section, locale: str) -> list[colors.Color]:
     """One fill per row: semantic for satisfaction outcomes (green, amber, red, grey), else the palette."""
-    outcomes = [outcome_of(r, section.chart.category, locale) for r in section.rows]
+    outcomes = [outcome_of(r, _spec(section).category, locale) for r in section.rows]
     semantic = sum(o is not None for o in outcomes) >= 2
     return [SATISFACTION_COLOURS[o] if semantic and o is not None else PALETTE[i % len(PALETTE)]
             for i, o in enumerate(outcomes)]
@@ -571,7 +592,7 @@ def _is_satisfaction_share(section: Section, value_key: str) -> bool:
 _NUMERIC = ("int", "number", "pct", "hours")
 
 
-def _cell_text(value: Any, kind: str, loc: str, report: Report | None = None) -> str:
+def _cell_text(value: Any, kind: Kind, loc: str, report: Report | None = None) -> str:
     if isinstance(value, Label):
         value = value(loc)
     if isinstance(value, datetime) and value.tzinfo is not None and report is not None:
@@ -716,7 +737,7 @@ def _compare_tiles(report: Report, st: _Styles) -> Table | Spacer:
     cells += [""] * (-len(cells) % per_row)
     rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
     table = Table(rows, colWidths=[FRAME_W / per_row] * per_row)
-    style = [("FONTNAME", (0, 0), (-1, -1), st.font), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    style: list[_StyleCommand] = [("FONTNAME", (0, 0), (-1, -1), st.font), ("VALIGN", (0, 0), (-1, -1), "TOP"),
              ("LEFTPADDING", (0, 0), (-1, -1), 7), ("TOPPADDING", (0, 0), (-1, -1), 5),
              ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]
     for i in range(len(report.headline)):
@@ -754,7 +775,7 @@ def _volume_row(report: Report, st: _Styles) -> list[Any]:
     if not keys:
         return []
     width = FRAME_W / len(keys)
-    cells = []
+    cells: list[list[Flowable]] = []
     for key in keys:
         section = report.section(key)
         title = Paragraph(escape(section.title(loc)), st.h3)
@@ -937,7 +958,7 @@ def _build_monthly(report: Report, plan: _MonthlyPlan) -> tuple[bytes, int]:
     for key, listed in (("repeat_complaints", False), ("praise", True), ("open_ledger", True)):
         if (section := get(key)) is None:
             continue
-        body = (lambda s=section: _first_rows(s, plan.rows, report, st)) if listed else table(section)
+        body = partial(_first_rows, section, plan.rows, report, st) if listed else table(section)
         story += _body(section, loc, st, body, _section_heading(number, section, loc, st, total=listed))
         number += 1
     names = T["sep"](loc).join(s.title(loc) for s in report.sections)

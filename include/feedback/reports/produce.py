@@ -20,12 +20,13 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -34,7 +35,10 @@ from feedback import holds
 from feedback.business_time import business_zone
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 from feedback.reports.archive import ArchiveResult, archive, period_label, read_archived
-from feedback.reports.model import UNAVAILABLE, Label, QualityCheck, Report
+from feedback.reports.model import UNAVAILABLE, Label, QualityCheck, Report, ReportKind
+
+if TYPE_CHECKING:
+    from feedback.reports.sections.periods import Period
 
 log = logging.getLogger(__name__)
 REPORT_KIND = "report"
@@ -202,7 +206,7 @@ def _register_checks(engine: Engine, start: datetime, end: datetime,
     return checks, items, timings
 
 
-def refusal(engine: Engine, kind: str, period: Any, today: Any) -> str | None:
+def refusal(engine: Engine, kind: ReportKind, period: Period, today: date) -> str | None:
     """Why a report of `period` must not go to management as asked (one line), or None when it may.
 
     A period that has not started, or one in which no item was received, renders as an empty
@@ -222,8 +226,8 @@ def refusal(engine: Engine, kind: str, period: Any, today: Any) -> str | None:
     return None
 
 
-def produce(engine: Engine, kind: str, period: Any, *, generated_at: datetime, locale: str | None = None,
-            resend: bool = False, progress=None, timings: dict[str, float] | None = None,
+def produce(engine: Engine, kind: ReportKind, period: Period, *, generated_at: datetime, locale: str | None = None,
+            resend: bool = False, progress: Callable[[str], None] | None = None, timings: dict[str, float] | None = None,
             mail_empty: bool = False, dry_run_to: Path | None = None) -> Produced:
     """Compute, check, render, archive and queue the mail of one report; counts for XCom and the CLI.
 

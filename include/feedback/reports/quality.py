@@ -143,7 +143,8 @@ def check_period(engine: Engine, start: datetime, end: datetime) -> tuple[Qualit
     out = []
     for label, asset_name, kind, kwargs in CHECKS:
         result = next(r for r in suites[asset_name].results
-                      if r.expectation_config.type == _snake(kind) and _same(r.expectation_config.kwargs, kwargs))
+                      if r.expectation_config is not None and r.expectation_config.type == _snake(kind)
+                      and _same(r.expectation_config.kwargs, kwargs))
         unexpected = int((result.result or {}).get("unexpected_count") or 0)
         detail = "" if result.success else f"{unexpected} row(s) fail"
         out.append(QualityCheck(label, bool(result.success), detail))
@@ -222,5 +223,5 @@ def times_check(engine: Engine, start: datetime, end: datetime, locale: str) -> 
 def register_rows(engine: Engine, start: datetime, end: datetime) -> int:
     """Items received in [start, end) (the report says how many the checks covered)."""
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM feedback.feedback WHERE received_at >= :s AND "
-                                    "received_at < :e"), {"s": start, "e": end}).scalar_one()
+        return int(conn.execute(sa.text("SELECT count(*) FROM feedback.feedback WHERE received_at >= :s AND "
+                                        "received_at < :e"), {"s": start, "e": end}).scalar_one())

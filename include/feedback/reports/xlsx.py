@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import unicodedata
 import zipfile
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 from openpyxl.chart.axis import DateAxis
 from openpyxl.chart.label import DataLabelList
@@ -39,8 +40,12 @@ from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
+
+if TYPE_CHECKING:
+    from _typeshed import SizedBuffer
 
 from feedback.reports.model import UNAVAILABLE, Chart, Headline, Kind, Label, Report, Section, is_code_column
 
@@ -99,6 +104,8 @@ _OUTCOME_NAMES = {"满意": "satisfied", "satisfied": "satisfied", "一般": "ne
                   "未联系上": "unreachable", "未接通": "unreachable", "unreachable": "unreachable",
                   "未记录": "", "not recorded": ""}
 
+_AnyChart = PieChart | LineChart | BarChart
+
 _BOLD = Font(bold=True)
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
@@ -119,6 +126,8 @@ def render_xlsx(report: Report) -> bytes:
     loc = report.locale
     wb = Workbook()
     summary = wb.active
+    if not isinstance(summary, Worksheet):     # a new Workbook always opens on one worksheet
+        raise TypeError("openpyxl's new workbook has no active worksheet")
     summary.title = L["summary"](loc)
     names = _sheet_names(report, reserved=summary.title)
     for section, name in zip(report.sections, names, strict=True):
@@ -172,7 +181,7 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
-def _naive(value: datetime, tz) -> datetime:
+def _naive(value: datetime, tz: tzinfo | None) -> datetime:
     if value.tzinfo is None:
         return value
     return value.astimezone(tz).replace(tzinfo=None) if tz is not None else value.replace(tzinfo=None)
@@ -185,7 +194,7 @@ def _finite(value: Any) -> bool:
     return True
 
 
-def _zone(report: Report):
+def _zone(report: Report) -> tzinfo | None:
     """Where aware times are shown: the report's business zone, else the zone of its stamp."""
     if report.zone:
         from zoneinfo import ZoneInfo
@@ -212,7 +221,7 @@ def _excel_value(value: Any, kind: Kind, report: Report) -> Any:
     return text[:MAX_CELL_TEXT]
 
 
-def _put(cell: Cell, value: Any, kind: Kind, report: Report) -> Cell:
+def _put(cell: Cell | MergedCell, value: Any, kind: Kind, report: Report) -> Cell | MergedCell:
     cell.value = _excel_value(value, kind, report)
     if cell.data_type in ("f", "e"):     # text such as "=…" or "#N/A" from a customer stays text
         cell.data_type = "s"
@@ -249,7 +258,7 @@ def _print_setup(ws: Worksheet, title_rows: str | None = f"{HEADER_ROW}:{HEADER_
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.print_options.horizontalCentered = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     if title_rows:
@@ -307,7 +316,7 @@ def _column_index(section: Section, key: str) -> int:
     raise ValueError(f"section {section.key!r}: chart refers to column {key!r}, which the section does not have")
 
 
-def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str):
+def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str) -> _AnyChart:
     first, last = HEADER_ROW + 1, HEADER_ROW + len(section.rows)
     cat_col = _column_index(section, spec.category)
     cats = Reference(ws, min_col=cat_col, min_row=first, max_row=last)
@@ -316,29 +325,34 @@ def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str):
         raise ValueError(f"section {section.key!r}: chart has no value columns")
     cat_kind = section.columns[cat_col - 1].kind
 
+    chart: _AnyChart
     if spec.kind == "pie":
         chart = PieChart()
         values = values[:1]                    # a pie shows one series
-        chart.dataLabels = DataLabelList()
-        chart.dataLabels.showPercent = True
-        chart.dataLabels.showVal = False
-        chart.dataLabels.showCatName = False
-        chart.dataLabels.showSerName = False
-        chart.dataLabels.showLeaderLines = True
+        chart.dataLabels = labels = DataLabelList()
+        labels.showPercent = True
+        labels.showVal = False
+        labels.showCatName = False
+        labels.showSerName = False
+        labels.showLeaderLines = True
         chart.width, chart.height = 12, 8
     elif spec.kind == "line":
-        chart = LineChart()
+        chart = line = LineChart()
         if cat_kind in ("date", "datetime"):
-            chart.x_axis = DateAxis(crossAx=100)       # axId 500; the value axis (axId 100) crosses it
-            chart.y_axis.crossAx = 500
-            chart.x_axis.number_format = "mm-dd"
-            chart.x_axis.majorTimeUnit = "days"
-        chart.width, chart.height = max(16, min(30, 0.5 * len(section.rows))), 8
+            line.x_axis = date_axis = DateAxis(crossAx=100)   # axId 500; the value axis (axId 100) crosses it
+            line.y_axis.crossAx = 500
+            date_axis.number_format = "mm-dd"
+            date_axis.majorTimeUnit = "days"
+        # openpyxl's stubs read the class default (15) as int; the size is centimetres, any float
+        chart.width = max(16, min(30, 0.5 * len(section.rows)))   # type: ignore[assignment]
+        chart.height = 8
     elif spec.kind == "bar":
-        chart = BarChart()
-        chart.type = "col"
-        chart.grouping = "clustered"
-        chart.width, chart.height = max(14, min(30, 1.6 * len(section.rows) * len(values))), 8
+        chart = bar = BarChart()
+        bar.type = "col"
+        bar.grouping = "clustered"
+        # openpyxl's stubs read the class default (15) as int; the size is centimetres, any float
+        chart.width = max(14, min(30, 1.6 * len(section.rows) * len(values)))   # type: ignore[assignment]
+        chart.height = 8
     else:
         raise ValueError(f"section {section.key!r}: unknown chart kind {spec.kind!r}")
 
@@ -348,7 +362,7 @@ def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str):
     _satisfaction_colours(chart, section, spec, loc)
     chart.title = spec.title(loc)
     chart.style = 10
-    if spec.kind != "pie":
+    if not isinstance(chart, PieChart):
         # openpyxl 3.1 leaves `delete` unset, which Excel reads as "hide the axis"
         chart.x_axis.delete = False
         chart.y_axis.delete = False
@@ -357,9 +371,9 @@ def _chart(ws: Worksheet, section: Section, spec: Chart, loc: str):
         chart.y_axis.number_format = NUMBER_FORMATS.get(kind, "General")
         if len(values) == 1:
             chart.legend = None
-        else:
+        elif chart.legend is not None:
             chart.legend.position = "b"
-    else:
+    elif chart.legend is not None:
         chart.legend.position = "r"
     return chart
 
@@ -374,7 +388,7 @@ def outcome_of(row: dict[str, Any], category: str, locale: str) -> str | None:
     return _OUTCOME_NAMES.get(str(name).strip().lower()) if name is not None else None
 
 
-def _satisfaction_colours(chart, section: Section, spec: Chart, loc: str) -> None:
+def _satisfaction_colours(chart: _AnyChart, section: Section, spec: Chart, loc: str) -> None:
     """Satisfied green, dissatisfied red, unreachable grey: a pie's slices (or bars) by outcome; a
     satisfied-share series green."""
     outcomes = [outcome_of(r, spec.category, loc) for r in section.rows]
@@ -521,11 +535,13 @@ class _StampedZip(zipfile.ZipFile):
     mtime; openpyxl uses both (worksheets go through temporary files).
     """
 
-    def __init__(self, *args, date_time: tuple[int, int, int, int, int, int], **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, file: IO[bytes], mode: Literal["w"], compression: int, *,
+                 date_time: tuple[int, int, int, int, int, int]) -> None:
+        super().__init__(file, mode, compression)
         self._date_time = date_time
 
-    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+    def writestr(self, zinfo_or_arcname: str | zipfile.ZipInfo, data: SizedBuffer | str,
+                 compress_type: int | None = None, compresslevel: int | None = None) -> None:
         if not isinstance(zinfo_or_arcname, zipfile.ZipInfo):
             info = zipfile.ZipInfo(zinfo_or_arcname, date_time=self._date_time)
             info.compress_type = self.compression if compress_type is None else compress_type
@@ -535,7 +551,8 @@ class _StampedZip(zipfile.ZipFile):
             zinfo_or_arcname.date_time = self._date_time
         super().writestr(zinfo_or_arcname, data, compress_type=compress_type, compresslevel=compresslevel)
 
-    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+    def write(self, filename: str | os.PathLike[str], arcname: str | os.PathLike[str] | None = None,
+              compress_type: int | None = None, compresslevel: int | None = None) -> None:
         with open(filename, "rb") as f:
             data = f.read()
-        self.writestr(arcname or filename, data, compress_type=compress_type, compresslevel=compresslevel)
+        self.writestr(os.fspath(arcname or filename), data, compress_type=compress_type, compresslevel=compresslevel)

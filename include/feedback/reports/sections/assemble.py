@@ -6,12 +6,12 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager as ContextManager
 from time import perf_counter
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from feedback.holds import is_infrastructure_error
-from feedback.reports.model import UNAVAILABLE, Headline, Label, Section
+from feedback.reports.model import UNAVAILABLE, Headline, Kind, Label, Section
 from feedback.reports.sections.business_hours import calendars_param, configured_calendars
 from feedback.reports.sections.cells import share_of
 from feedback.reports.sections.complaints import high_frequency, repeat_complaints, top_issue_tags
@@ -92,7 +92,7 @@ def _compute_all(conn: sa.Connection, computes: Mapping[str, Callable[[sa.Connec
         return _isolated(c, key, lambda: computes[key](c), skip, on_error, timings)
 
     beside = [key for key in computes if key in SIDE_SECTIONS] if side is not None else []
-    if not beside:
+    if side is None or not beside:
         return tuple(isolated(conn, key) for key in computes)
 
     def run_beside() -> dict[str, Section]:
@@ -112,7 +112,7 @@ def _pick(by: Mapping[str, Section], key: str, value: Callable[[Section], Any]) 
     return None if section.unavailable else value(section)
 
 # The monthly headline: label, kind and which way is good news, in order (see _headline_figures).
-HEADLINE_FIGURES: tuple[tuple[Label, str, str | None], ...] = (
+HEADLINE_FIGURES: tuple[tuple[Label, Kind, Literal["up", "down"] | None], ...] = (
     (Label("反馈总量", "Items received"), "int", None),
     (Label("紧急反馈", "Urgent items"), "int", None),
     (Label("响应时效达标率", "SLA attainment"), "pct", "up"),

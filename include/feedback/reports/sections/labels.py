@@ -123,9 +123,9 @@ def department_label(code: str | None) -> Label | str:
 
 def overdue_reason_labels() -> dict[str, Label]:
     """Code -> Label of sla_policies.yaml `overdue_reasons`, so reports name reasons in their language."""
-    from feedback.sla.policy import overdue_reasons as configured
+    from feedback.sla.policy import overdue_reasons
 
-    return {r.code: Label(r.zh, r.en) for r in configured()}
+    return {r.code: Label(r.zh, r.en) for r in overdue_reasons()}
 
 def overdue_reason_label(value: str | None, names: Mapping[str, Label] | None = None) -> Label | str:
     """A breach's reason for people: the configured name of a code or of a name typed by hand, else the text."""

@@ -36,7 +36,7 @@ class Period:
     @classmethod
     def month(cls, ym: str, zone: str | None = None) -> Period:
         """The calendar month `"2026-10"` (in the business zone unless `zone` is given)."""
-        match = _MONTH_RE.match(ym.strip()) if isinstance(ym, str) else None
+        match = _MONTH_RE.match(ym.strip())
         if not match or not 1 <= int(match.group(2)) <= 12:
             raise ValueError(f"expected a month as YYYY-MM such as '2026-10', got {ym!r}")
         year, month = int(match.group(1)), int(match.group(2))

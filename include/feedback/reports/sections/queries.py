@@ -46,9 +46,14 @@ def report_sql(key: str) -> str:
     path = sql_dir() / "reports" / f"{key}.sql"
     return _sql_text(str(path), path.stat().st_mtime)
 
+def _whole_exponent(value: Decimal) -> bool:
+    exponent = value.as_tuple().exponent      # "n", "N" or "F" for NaN and infinity
+    return isinstance(exponent, int) and exponent >= 0
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return int(value) if value == value.to_integral_value() and _whole_exponent(value) else float(value)
     return value
 
 def run(conn: sa.Connection, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -62,8 +62,9 @@ def satisfaction_trend(conn: sa.Connection, p: dict[str, Any], period: Period) -
     for role in PERIOD_ROLES:
         r = rows[role]
         change = None
-        if role != "current" and shares["current"] is not None and shares[role] is not None:
-            change = shares["current"] - shares[role]
+        now, then = shares["current"], shares[role]
+        if role != "current" and now is not None and then is not None:
+            change = now - then
         out.append({
             "key": role, "label": PERIOD_ROLES[role], "period": names[role], "callbacks": r["callbacks"],
             "reached": r["reached"], "satisfied": r["satisfied"], "satisfied_share": shares[role],

@@ -21,7 +21,7 @@ from feedback.reports.sections.labels import (
 from feedback.reports.sections.queries import run
 
 
-def _volume(conn: sa.Connection, p: dict[str, Any], key: str, title: Label, dim: Label, labeller: Callable,
+def _volume(conn: sa.Connection, p: dict[str, Any], key: str, title: Label, dim: Label, labeller: Callable[[str | None], Label | str | None],
             order: tuple[str, ...] | None) -> Section:
     rows = run(conn, key, p)
     if order is not None:
