@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -277,7 +277,7 @@ def _valid_id_at(joined: str, m: re.Match[str]) -> bool:
     return not _order_context(joined, m.start(), floor=0 if separator < 0 else separator + len(_SEP))
 
 
-def check(tables: dict[str, Sequence[dict[str, Any]]]) -> list[Violation]:
+def check(tables: Mapping[str, Sequence[dict[str, Any]]]) -> list[Violation]:
     """Violations per table, column and kind in the given rows (empty = clean); never a value."""
     violations: list[Violation] = []
     for table, rows in tables.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, TypedDict
 
 from feedback.privacy.masking import Masker
 from feedback.triage.classify import Classifier
@@ -28,7 +28,15 @@ class BatchSummary:
     errors: int = 0
 
 
-def _item(line: str, lineno: int, default_channel: str) -> dict:
+class _Item(TypedDict):
+    text: str
+    subject: str | None
+    channel: str
+    rating: int | float | None
+    vip: bool
+
+
+def _item(line: str, lineno: int, default_channel: str) -> _Item:
     """The fields of one input line; ValueError with a short reason when unusable."""
     stripped = line.strip()
     if stripped.startswith("{"):

@@ -25,7 +25,7 @@ import csv
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,7 +204,7 @@ def _class_table(truth: Sequence[str], pred: Sequence[str], labels: Iterable[str
     return out
 
 
-def _mix(decisions: Sequence[Decision], key) -> str:
+def _mix(decisions: Sequence[Decision], key: Callable[[Decision], str]) -> str:
     counts = Counter(key(d) for d in decisions)
     n = len(decisions)
     return ", ".join(f"{k} {v / n:.1%}" for k, v in counts.most_common())

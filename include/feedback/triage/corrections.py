@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import sqlalchemy as sa
@@ -26,6 +26,10 @@ import sqlalchemy as sa
 from feedback.errors import FeedbackError
 from feedback.triage.taxonomy import normalise
 from feedback.vocabulary import Priority, codes
+
+if TYPE_CHECKING:
+    from feedback.triage.classify import Classifier
+    from feedback.triage.learned import LearnedModel
 
 MIN_EXAMPLES = 30
 PRIORITIES = codes(Priority)
@@ -45,7 +49,7 @@ def text_key(text: str) -> str:
     return hashlib.sha256(" ".join(normalise(text).split()).encode("utf-8")).hexdigest()
 
 
-def _handler_group_for(classifier: Any, department: str, category: str) -> str | None:
+def _handler_group_for(classifier: Classifier, department: str, category: str) -> str | None:
     """The handler group of a department: the category's own if it owns it, else the first class or rule routed there."""
     preset = classifier.taxonomy.presets[classifier.preset]
     if preset.classes[category].department == department:
@@ -59,7 +63,7 @@ def _handler_group_for(classifier: Any, department: str, category: str) -> str |
     return None
 
 
-def reclassify(conn: sa.Connection, feedback_no: str, category: str, *, classifier: Any, actor: str,
+def reclassify(conn: sa.Connection, feedback_no: str, category: str, *, classifier: Classifier, actor: str,
                at: datetime, department: str | None = None, priority: str | None = None,
                source: str = "correction") -> dict[str, Any]:
     """Set an item's category (and department, optionally priority), audit it and keep it as a training label.
@@ -174,7 +178,7 @@ def _data_mark(conn: sa.Connection, preset: str) -> str:
     return f"{n}:{last_id}:{last_at.isoformat() if last_at else ''}"
 
 
-def retrain(engine: sa.Engine, classifier: Any, at: datetime, min_examples: int = MIN_EXAMPLES, *,
+def retrain(engine: sa.Engine, classifier: Classifier, at: datetime, min_examples: int = MIN_EXAMPLES, *,
             actor: str = "retrain", force: bool = False) -> dict[str, Any]:
     """Train on every label, evaluate against the rules, store the version; activate it if it wins."""
     from feedback.triage.learned import train_and_choose
@@ -185,7 +189,7 @@ def retrain(engine: sa.Engine, classifier: Any, at: datetime, min_examples: int 
         known = conn.execute(
             sa.text("SELECT data_mark FROM feedback.classifier_model WHERE preset = :p ORDER BY version DESC "
                     "LIMIT 1"), {"p": classifier.preset}).scalar()
-        sources = dict(conn.execute(sa.text("SELECT source, count(*) FROM feedback.training_label WHERE preset = :p "
+        sources: dict[str, int] = dict(conn.execute(sa.text("SELECT source, count(*) FROM feedback.training_label WHERE preset = :p "
                                             "GROUP BY source"), {"p": classifier.preset}).all())
     if len(examples) < min_examples or len({label for _, label in examples}) < 2:
         return {"trained": False, "reason": f"{len(examples)} labels, need {min_examples} in 2+ classes"}
@@ -219,7 +223,7 @@ def retrain(engine: sa.Engine, classifier: Any, at: datetime, min_examples: int 
             "accuracy": model.evaluation.get("accuracy"), "decided_by_model": model.evaluation.get("decided_by_model")}
 
 
-def current_model(engine: sa.Engine, preset: str):
+def current_model(engine: sa.Engine, preset: str) -> LearnedModel | None:
     """The active model version of the preset (a retrain that beat the rules, or a rollback), else None."""
     with engine.connect() as conn:
         row = conn.execute(
@@ -227,7 +231,7 @@ def current_model(engine: sa.Engine, preset: str):
         ).one_or_none()
     if row is None:
         return None
-    model = joblib.load(io.BytesIO(bytes(row.model)))  # written by retrain() above: trusted
+    model: LearnedModel = joblib.load(io.BytesIO(bytes(row.model)))  # written by retrain() above: trusted
     model.chosen = True        # active: an operator may have rolled back to a version the evaluation did not choose
     return model
 

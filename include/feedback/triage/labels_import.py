@@ -16,13 +16,17 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from feedback.errors import FeedbackError
 from feedback.triage.corrections import PRIORITIES, text_key
 from feedback.triage.taxonomy import normalise
+
+if TYPE_CHECKING:
+    from feedback.privacy.masking import Masker
+    from feedback.triage.classify import Classifier
 
 REQUIRED = ("text", "category")
 OPTIONAL = ("priority",)
@@ -76,7 +80,7 @@ class ImportReport:
 class _Categories:
     """A category cell → the preset's class: its code, its zh/en label or one of its hint aliases."""
 
-    def __init__(self, classifier: Any) -> None:
+    def __init__(self, classifier: Classifier) -> None:
         preset = classifier.taxonomy.presets[classifier.preset]
         self.names = list(preset.classes)
         self.lookup: dict[str, str] = {}
@@ -92,13 +96,13 @@ def _fold(value: str) -> str:
     return " ".join(normalise(value).replace("-", " ").replace("_", " ").split())
 
 
-def _quote(value: str, masker: Any) -> str:
+def _quote(value: str, masker: Masker) -> str:
     """A cell value safe to show an operator: masked, on one line, cut short."""
     shown = " ".join(masker.mask(value).text.split())
     return repr(shown if len(shown) <= QUOTE_LIMIT else shown[: QUOTE_LIMIT - 1] + "…")
 
 
-def read_rows(data: str, *, classifier: Any, masker: Any) -> tuple[list[GoodRow], list[BadRow], int]:
+def read_rows(data: str, *, classifier: Classifier, masker: Masker) -> tuple[list[GoodRow], list[BadRow], int]:
     """Validate every row of a CSV text: (good rows with masked text, bad rows, rows read)."""
     reader = csv.reader(io.StringIO(data, newline=""))
     try:
@@ -177,7 +181,7 @@ def read_rows(data: str, *, classifier: Any, masker: Any) -> tuple[list[GoodRow]
     return good, bad, rows
 
 
-def import_labels(engine: sa.Engine, path: Path, *, classifier: Any, masker: Any, at: datetime, actor: str,
+def import_labels(engine: sa.Engine, path: Path, *, classifier: Classifier, masker: Masker, at: datetime, actor: str,
                   encoding: str = "utf-8-sig", dry_run: bool = False) -> ImportReport:
     """Validate `path` and store its good rows as `training_label` (source import), masked; one transaction."""
     if not path.is_file():
@@ -198,7 +202,7 @@ def import_labels(engine: sa.Engine, path: Path, *, classifier: Any, masker: Any
     if not good:
         return report
     with engine.begin() as conn:
-        existing = dict(conn.execute(
+        existing: dict[str, str] = dict(conn.execute(
             sa.text("SELECT text_sha256, category || '|' || coalesce(priority, '') FROM feedback.training_label "
                     "WHERE preset = :p AND feedback_id IS NULL AND text_sha256 = ANY(:k)"),
             {"p": classifier.preset, "k": [g.key for g in good]}).all())

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,10 +97,12 @@ class LearnedModel:
         larger than both vectorisers together on one short text)."""
         features = self.pipeline.named_steps["features"]
         norm = normalise(text)
-        return sp.hstack([vec.transform([norm]) for _, vec in features.transformer_list], format="csr")
+        row: sp.csr_matrix = sp.hstack([vec.transform([norm]) for _, vec in features.transformer_list], format="csr")
+        return row
 
     def probabilities(self, text: str) -> np.ndarray:
-        return self.pipeline.named_steps["clf"].predict_proba(self._vector(text))[0]
+        proba: np.ndarray = self.pipeline.named_steps["clf"].predict_proba(self._vector(text))[0]   # sklearn: untyped
+        return proba
 
     def predict(self, text: str) -> tuple[str, float]:
         """(label, probability) for one text (subject and body joined, as `decide` passes it)."""
@@ -123,7 +125,7 @@ class LearnedModel:
                 for i in order if contributions[i] > 0]
 
     def _feature_names(self) -> np.ndarray:
-        names = getattr(self, "_names", None)
+        names: np.ndarray | None = getattr(self, "_names", None)
         if names is None:
             names = self.pipeline.named_steps["features"].get_feature_names_out()
             self._names = names
@@ -206,15 +208,19 @@ def choose(rules_scores: Sequence[float], learned_scores: Sequence[float], *,
     return "learned" if gain >= min_gain and wins * 2 > len(rules_scores) else "rules"
 
 
-def _splits(labels: list[str], folds: int, seed: int):
+def _splits(labels: list[str], folds: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """k folds for a few hundred corrections; one stratified hold-out for a company's large history."""
     if len(labels) >= HOLDOUT_FROM and min(Counter(labels).values()) >= 2:
-        return StratifiedShuffleSplit(n_splits=1, test_size=HOLDOUT_SHARE, random_state=seed).split(labels, labels)
+        splits: Iterator[tuple[np.ndarray, np.ndarray]] = StratifiedShuffleSplit(   # sklearn: untyped
+            n_splits=1, test_size=HOLDOUT_SHARE, random_state=seed).split(labels, labels)
+        return splits
     smallest = min(Counter(labels).values())
     n_splits = max(2, min(folds, len(labels) // 2))
     if smallest >= n_splits:
-        return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(labels, labels)
-    return KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(labels)
+        splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(labels, labels)
+    else:
+        splits = KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(labels)
+    return splits
 
 
 def combined(classifier: Classifier, model: LearnedModel, text: str) -> tuple[str, str, str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from feedback.db.rows import TextRow
 from feedback.privacy.masking import Masker, normalize_email, normalize_phone
 from feedback.privacy.names import mask_name_in_text
 
@@ -156,7 +157,7 @@ def signed_name(body: str) -> str | None:
     return _signature(own)
 
 
-def prepare(row: Any, masker: Masker) -> Prepared:
+def prepare(row: TextRow, masker: Masker) -> Prepared:
     """Mask everything free-text and pull out the contacts, for one intake row."""
     payload: dict[str, Any] = row.payload or {}
     raw_subject = subject_of(payload)
@@ -198,7 +199,7 @@ def prepare(row: Any, masker: Masker) -> Prepared:
     description, masked_subject = body.text, subject.text if subject else None
     for known in dict.fromkeys([name, *signed_names(raw_body)]):
         if known and len(known) >= 2:
-            replacement = masked_name if known == name else masker.mask_contact("name", known)
+            replacement = masked_name if known == name and masked_name is not None else masker.mask_contact("name", known)
             description = mask_name_in_text(description, known, replacement)
             masked_subject = mask_name_in_text(masked_subject, known, replacement) if masked_subject else None
 

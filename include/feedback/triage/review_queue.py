@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from feedback.triage.corrections import reclassify
+
+if TYPE_CHECKING:
+    from feedback.triage.classify import Classifier
 
 EXCERPT = 280
 
@@ -80,7 +83,7 @@ def summary(engine: sa.Engine) -> ReviewSummary:
 
 
 def review(engine: sa.Engine, feedback_no: str, *, category: str, department: str | None, priority: str | None,
-           classifier: Any, actor: str, at: datetime) -> dict[str, Any]:
+           classifier: Classifier, actor: str, at: datetime) -> dict[str, Any]:
     """Confirm or correct one item in one transaction (audited, kept as a training label; it leaves the queue)."""
     with engine.begin() as conn:
         return reclassify(conn, feedback_no, category, classifier=classifier, actor=actor, at=at,

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -37,13 +37,25 @@ from sqlalchemy.engine import Engine
 
 from feedback import holds as holding
 from feedback.business_time import business_zone
+from feedback.channels.config import load_channels
 from feedback.db import setwise
-from feedback.notify.outbox import write_rows
+from feedback.db.rows import TextRow
+from feedback.notify.outbox import OutboxRow, write_rows
 from feedback.privacy import keys, leak_gate, vault
+from feedback.settings import load_settings
+from feedback.sla.calendar import load_calendars
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
 from feedback.sla.deadlines import deadline_rows
+from feedback.sla.policy import load_policy
 from feedback.triage import numbering
 from feedback.triage.prepare import Prepared, prepare
+
+if TYPE_CHECKING:
+    from feedback.privacy.masking import Masker
+    from feedback.sla.calendar import BusinessCalendar
+    from feedback.sla.policy import SlaPolicy
+    from feedback.triage.classify import Classifier
+    from feedback.triage.learned import LearnedModel
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +95,23 @@ FEEDBACK_COLUMNS = (
 )
 EVENT_COLUMNS = ("feedback_id", "event_type", "occurred_at", "actor", "to_status", "details", "dedup_key")
 
+# A feedback_event row in EVENT_COLUMNS order (the item's id is None for a reply whose original is unknown).
+_Event = tuple[int | None, str, datetime, str, str | None, dict[str, object], str]
+
 
 @dataclass
 class TriageContext:
     """What a triage task loads once: masker, classifier, SLA policy, calendars, zone."""
 
-    masker: Any
-    classifier: Any
-    policy: Any
-    calendars: dict[str, Any]
+    masker: Masker
+    classifier: Classifier
+    policy: SlaPolicy
+    calendars: dict[str, BusinessCalendar]
     zone: ZoneInfo
     taxonomy_preset: str
     sla_preset: str
     gate: bool = True
-    learned: Any = None      # a learned model chosen over the rules (feedback.triage.corrections)
+    learned: LearnedModel | None = None      # a learned model chosen over the rules (feedback.triage.corrections)
     ack_sources: frozenset[tuple[str, str]] = frozenset()   # (channel, source) whose new items get a receipt mail
     ack_per_hour: int = 3
     message_id_domain: str = "feedback.local"
@@ -106,12 +121,8 @@ def load_context(
     taxonomy_preset: str | None = None, sla_preset: str | None = None, gate: bool = True, engine: Engine | None = None
 ) -> TriageContext:
     """Configuration is read and validated here, once, so a bad file fails before any row is claimed."""
-    from feedback.channels.config import load_channels
     from feedback.notify.acknowledge import acknowledged_sources
     from feedback.privacy.masking import Masker, load_mask_config
-    from feedback.settings import load_settings
-    from feedback.sla.calendar import load_calendars
-    from feedback.sla.policy import load_policy
     from feedback.triage.classify import Classifier
 
     classifier = Classifier.from_config(preset=taxonomy_preset)
@@ -133,7 +144,7 @@ def load_context(
     )
 
 
-def _learned_model(engine: Engine | None, classifier: Any) -> Any:
+def _learned_model(engine: Engine | None, classifier: Classifier) -> LearnedModel | None:
     if engine is None or classifier.multi_label:
         return None
     from feedback.triage.corrections import current_model
@@ -152,9 +163,9 @@ class TriageSummary:
     needs_review: int = 0
     held: int = 0            # intake rows held (poison), not claimed again until released
     deferred: int = 0        # replies left new because their original was in another run's open batch
-    by_priority: Counter = field(default_factory=Counter)
-    by_category: Counter = field(default_factory=Counter)
-    held_reasons: Counter = field(default_factory=Counter)   # "leak_gate: feedback.description phone" -> rows
+    by_priority: Counter[str] = field(default_factory=Counter)
+    by_category: Counter[str] = field(default_factory=Counter)
+    held_reasons: Counter[str] = field(default_factory=Counter)   # "leak_gate: feedback.description phone" -> rows
     deferred_ids: dict[int, list[int]] = field(default_factory=dict, repr=False)  # reply -> originals it waits for
 
     def add(self, other: TriageSummary) -> None:
@@ -200,7 +211,7 @@ def _reply_targets(conn: sa.Connection, items: list[Prepared]) -> dict[int, int 
     """
     numbers = sorted({n for p in items for n in p.feedback_refs})
     refs = sorted({r for p in items for r in p.intake_refs})
-    by_number = dict(
+    by_number: dict[str, int] = dict(
         conn.execute(
             sa.text("SELECT feedback_no, id FROM feedback.feedback WHERE feedback_no = ANY(:n)"), {"n": numbers}
         ).all()
@@ -318,7 +329,7 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
         summary.by_priority[decision.priority] += 1
         summary.by_category[decision.categories[0] if decision.categories else "unclassified"] += 1
         summary.needs_review += int(decision.needs_review)
-    ids = dict(setwise.insert(conn, "feedback.feedback", FEEDBACK_COLUMNS, feedback_rows, ("intake_id",),
+    ids: dict[int, int] = dict(setwise.insert(conn, "feedback.feedback", FEEDBACK_COLUMNS, feedback_rows, ("intake_id",),
                               returning=("intake_id", "id")))
     missing = [p.intake_id for p in new if p.intake_id not in ids]
     if missing:   # registered before (a replayed batch): the item keeps its row
@@ -327,7 +338,8 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
         ).all())
     by_external = {f"{p.channel}:{p.external_id}": ids.get(p.intake_id) for p in new}
 
-    events, deadline_values = [], []
+    events: list[_Event] = []
+    deadline_values: list[dict[str, object]] = []
     for p in new:
         fid, d, registered = ids[p.intake_id], decisions[p.intake_id], max(run_time, p.received_at)
         details = {"priority": d.priority, "categories": d.categories, "department": d.department,
@@ -340,10 +352,10 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
     for p in items:
         if p.intake_id in targets:
             target = targets[p.intake_id]
-            fid = by_external.get(target) if isinstance(target, str) else target
+            original = by_external.get(target) if isinstance(target, str) else target
             if p.outbound:
                 # Our reply from the mailbox's Sent folder: the first response, at the time it was sent.
-                events.append((fid, "responded", p.received_at, f"mailbox:{p.source}", None,
+                events.append((original, "responded", p.received_at, f"mailbox:{p.source}", None,
                                {"intake_id": p.intake_id, "channel": p.channel, "via": "sent folder"},
                                f"responded:{p.intake_id}"))
                 summary.responses += 1
@@ -351,7 +363,7 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
             details = {"intake_id": p.intake_id, "channel": p.channel, "excerpt": p.description[:200]}
             if p.edit_of:
                 details["edited"] = True   # the customer changed the item on the platform
-            events.append((fid, "customer_replied", max(p.received_at, run_time), "customer", None,
+            events.append((original, "customer_replied", max(p.received_at, run_time), "customer", None,
                            details, f"reply:{p.intake_id}"))
             summary.replies += 1
     event_rows = [dict(zip(EVENT_COLUMNS, e, strict=True)) for e in events]
@@ -382,7 +394,7 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
 
 
 def _acknowledgements(conn: sa.Connection, ctx: TriageContext, new: list[Prepared], refs: list[dict[str, int]],
-                      ids: dict[int, int], numbers: list[str], run_time: datetime) -> tuple[list, int]:
+                      ids: dict[int, int], numbers: list[str], run_time: datetime) -> tuple[list[OutboxRow], int]:
     """Receipt mails for new items with an e-mail contact, from sources that acknowledge (see notify.acknowledge)."""
     from feedback.notify.acknowledge import AckCandidate, ack_rows
 
@@ -442,7 +454,7 @@ def _error_hold(error: BaseException, step: str) -> tuple[str, str]:
     return reason, f"{type(original).__name__} while {step}{' (' + where + ')' if where else ''}"
 
 
-def _prepare_rows(rows: list[Any], ctx: TriageContext, held: dict[int, tuple[str, str]]) -> list[Prepared]:
+def _prepare_rows(rows: Sequence[TextRow], ctx: TriageContext, held: dict[int, tuple[str, str]]) -> list[Prepared]:
     items = []
     for row in rows:
         if row.received_at is None:
@@ -455,7 +467,7 @@ def _prepare_rows(rows: list[Any], ctx: TriageContext, held: dict[int, tuple[str
     return items
 
 
-def _pull_originals(conn: sa.Connection, items: list[Prepared], rows: list[Any], ctx: TriageContext,
+def _pull_originals(conn: sa.Connection, items: list[Prepared], rows: list[TextRow], ctx: TriageContext,
                     held: dict[int, tuple[str, str]]) -> None:
     """Claim the still-new rows this batch's replies answer, so a thread is registered together."""
     have = {r.id for r in rows}
@@ -473,7 +485,7 @@ def _pull_originals(conn: sa.Connection, items: list[Prepared], rows: list[Any],
         items.extend(_prepare_rows(pulled, ctx, held))
 
 
-def _settle(conn: sa.Connection, items: list[Prepared], rows: list[Any], held: dict[int, tuple[str, str]],
+def _settle(conn: sa.Connection, items: list[Prepared], rows: list[TextRow], held: dict[int, tuple[str, str]],
             deferred: dict[int, list[int]]) -> dict[int, int | str]:
     """Reply targets, after sorting out replies whose original is not ready (deferred) or held.
 

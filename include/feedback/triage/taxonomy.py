@@ -430,7 +430,8 @@ _MAX_PREFIXES = 64
 
 def _first_literals(items: Any) -> set[str] | None:
     """The literal strings every match of a parsed regex sequence starts with, or None if unknown."""
-    from re import _constants as c  # the parser's node types; used read-only
+    # the parser's node types, used read-only; typeshed has no stubs for re's private modules
+    from re import _constants as c  # type: ignore[attr-defined]
 
     seq = list(items)
     for i, (op, av) in enumerate(seq):
@@ -465,7 +466,7 @@ def _first_literals(items: Any) -> set[str] | None:
 
 def _first_literal_set(pattern: str) -> frozenset[str] | None:
     """The literals every match of a pattern starts with, if derivable (and none of them empty)."""
-    from re import _parser
+    from re import _parser  # type: ignore[attr-defined]  # private: typeshed has no stubs for it
 
     try:
         firsts = _first_literals(list(_parser.parse(pattern)))
@@ -498,7 +499,8 @@ def _required_literals(items: Any) -> set[str] | None:
     (longest shortest literal, then fewest). Assertions are skipped (what they look at need
     not be part of the match), and so are groups with flags of their own.
     """
-    from re import _constants as c  # the parser's node types; used read-only
+    # the parser's node types, used read-only; typeshed has no stubs for re's private modules
+    from re import _constants as c  # type: ignore[attr-defined]
 
     seq = list(items)
     best: set[str] | None = None
@@ -543,7 +545,7 @@ def _required_literals(items: Any) -> set[str] | None:
 
 
 def _regex_anchors(pattern: str) -> frozenset[str] | None:
-    from re import _parser
+    from re import _parser  # type: ignore[attr-defined]  # private: typeshed has no stubs for it
 
     try:
         parsed = _parser.parse(pattern)
@@ -719,9 +721,10 @@ class CompiledMatcher:
         if self.by_script is not None:
             mask = scripts(text)
             if mask in (CJK_TEXT, LATIN_TEXT):
-                regex = self.by_script[0] if mask == CJK_TEXT else self.by_script[1]
-                if regex is None:
+                chosen = self.by_script[0] if mask == CJK_TEXT else self.by_script[1]
+                if chosen is None:
                     return None
+                regex = chosen
         pos = 0
         if self.prefilter is not None:
             first = self.prefilter.search(text)
