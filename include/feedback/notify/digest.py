@@ -16,7 +16,7 @@ subject such as `<script>` is shown, not run; chat markdown is neutralised likew
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from feedback.business_time import business_zone
+from feedback.db.rows import TextRow
 from feedback.notify.mails import COLOURS, span
 from feedback.vocabulary import LOCALES, AlertKind, Priority, Stage, codes, locale_table
 
@@ -66,13 +67,11 @@ class AlertEntry:
     subject: str | None  # masked subject of the item (already masked; never raw)
 
     @classmethod
-    def from_row(cls, row: Any) -> AlertEntry:
+    def from_row(cls, row: TextRow | Mapping[str, Any]) -> AlertEntry:
         """Build from a query row or mapping with these column names; extra columns are ignored."""
-        get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name, None))
-        mapping = getattr(row, "_mapping", None)
-        if mapping is not None:
-            get = mapping.get
-        return cls(**{name: get(name) for name in cls.__dataclass_fields__})
+        mapping = row if isinstance(row, Mapping) else row._mapping
+        values: dict[str, Any] = {name: mapping.get(name) for name in cls.__dataclass_fields__}   # SQL values
+        return cls(**values)
 
     @property
     def identity(self) -> str:
@@ -259,11 +258,12 @@ def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str
     locale = _locale(locale)
     zone = zone or business_zone()
     table = rows(entries, locale, zone, department_label, run_time)
+    subject, tally = subject_line(entries, run_time, locale, zone), counts(entries)
     context = {
-        "subject": subject_line(entries, run_time, locale, zone),
+        "subject": subject,
         "run_time": local_time(run_time, zone),
         "timezone": str(zone.key),
-        "counts": counts(entries),
+        "counts": tally,
         "groups": _groups(table, locale),
         "priorities": _priority_groups(table, locale),
         "overdue_url": f"{console_url.rstrip('/')}/overdue",
@@ -273,7 +273,7 @@ def render_digest(entries: Sequence[AlertEntry], run_time: datetime, locale: str
     env = template_env()
     html = env.get_template(f"{locale}/sla_digest.html").render(**context)
     text = env.get_template(f"{locale}/sla_digest.txt").render(**context)
-    return Digest(locale, context["subject"], html, text, context["counts"])
+    return Digest(locale, subject, html, text, tally)
 
 
 # --- chat robots -------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def failure_rows(failure: Failure, ladder: Ladder) -> list[OutboxRow]:
                 "run_id": failure.run_id}
         if recipient.channel == "email":
             text = "\n".join(lines) + "\n"
-            payload = {"channel": "email", **base, "text": text}
+            payload: dict[str, object] = {"channel": "email", **base, "text": text}
             out.append(OutboxRow(KIND, dedup_key, recipient.address, failure.failed_at.astimezone(UTC), subject,
                                  text, payload, message_id))
         else:

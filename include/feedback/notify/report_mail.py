@@ -115,7 +115,7 @@ def highlights(report: Report) -> list[Highlight]:
     for key, compute, needs in (("change", _change, ("satisfaction_trend", "satisfaction")),
                                 ("sla", _worst_sla, ("sla_attainment",)),
                                 ("cause", _top_cause, ("dissatisfaction_causes",))):
-        present = [_section(report, k) for k in needs if _section(report, k) is not None]
+        present = [s for k in needs if (s := _section(report, k)) is not None]
         if not present:
             continue   # a report without these sections (the weekly one) has no such highlight
         if all(s.unavailable for s in present):

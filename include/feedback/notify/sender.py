@@ -396,7 +396,7 @@ def _is_webhook(row: Any) -> bool:
 
 def backoff_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     """Wait after the `attempts`-th failure: base, 2×base, 4×base, … never more than `cap`."""
-    return min(cap, base * (2 ** max(0, attempts - 1)))
+    return min(cap, base * (1 << max(0, attempts - 1)))
 
 
 def send_pending(

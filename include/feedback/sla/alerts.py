@@ -6,29 +6,36 @@ notifier knows nothing about how breaches are detected.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from feedback.db.rows import TextRow
+    from feedback.notify.escalation import Ladder
 
 
-def notifier(ladder: Any = None):
-    """A callable for `run_monitor(notify=…)` that enqueues one digest per recipient in its transaction."""
-    from feedback.notify.digest import AlertEntry
+class DigestNotifier:
+    """The monitor's `Notifier` (feedback.sla.monitor): one digest per recipient, in the monitor's transaction.
+
+    `escalation_after` tells the monitor how long a breach stays unmet before each escalation
+    level, so the ladder in escalation.yaml is the one place those waits are set.
+    """
+
+    def __init__(self, ladder: Ladder) -> None:
+        self.ladder = ladder
+        self.escalation_after: tuple[timedelta, ...] = ladder.escalation_after
+
+    def __call__(self, conn: sa.Connection, run_time: datetime, alerts: list[TextRow], /) -> int:
+        from feedback.notify.digest import AlertEntry
+        from feedback.notify.outbox import enqueue_alert_digests
+
+        return enqueue_alert_digests(conn, run_time, [AlertEntry.from_row(a) for a in alerts], self.ladder)
+
+
+def notifier(ladder: Ladder | None = None) -> DigestNotifier:
+    """The notifier for `run_monitor(notify=…)`, on the configured escalation ladder unless one is given."""
     from feedback.notify.escalation import load_ladder
-    from feedback.notify.outbox import enqueue_alert_digests
 
-    ladder = ladder or load_ladder()
-
-    def notify(conn, run_time: datetime, alerts: list[Any]) -> int:
-        return enqueue_alert_digests(conn, run_time, [AlertEntry.from_row(a) for a in alerts], ladder)
-
-    notify.escalation_after = escalation_steps(ladder)
-    return notify
-
-
-def escalation_steps(ladder: Any) -> list:
-    """How long a breach stays unmet before each escalation level, from the ladder."""
-    steps = getattr(ladder, "escalation_after", None)
-    if steps:
-        return list(steps)
-    after = getattr(ladder, "director_after", None)
-    return [after] if after else []
+    return DigestNotifier(ladder or load_ladder())
