@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from feedback.paths import config_dir
+from feedback.settings import load_settings
 
 
 def business_zone(directory: Path | None = None) -> ZoneInfo:
@@ -22,6 +23,4 @@ def business_zone(directory: Path | None = None) -> ZoneInfo:
 
 @lru_cache(maxsize=8)
 def _zone_of(directory: Path) -> ZoneInfo:
-    from feedback.settings import load_settings
-
     return ZoneInfo(load_settings(directory).timezone)

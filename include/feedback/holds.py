@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback.errors import FeedbackError
+
 T = TypeVar("T")
 
 INFRASTRUCTURE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
@@ -229,8 +231,6 @@ def release(engine: Engine, ids: Iterable[str], released_at: datetime, actor: st
     for raw in ids:
         kind, _, number = str(raw).partition(":")
         if not number.isdigit() or kind not in ("intake", "held"):
-            from feedback.errors import FeedbackError
-
             raise FeedbackError(f"not a hold id: {raw!r}; use the ids `feedback quarantine list` prints "
                                 "(intake:<n> or held:<n>)")
         (intake_ids if kind == "intake" else held_ids).append(int(number))

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
 from feedback.configfile import Name, Strict, load_file
+from feedback.errors import ConfigError
 from feedback.paths import config_dir
 from feedback.sla.policy import Allowance, parse_allowance
 
@@ -320,7 +321,6 @@ def load_policy(directory: Path | None = None) -> CallbackPolicy:
 
 def check_calendars(policy: CallbackPolicy, calendars: dict) -> None:
     """Fail with one line when a due rule names a calendar calendars.yaml does not define."""
-    from feedback.errors import ConfigError
 
     for name in sorted(policy.spec.due.calendars()):
         if name not in calendars:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 from feedback import connections
 from feedback.errors import ConfigError, FeedbackError
+from feedback.privacy.keys import hash_key
 
 KEY_ENV = "FEEDBACK_SURVEY_KEY"
 CONN_ENV = "AIRFLOW_CONN_FEEDBACK_SURVEY"
@@ -66,7 +67,6 @@ def survey_key(connection_uri: str | None = None) -> bytes:
             raise ConfigError("the feedback_survey connection: put a secret of at least 16 characters in its "
                               "password, e.g. generic://:<secret>@")
         return conn.password.encode()
-    from feedback.privacy.keys import hash_key
 
     return hmac.new(hash_key(), DERIVATION_LABEL, hashlib.sha256).digest()
 

@@ -18,9 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
+from feedback.channels.config import load_channels
 from feedback.channels.store import INTAKE_COLUMNS, intake_rows
 from feedback.db.bulk import upsert
+from feedback.paths import local_dir
 from feedback.privacy import keys
+from feedback.settings import load_settings
 
 LIST_COLUMNS = ("id", "channel", "source", "external_ref", "reason", "detail", "status", "retry_count", "parked_at")
 
@@ -59,8 +62,6 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at
     if channel == "email":
         from feedback.channels.mail.ingest import mailbox_config
         from feedback.channels.mail.items import MailRules, judge
-        from feedback.paths import local_dir
-        from feedback.settings import load_settings
 
         mailbox_name, _, folder = source.partition("/")
         mailbox = mailbox_config(mailbox_name)
@@ -69,7 +70,6 @@ def _reparse(channel: str, source: str, external_ref: str, raw: bytes, parked_at
                      outbound=folder == mailbox.sent_folder, arrived_at=None, run_time=parked_at,
                      size=len(raw))
     if channel == "webform":
-        from feedback.channels.config import load_channels
         from feedback.channels.webform.drop import parse_submission
 
         forms = {f.name: f for f in load_channels().webforms.forms}

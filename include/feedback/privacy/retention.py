@@ -34,7 +34,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.business_time import business_zone
-from feedback.holds import describe_error, held_refs, hold_row, isolate
+from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error, isolate
+from feedback.paths import local_dir
+from feedback.settings import load_settings
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem  # untyped library: documents what `fs` is
@@ -227,7 +229,6 @@ def export_closed(conn: sa.Connection, cutoff: datetime, archive_url: str, dry_r
         try:
             total += _export_month(conn, fs, folder, month, cutoff, zone, dry_run)
         except Exception as error:  # noqa: BLE001 - this month is the poison: hold it, export the others
-            from feedback.holds import is_infrastructure_error
 
             if is_infrastructure_error(error):
                 raise
@@ -266,8 +267,6 @@ def _export_month(conn: sa.Connection, fs: AbstractFileSystem, folder: str, mont
 
 def run_retention(engine: Engine, now: datetime, *, dry_run: bool = False) -> RetentionResult:
     """All three steps with the configured periods; counts only (for XCom and the CLI)."""
-    from feedback.paths import local_dir
-    from feedback.settings import load_settings
 
     settings = load_settings()
     keep = settings.retention

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -36,13 +36,11 @@ from feedback.db.bulk import copy_into
 from feedback.db.rows import TextRow
 from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error, isolate_nested
 from feedback.sla import reasons as overdue_reasons
+from feedback.sla.calendar import BusinessCalendar, load_calendars
 from feedback.sla.deadlines import COLUMNS as DEADLINE_COLUMNS
-from feedback.sla.deadlines import deadline_rows
-from feedback.sla.policy import DEFAULT_OVERDUE_REASONS
-
-if TYPE_CHECKING:
-    from feedback.sla.calendar import BusinessCalendar
-    from feedback.sla.policy import SlaPolicy
+from feedback.sla.deadlines import deadline_rows, warn_instant
+from feedback.sla.policy import DEFAULT_OVERDUE_REASONS, SlaPolicy, load_policies
+from feedback.sla.policy import overdue_reasons as configured_reasons
 
 log = logging.getLogger(__name__)
 MONITOR_LOCK = 0x736C615F6D6F6E  # "sla_mon"
@@ -101,10 +99,6 @@ class SlaSetup:
 
 
 def load_setup() -> SlaSetup:
-    from feedback.sla.calendar import load_calendars
-    from feedback.sla.policy import load_policies
-    from feedback.sla.policy import overdue_reasons as configured_reasons
-
     calendars = load_calendars()
     default, policies = load_policies()
     for policy in policies.values():
@@ -409,7 +403,6 @@ def backfill_warn_at(conn: sa.Connection, setup: SlaSetup, limit: int = 20_000,
                    ORDER BY d.id LIMIT :n"""),
         {"n": limit, "held": _held_ids(conn, DEADLINE_TABLE), "held_items": _held_ids(conn, ITEM_TABLE)},
     ).all()
-    from feedback.sla.deadlines import warn_instant
 
     done = 0
     for r in rows:

@@ -25,6 +25,9 @@ from feedback.business_time import business_zone
 from feedback.callbacks import claims, queue
 from feedback.callbacks import errors as callback_errors
 from feedback.callbacks import policy as callback_policy
+from feedback.errors import ConfigError
+from feedback.sla import reasons as overdue_reasons
+from feedback.sla.policy import overdue_reasons as configured_reasons
 from feedback.triage import review_queue
 from feedback.triage.taxonomy import category_label, department_label
 from feedback.vocabulary import (
@@ -708,12 +711,8 @@ OVERDUE_LIST_ROWS = 200
 
 def _overdue_reason_choices(lang: str) -> list[tuple[str, str]]:
     """(code, name in the page's language) of sla_policies.yaml `overdue_reasons`, in configured order."""
-    from feedback.errors import ConfigError
-    from feedback.sla.policy import overdue_reasons as configured
-    from feedback.sla.reasons import labels
-
     try:
-        return list(labels(configured(), lang).items())
+        return list(overdue_reasons.labels(configured_reasons(), lang).items())
     except ConfigError as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from None
 
@@ -722,7 +721,6 @@ def _overdue_reason_choices(lang: str) -> list[tuple[str, str]]:
 def overdue_page(request: Request, visit: Signed, engine: Engine, now: Now, department: str | None = None,
                  notice: str | None = None) -> Response:
     """Breached items without an overdue reason, each with a one-action form to give one (supervisors)."""
-    from feedback.sla import reasons as overdue_reasons
 
     if not auth.is_supervisor(engine, visit.agent):
         log.warning("console: agent %s refused the overdue reasons (not a supervisor)", visit.agent)
@@ -738,7 +736,6 @@ def overdue_page(request: Request, visit: Signed, engine: Engine, now: Now, depa
 @router.post("/overdue/{feedback_no}", name="console_overdue_save")
 async def overdue_save(request: Request, feedback_no: str, visit: Posted, engine: Engine, now: Now) -> Response:
     """Record why the item's breaches of one handling cycle happened: an overdue_reason event by this supervisor."""
-    from feedback.sla import reasons as overdue_reasons
 
     if not auth.is_supervisor(engine, visit.agent):
         log.warning("console: agent %s refused an overdue reason (not a supervisor)", visit.agent)

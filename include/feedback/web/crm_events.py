@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from feedback.errors import ConfigError
 from feedback.sla import reasons as overdue_reasons
 from feedback.sla.policy import STATUSES
+from feedback.sla.policy import overdue_reasons as configured_reasons
 from feedback.web.intake import Reject, media_type, read_body, register_work
 from feedback.web.runtime import IntakeRuntime
 from feedback.web.verify import SecretMissing, Unauthorized, check_token, connection_password
@@ -216,10 +217,8 @@ def store(conn: sa.Connection, events: list[CrmEvent]) -> list[str]:
 
 
 def _codes() -> tuple[str, ...]:
-    from feedback.sla.policy import overdue_reasons as configured
-
     try:
-        return tuple(r.code for r in configured())
+        return tuple(r.code for r in configured_reasons())
     except ConfigError as exc:
         log.error("crm events: configuration error: %s", exc)
         raise Reject(503, {"error": "unavailable", "reason": "the SLA configuration is invalid"}) from None

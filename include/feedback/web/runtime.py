@@ -16,7 +16,9 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from feedback import connections
-from feedback.channels.config import Channels, WebForm
+from feedback.channels.config import Channels, WebForm, load_channels
+from feedback.paths import local_dir
+from feedback.settings import load_settings
 from feedback.web.verify import ConnectionGetter
 
 
@@ -27,15 +29,10 @@ def _default_engine() -> Engine:
 
 
 def _default_channels() -> Channels:
-    from feedback.channels.config import load_channels
-
     return load_channels()
 
 
 def _default_attachments_dir() -> Path:
-    from feedback.paths import local_dir
-    from feedback.settings import load_settings
-
     folder = Path(load_settings().mail.attachments_dir)
     return folder if folder.is_absolute() else local_dir() / folder
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from feedback import connections
 from feedback.channels.base import IntakeItem, Rejected
+from feedback.channels.config import load_channels
 from feedback.channels.cursor import read_cursor
 from feedback.channels.mail.items import CHANNEL, MailRules, resolve_reused_ids
 from feedback.channels.mail.pool import MailJudge
@@ -35,6 +36,8 @@ from feedback.channels.mail.sources import Batch, MailSource, folder_sources
 from feedback.channels.store import store_batch
 from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
+from feedback.paths import local_dir
+from feedback.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +149,6 @@ def _store(engine: Engine, source: MailSource, summary: FolderSummary, run_time:
 
 
 def mailbox_config(name: str) -> Any:
-    from feedback.channels.config import load_channels
-
     for mailbox in load_channels().mailboxes:
         if mailbox.name == name:
             return mailbox
@@ -160,8 +161,6 @@ def ingest_mailbox(engine: Engine, name: str, imap_uri: str | None, run_time: da
 
     Reads over IMAP when the mailbox's connection is given, else from its drop folder.
     """
-    from feedback.paths import local_dir
-    from feedback.settings import load_settings
 
     mailbox = mailbox_config(name)
     settings = load_settings()

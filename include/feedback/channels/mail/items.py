@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
+from feedback.channels.config import load_channels
 from feedback.channels.mail.parse import Attachment, ParsedMail, parse_mail
 
 CHANNEL = "email"
@@ -69,7 +70,6 @@ class MailRules:
     @classmethod
     def for_mailbox(cls, mailbox: Any, settings: Any, base: Path) -> MailRules:
         """Rules from a `config.Mailbox` and `config.Settings`; every mailbox's address counts as ours."""
-        from feedback.channels.config import load_channels
 
         own = {a.lower() for m in load_channels().mailboxes for a in m.addresses} | set(mailbox.addresses)
         folder = Path(settings.mail.attachments_dir)

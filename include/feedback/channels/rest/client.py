@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from feedback.channels.config import Platform
 from feedback.errors import ConfigError, FeedbackError
 
 if TYPE_CHECKING:
-    from feedback.channels.config import Platform
     from feedback.connections import ConnectionValue
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 
 from feedback import connections
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.config import Platform
+from feedback.channels.config import Platform, load_channels
 from feedback.channels.cursor import read_cursor
 from feedback.channels.store import store_batch
 from feedback.connections import ConnectionValue, parse
@@ -235,7 +235,6 @@ def ingest_platform(
 
 def configured(channel: str) -> list[Platform]:
     """The entries of one channel: `platforms:` for platforms, `webforms.providers:` for form providers."""
-    from feedback.channels.config import load_channels
 
     channels = load_channels()
     return list(channels.platforms if channel == "platform" else channels.webforms.providers)

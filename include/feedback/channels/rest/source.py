@@ -29,13 +29,13 @@ import httpx
 from jmespath import exceptions as jmespath_errors
 
 from feedback.channels.base import IntakeItem, InvalidItem
+from feedback.channels.config import Platform
 from feedback.channels.mail.items import plausible
 from feedback.channels.rest.client import PlatformUnavailable, RestClient
 from feedback.channels.rest.spec import compiled
 from feedback.errors import ConfigError
 
 if TYPE_CHECKING:
-    from feedback.channels.config import Platform
     from feedback.connections import ConnectionValue
 
 log = logging.getLogger(__name__)

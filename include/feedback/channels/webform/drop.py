@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.config import WebForm
+from feedback.channels.config import WebForm, load_channels
 from feedback.channels.cursor import read_cursor
 from feedback.channels.store import StoreResult, store_batch
+from feedback.paths import local_dir
+from feedback.settings import load_settings
 
 CHANNEL = "webform"
 log = logging.getLogger(__name__)
@@ -163,9 +165,6 @@ def ingest_drop(
 
 def ingest_configured_drops(engine: Engine, run_time: datetime) -> dict[str, Any]:
     """Every drop folder in channels.yaml, with the configured batch size; counts per drop."""
-    from feedback.channels.config import load_channels
-    from feedback.paths import local_dir
-    from feedback.settings import load_settings
 
     channels = load_channels()
     batch_size = load_settings().intake.batch_size

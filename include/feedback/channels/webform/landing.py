@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.config import WebForm
+from feedback.channels.config import WebForm, load_channels
 from feedback.channels.store import INTAKE_COLUMNS, QUARANTINE_COLUMNS, intake_rows
 from feedback.channels.webform.drop import CHANNEL, parse_submission
 from feedback.db.bulk import upsert
@@ -116,8 +116,6 @@ def move_landed(engine: Engine, run_time: datetime, batch_size: int = 500,
     parked in quarantine (reason unknown_form) and marked moved.
     """
     if forms is None:
-        from feedback.channels.config import load_channels
-
         forms = {f.name: f for f in load_channels().webforms.forms}
     totals = {"batches": 0, "moved": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
     while True:

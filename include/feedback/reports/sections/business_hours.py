@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from feedback.reports.sections.periods import Period
+from feedback.sla.calendar import load_calendars
 
 # Business time this far before the period start is not counted (arrays stay small: about
 # 500 working periods a year per calendar).
@@ -57,6 +58,4 @@ def calendars_param(calendars: Mapping[str, Any], period: Period) -> str:
     return json.dumps({name: calendar_spans(cal, first, last) for name, cal in sorted(calendars.items())})
 
 def configured_calendars() -> dict[str, Any]:
-    from feedback.sla.calendar import load_calendars
-
     return load_calendars()

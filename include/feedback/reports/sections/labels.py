@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from feedback.reports.model import Label
+from feedback.sla.policy import overdue_reasons as configured_reasons
 from feedback.vocabulary import ItemStatus, Outcome, Priority, Stage, codes, label_table
 
 TOP_CAUSES = 3          # 不满意原因 top 3 (domain.md §6)
@@ -121,11 +122,11 @@ def department_label(code: str | None) -> Label | str:
 
     return Label(name(code, "zh-CN"), name(code, "en"))
 
+
 def overdue_reason_labels() -> dict[str, Label]:
     """Code -> Label of sla_policies.yaml `overdue_reasons`, so reports name reasons in their language."""
-    from feedback.sla.policy import overdue_reasons
+    return {r.code: Label(r.zh, r.en) for r in configured_reasons()}
 
-    return {r.code: Label(r.zh, r.en) for r in overdue_reasons()}
 
 def overdue_reason_label(value: str | None, names: Mapping[str, Label] | None = None) -> Label | str:
     """A breach's reason for people: the configured name of a code or of a name typed by hand, else the text."""
