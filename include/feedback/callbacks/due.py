@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from feedback.callbacks.policy import CallbackPolicy, DueRule
 from feedback.errors import ConfigError
+
+if TYPE_CHECKING:
+    from feedback.sla.calendar import BusinessCalendar
+    from feedback.sla.monitor import SlaSetup
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,7 @@ class Due:
     rule: str        # e.g. "default 3wd on default", for the event and the console
 
 
-def _apply(rule: DueRule, calendar, start: datetime) -> datetime:
+def _apply(rule: DueRule, calendar: BusinessCalendar, start: datetime) -> datetime:
     allowance = rule.within
     if allowance.working_days is not None:
         return calendar.add_working_days(start, allowance.working_days)
@@ -30,7 +35,7 @@ def _apply(rule: DueRule, calendar, start: datetime) -> datetime:
 
 
 def callback_due(resolved_at: datetime, priority: str, customer_tier: str | None, sla_preset: str | None,
-                 policy: CallbackPolicy, setup) -> Due:
+                 policy: CallbackPolicy, setup: SlaSetup) -> Due:
     """The due time of a callback for a resolution at `resolved_at` (the earliest applicable rule).
 
     `setup` is the SLA monitor's `SlaSetup` (policies and calendars), so the item's

@@ -17,7 +17,8 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,6 +27,10 @@ from feedback.callbacks.claims import TaskState, holds_claim, locked_task
 from feedback.callbacks.errors import BadAnswer, NotClaimHolder, TaskClosed
 from feedback.callbacks.policy import CallbackPolicy, InvalidAnswer, Judgement
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
+
+if TYPE_CHECKING:
+    from feedback.callbacks.tasks import ClaimedTask
+    from feedback.notify.mails import Mail
 
 ESCALATION_KIND = "callback_escalation"
 OPEN_STATUSES = ("pending", "claimed")
@@ -198,7 +203,7 @@ SUBJECTS = {"zh-CN": "[{no}] 回访不满意，已重新打开（第 {cycle} 轮
             "en": "[{no}] Callback: customer dissatisfied, item reopened (handling cycle {cycle})"}
 
 
-def _mail(locale: str, task: Any, judgement: Judgement | None, now: datetime, zone) -> Any:
+def _mail(locale: str, task: ClaimedTask, judgement: Judgement | None, now: datetime, zone: ZoneInfo) -> Mail:
     """The supervisor's mail (text and HTML): the department and rating by name, the time in business time."""
     from feedback.notify.digest import LABELS, _default_department_label
     from feedback.notify.mails import business_time, render_mail

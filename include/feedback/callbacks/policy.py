@@ -9,9 +9,10 @@ A bad file stops with the file, the key path and what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
@@ -19,6 +20,9 @@ from feedback.configfile import Name, Strict, load_file
 from feedback.errors import ConfigError
 from feedback.paths import config_dir
 from feedback.sla.policy import Allowance, parse_allowance
+
+if TYPE_CHECKING:
+    from feedback.sla.calendar import BusinessCalendar
 
 CALLBACKS_FILE = "callbacks.yaml"
 OUTCOMES = ("satisfied", "neutral", "dissatisfied")
@@ -232,7 +236,7 @@ class UnreachableRule(Strict):
     action: Literal["keep", "close"] = "keep"
 
 
-def _default_outcomes() -> dict[str, OutcomeRule]:
+def _default_outcomes() -> dict[Outcome, OutcomeRule]:
     return {"satisfied": OutcomeRule(action="close"), "neutral": OutcomeRule(action="close"),
             "dissatisfied": OutcomeRule(action="reopen", escalate=True)}
 
@@ -301,7 +305,7 @@ class CallbackPolicy:
             raise ValueError(f"no scale {name!r} (scales: {', '.join(self.spec.scales)})")
         return CallbackPolicy(self.spec.model_copy(update={"scale": name}), self.source)
 
-    def replace(self, **sections) -> CallbackPolicy:
+    def replace(self, **sections: Strict) -> CallbackPolicy:
         """A copy with whole sections replaced (e.g. `assignment=AssignmentPolicy(mode="least_loaded")`).
 
         Sections are validated models already; the file-level checks are run again on the result.
@@ -319,7 +323,7 @@ def load_policy(directory: Path | None = None) -> CallbackPolicy:
     return CallbackPolicy(load_file(path, CallbacksFile), str(path.name))
 
 
-def check_calendars(policy: CallbackPolicy, calendars: dict) -> None:
+def check_calendars(policy: CallbackPolicy, calendars: Mapping[str, BusinessCalendar]) -> None:
     """Fail with one line when a due rule names a calendar calendars.yaml does not define."""
 
     for name in sorted(policy.spec.due.calendars()):

@@ -17,9 +17,10 @@ the other items get their tasks in the same run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,8 +30,14 @@ from feedback.callbacks.due import callback_due
 from feedback.callbacks.outcomes import ACTOR, finish_unreachable, unreachable_action
 from feedback.callbacks.policy import CallbackPolicy, check_calendars, load_policy
 from feedback.db.bulk import copy_into
+from feedback.db.rows import TextRow
 from feedback.holds import describe_error, held_refs, hold_row, isolate_nested
 
+if TYPE_CHECKING:
+    from feedback.sla.monitor import SlaSetup
+
+# A callback_task row in the column order of the temporary table _insert fills (SQL values).
+_TaskRow = tuple[Any, ...]
 log = logging.getLogger(__name__)
 SCHEDULE_LOCK = 0x63616C6C6261636B  # "callback"
 STAGE = "callbacks"
@@ -80,7 +87,7 @@ WHERE f.id = t.feedback_id AND t.status IN ('pending', 'claimed')
 
 
 def schedule_callbacks(engine: Engine, run_time: datetime, policy: CallbackPolicy | None = None,
-                       setup: Any = None) -> dict[str, Any]:
+                       setup: SlaSetup | None = None) -> dict[str, Any]:
     """Create the missing callback tasks at `run_time` (the DAG run's instant); returns counts only.
 
     Items are read as the SLA monitor left them (status `resolved` / `unsolvable`,
@@ -106,12 +113,12 @@ def schedule_callbacks(engine: Engine, run_time: datetime, policy: CallbackPolic
             inserted: list[int] = []
             unreachable: list[int] = []
 
-            def process(c: sa.Connection, batch: list[tuple]) -> None:
+            def process(c: sa.Connection, batch: Sequence[_TaskRow]) -> None:
                 ids, missing = _insert(c, list(batch), run_time)
                 inserted.extend(ids)
                 unreachable.extend(missing)
 
-            def on_poison(c: sa.Connection, row: tuple, error: BaseException) -> None:
+            def on_poison(c: sa.Connection, row: _TaskRow, error: BaseException) -> None:
                 _hold(c, row[0], error, "writing its callback task", run_time)
 
             summary.held += len(isolate_nested(conn, rows, process, on_poison))
@@ -129,8 +136,8 @@ def _hold(conn: sa.Connection, feedback_id: int, error: BaseException, doing: st
     log.warning("callbacks: item %s held (%s); release it after the fix", feedback_id, reason)
 
 
-def _task_rows(conn: sa.Connection, items: list[Any], run_time: datetime, policy: CallbackPolicy, setup: Any,
-               summary: ScheduleSummary) -> list[tuple]:
+def _task_rows(conn: sa.Connection, items: Sequence[TextRow], run_time: datetime, policy: CallbackPolicy,
+               setup: SlaSetup, summary: ScheduleSummary) -> list[_TaskRow]:
     planned = []
     for item in items:
         try:
@@ -144,7 +151,7 @@ def _task_rows(conn: sa.Connection, items: list[Any], run_time: datetime, policy
     agents = assign(conn, policy, [p[2].department for p in planned])
     survey = policy.survey
     grace = timedelta(hours=survey.phone_grace_hours)
-    rows = []
+    rows: list[_TaskRow] = []
     for ordinal, ((due_at, _, item, due), agent) in enumerate(zip(planned, agents, strict=True)):
         purpose = "final_opinion" if item.status == "unsolvable" else "satisfaction"
         surveyed = survey.enabled and item.email_vault_id is not None and purpose == "satisfaction"
@@ -162,7 +169,7 @@ def _task_rows(conn: sa.Connection, items: list[Any], run_time: datetime, policy
     return rows
 
 
-def _insert(conn: sa.Connection, rows: list[tuple], run_time: datetime) -> tuple[list[int], list[int]]:
+def _insert(conn: sa.Connection, rows: list[_TaskRow], run_time: datetime) -> tuple[list[int], list[int]]:
     """Insert the tasks (in assignment order) and their `callback_scheduled` events; (ids, unreachable ids)."""
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS callback_new (feedback_id bigint, handling_cycle int, due_at timestamptz, "

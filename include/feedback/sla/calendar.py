@@ -76,6 +76,7 @@ _PERIOD_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 # weekday listed under days_off); fail loudly instead of looping for ever.
 _MAX_IDLE_DAYS = 3 * 366
 _ZERO = timedelta(0)
+_WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 _DAY = timedelta(days=1)
 
 
@@ -87,7 +88,7 @@ def parse_period(text: str) -> tuple[int, int]:
 
     Kept as minutes so a period can end at midnight (`24:00`) without a special time value.
     """
-    match = _PERIOD_RE.match(text.replace(" ", "")) if isinstance(text, str) else None
+    match = _PERIOD_RE.match(text.replace(" ", ""))
     if not match:
         raise ValueError(f"expected a working period 'HH:MM-HH:MM' such as '09:00-12:00', got {text!r}")
     h1, m1, h2, m2 = (int(g) for g in match.groups())
@@ -118,7 +119,7 @@ class CalendarSpec(Strict):
     description: str = ""
     zone: Zone | None = None              # None: the business time zone (settings.yaml `timezone`)
     periods: list[Period] = Field(default_factory=lambda: ["09:00-12:00", "13:30-18:00"])
-    weekdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK))
     public_holidays: Literal["china", "none"] = "china"
     days_off: list[date] = []
     extra_working_days: list[date] = []
@@ -397,9 +398,9 @@ class BusinessCalendar:
                 day += _DAY
                 continue
             idle = 0
-            if t <= info.first and remaining > info.total:  # the whole day is used: skip it
+            if info.first is not None and t <= info.first and remaining > info.total:  # the whole day is used: skip it
                 remaining -= info.total
-            elif t < info.last:
+            elif info.last is not None and t < info.last:
                 for s, e in info.periods:
                     if e <= t:
                         continue
@@ -465,7 +466,7 @@ class BusinessCalendar:
         while day <= last_day:
             info = self._day(day)
             if info.periods:
-                if x <= info.first and info.last <= y:
+                if info.first is not None and info.last is not None and x <= info.first and info.last <= y:
                     total += info.total
                 else:
                     for s, e in info.periods:

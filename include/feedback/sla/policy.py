@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 
@@ -132,7 +132,7 @@ class PresetSpec(Strict):
 
     def level(self, priority: str) -> str:
         """The allowance row of a priority: `levels` maps it, else the priority names its own row."""
-        return self.levels.get(priority, priority)  # type: ignore[call-overload]
+        return self.levels.get(cast(Priority, priority), priority)   # any other text just misses
 
     @model_validator(mode="after")
     def _complete(self) -> PresetSpec:
@@ -270,7 +270,7 @@ class SlaPolicy:
     def calendar_for(self, priority: str) -> str:
         """Name of the calendar the priority's deadlines are counted on."""
         _check_priority(priority)
-        return self.spec.calendar_by_priority.get(priority, self.spec.calendar)  # type: ignore[call-overload]
+        return self.spec.calendar_by_priority.get(cast(Priority, priority), self.spec.calendar)   # checked above
 
     def calendar_names(self) -> set[str]:
         """Every calendar this policy needs, so a caller can load or check just those."""
