@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from feedback.errors import ConfigError
 from feedback.paths import project_root
@@ -74,7 +75,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _expected(err: dict[str, Any]) -> str:
+def _expected(err: ErrorDetails) -> str:
     kind = err["type"]
     given = err.get("input")
     shown = repr(given) if isinstance(given, str | int | float | bool) or given is None else type(given).__name__
@@ -88,15 +89,14 @@ def _expected(err: dict[str, Any]) -> str:
         "list_type": f"expected a list, got {shown}",
         "dict_type": f"expected a mapping, got {shown}",
         "model_type": f"expected a mapping, got {shown}",
-        "literal_error": f"expected one of {err.get('ctx', {}).get('expected', '?')}, got {shown}",
+        "literal_error": f"expected one of {(err.get('ctx') or {}).get('expected', '?')}, got {shown}",
         "string_pattern_mismatch": f"expected a lowercase name (letters, digits, _), got {shown}",
     }
     if kind in messages:
         return messages[kind]
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"{err['msg'].lower()}, got {shown}"
-    msg = err["msg"]
-    return msg.removeprefix("Value error, ")
+    return err["msg"].removeprefix("Value error, ")
 
 
 def parse_model(data: Any, model: type[M], source: str) -> M:
