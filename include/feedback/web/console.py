@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -43,6 +44,9 @@ from feedback.vocabulary import (
 )
 from feedback.web import console_auth as auth
 from feedback.web import deps
+
+if TYPE_CHECKING:
+    from feedback.triage.classify import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +182,10 @@ class Visit:
 def console_now(request: Request) -> datetime:
     """The request's instant: `deps.clock` when overridden, else the app's clock (`create_app(now=…)`)."""
     override = request.app.dependency_overrides.get(deps.clock)
-    if override is not None:
-        return override()
     runtime = getattr(request.app.state, "feedback", None)
-    clock = getattr(runtime, "now", None)
-    return clock() if callable(clock) else deps.clock()
+    clock = override or getattr(runtime, "now", None)
+    now: datetime = clock() if callable(clock) else deps.clock()    # FastAPI keeps overrides untyped
+    return now
 
 
 def register_engine(request: Request) -> sa.Engine:
@@ -191,12 +194,10 @@ def register_engine(request: Request) -> sa.Engine:
     Resolved per request and lazily, so including the router costs no connection.
     """
     override = request.app.dependency_overrides.get(deps.engine)
-    if override is not None:
-        return override()
     runtime = getattr(request.app.state, "feedback", None)
-    if runtime is not None and callable(getattr(runtime, "engine", None)):
-        return runtime.engine()
-    return deps.engine()
+    make = override or getattr(runtime, "engine", None)
+    engine: sa.Engine = make() if callable(make) else deps.engine()    # FastAPI keeps overrides untyped
+    return engine
 
 
 def _mode() -> str:
@@ -249,8 +250,8 @@ Now = Annotated[datetime, Depends(console_now)]
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _word(lang: str):
-    def word(value: Any) -> str:
+def _word(lang: str) -> Callable[[object], str]:
+    def word(value: object) -> str:
         if value is None:
             return ""
         text = str(value)
@@ -258,19 +259,19 @@ def _word(lang: str):
     return word
 
 
-def _labels(lang: str):
+def _labels(lang: str) -> tuple[Callable[[str | None], str], Callable[[Iterable[str] | None], str]]:
     """Department and category names for people (产品技术部), the register's codes where unknown."""
     locale = "zh-CN" if lang == "zh" else "en"
 
     def dept(code: str | None) -> str:
         return department_label(code, locale) if code else ""
 
-    def cat(codes: Any) -> str:
+    def cat(codes: Iterable[str] | None) -> str:
         return ("、" if lang == "zh" else ", ").join(category_label(c, locale) for c in codes or [])
     return dept, cat
 
 
-def _when(value: Any) -> str:
+def _when(value: object) -> str:
     if not isinstance(value, datetime):
         return "" if value is None else str(value)
     if value.tzinfo is None:
@@ -310,7 +311,7 @@ def redirect(request: Request, session: auth.ConsoleSession, url: str) -> Redire
     return response
 
 
-def _problem(request: Request, visit: Visit, status: int, message_key: str, supervisor: bool = False):
+def _problem(request: Request, visit: Visit, status: int, message_key: str, supervisor: bool = False) -> HTMLResponse:
     lang = visit.session.lang
     return render(request, visit.session, "problem.html", status=status, agent=visit.agent, supervisor=supervisor,
                   heading=TEXT[lang]["forbidden" if status == 403 else "refused"], message=TEXT[lang][message_key])
@@ -542,7 +543,7 @@ def _asks_final_opinion(engine: sa.Engine, task_id: int) -> bool:
     return task is not None and task.purpose == "final_opinion"
 
 
-def _form_text(value: Any) -> str | None:
+def _form_text(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
@@ -550,12 +551,13 @@ def _form_text(value: Any) -> str | None:
 async def outcome(request: Request, task_id: int, visit: Posted, engine: Engine, now: Now) -> Response:
     """The customer's answer on the active scale; the outcome rules then close or reopen the item."""
     form = await request.form()
-    rating, score = _form_text(form.get("rating")), _form_text(form.get("score"))
-    if rating or score:
+    rating, typed = _form_text(form.get("rating")), _form_text(form.get("score"))
+    score: int | None = None
+    if rating or typed:
         try:
-            judged = active_scale().judge(rating=rating, score=score)
+            judged = active_scale().judge(rating=rating, score=typed)
         except callback_policy.InvalidAnswer:
-            return _task_page(request, visit, engine, now, task_id, error="score" if score else "rating", status=422)
+            return _task_page(request, visit, engine, now, task_id, error="score" if typed else "rating", status=422)
         rating, score = (None, judged.score) if judged.score is not None else (judged.label, None)
     elif not _asks_final_opinion(engine, task_id):   # only a final-opinion callback may go without a rating
         return _task_page(request, visit, engine, now, task_id, error="rating", status=422)
@@ -617,7 +619,7 @@ def by_department(entries: list[queue.BoardEntry]) -> list[tuple[str, list[queue
     return list(groups.items())
 
 
-def _span(lang: str):
+def _span(lang: str) -> Callable[[int], str]:
     """Minutes left (negative: overdue) as 2小时5分 / 2 h 5 min."""
     def span(minutes: int) -> str:
         minutes = abs(int(minutes))
@@ -635,7 +637,7 @@ PRIORITY_LEVELS = codes(Priority)
 REVIEW_NOTICES = ("reviewed",)
 
 
-def _classifier(preset: str | None = None):
+def _classifier(preset: str | None = None) -> Classifier:
     from feedback.triage.classify import Classifier
 
     return Classifier.from_config(preset=preset)

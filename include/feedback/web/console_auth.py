@@ -236,7 +236,8 @@ def load_session(request: Request) -> ConsoleSession:
         except BadSignature:
             data = None
         if isinstance(data, dict) and isinstance(data.get("c"), str):
-            lang = data.get("l") if data.get("l") in LANGS else "zh"
+            stored = data.get("l")
+            lang = stored if isinstance(stored, str) and stored in LANGS else "zh"
             agent = data.get("a") if isinstance(data.get("a"), str) else None
             return ConsoleSession(agent=agent, csrf=data["c"], lang=lang)
     return ConsoleSession(agent=None, csrf=_fresh_csrf(), lang="zh", changed=True)
