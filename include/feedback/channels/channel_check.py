@@ -63,7 +63,7 @@ def _next_page(platform: Platform, body: Any) -> str:
     pag = platform.pagination
     if pag.type == "cursor":
         stop = bool(jmespath.search(pag.stop_path, body)) if pag.stop_path else False
-        cursor = jmespath.search(pag.cursor_path, body)
+        cursor = jmespath.search(pag.cursor_path, body) if pag.cursor_path else None
         if stop or not cursor:
             return "last page (" + ("stop_path is true" if stop else "no cursor") + ")"
         return f"next request: {pag.cursor_param}=<cursor of {len(str(cursor))} characters>"

@@ -48,7 +48,7 @@ class StoreResult:
         return {"inserted": self.inserted, "duplicates": self.duplicates, "quarantined": self.quarantined}
 
 
-def intake_rows(items: Sequence[IntakeItem]) -> list[tuple]:
+def intake_rows(items: Sequence[IntakeItem]) -> list[tuple[object, ...]]:
     return [
         (i.channel, i.source, i.external_id, i.received_at, i.payload, i.content_sha256, i.raw_ref, i.status,
          i.status_reason)

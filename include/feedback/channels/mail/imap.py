@@ -166,19 +166,13 @@ def quote_mailbox(name: str) -> str:
 def _uid_set(uids: Iterable[int]) -> str:
     """`1:3,7,9:10` for the given UIDs (only those: no UID outside the list is named)."""
     ordered = sorted(set(uids))
-    parts: list[str] = []
-    start = prev = None
+    runs: list[list[int]] = []      # [first, last] of each run of consecutive UIDs
     for uid in ordered:
-        if start is None:
-            start = prev = uid
-        elif uid == prev + 1:
-            prev = uid
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
         else:
-            parts.append(str(start) if start == prev else f"{start}:{prev}")
-            start = prev = uid
-    if start is not None:
-        parts.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(parts)
+            runs.append([uid, uid])
+    return ",".join(str(first) if first == last else f"{first}:{last}" for first, last in runs)
 
 
 # --- response parsing ----------------------------------------------------------------------------------
@@ -513,7 +507,8 @@ class ImapReader:
         def number(key: str) -> int | None:
             values = [v for v in responses.get(key, []) if v]
             try:
-                return int(values[-1]) if values else None
+                last = values[-1] if values else None
+                return int(last) if isinstance(last, bytes) else None
             except (TypeError, ValueError):
                 return None
 

@@ -31,7 +31,7 @@ from feedback.channels.base import IntakeItem, Rejected
 from feedback.channels.config import load_channels
 from feedback.channels.cursor import read_cursor
 from feedback.channels.mail.items import CHANNEL, MailRules, resolve_reused_ids
-from feedback.channels.mail.pool import MailJudge
+from feedback.channels.mail.pool import MailJudge, Result
 from feedback.channels.mail.sources import Batch, MailSource, folder_sources
 from feedback.channels.store import store_batch
 from feedback.db.locks import source_lock
@@ -104,7 +104,7 @@ def _read_batches(engine: Engine, source: MailSource, rules: MailRules, summary:
     position moves, strictly in order."""
     source.start(read_cursor(engine, CHANNEL, source.key))
     summary.resynced = bool(getattr(source, "resynced", False))
-    pending: collections.deque[tuple[Batch, Callable[[], list]]] = collections.deque()
+    pending: collections.deque[tuple[Batch, Callable[[], list[Result]]]] = collections.deque()
     while True:
         if budget.exhausted():
             summary.backlog = True
@@ -127,7 +127,7 @@ def _read_batches(engine: Engine, source: MailSource, rules: MailRules, summary:
 
 
 def _store(engine: Engine, source: MailSource, summary: FolderSummary, run_time: datetime, batch: Batch,
-           results: Callable[[], list], progress: Callable[[str], None] | None) -> None:
+           results: Callable[[], list[Result]], progress: Callable[[str], None] | None) -> None:
     judged = results()
     items = [j for j in judged if isinstance(j, IntakeItem)]
     rejected = [j for j in judged if isinstance(j, Rejected)]

@@ -130,7 +130,7 @@ def to_intake(raw: bytes, rules: MailRules, *, raw_ref: str, outbound: bool, arr
     if arrived_at is None and run_time is None:
         raise ValueError("to_intake needs arrived_at or run_time")
     received = receipt_time(parsed, arrived_at, run_time or arrived_at)  # type: ignore[arg-type]
-    if outbound and plausible(parsed.date, received):
+    if outbound and parsed.date is not None and plausible(parsed.date, received):
         received = parsed.date  # our own sent mail: its Date is our clock, the time we answered
     payload = parsed.payload()
     payload.update(

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
@@ -116,7 +117,7 @@ class Attachment:
         lines = self.data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
         return hashlib.sha256(b"\n".join(line.rstrip(b" \t") for line in lines).strip(b"\n")).hexdigest()
 
-    def meta(self) -> dict:
+    def meta(self) -> dict[str, str | int | None]:
         """What may be stored next to the intake row; the bytes go to blob storage, if anywhere."""
         return {"filename": self.filename, "content_type": self.content_type, "size": self.size,
                 "sha256": self.sha256}
@@ -161,7 +162,7 @@ class ParsedMail:
             ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, object]:
         """The JSON-able intake payload: content and thread identity, never delivery-path details.
 
         ``to`` lists the To and Cc recipients only. Delivered-To / X-Original-To say
@@ -225,7 +226,7 @@ _UNFOLD = re.compile(r"\r?\n(?=[ \t])|\r|\n")
 
 def _raw_headers(part: Message) -> dict[str, list[str]]:
     """Header values by lowercased name, unfolded; read once per part (several steps look at them)."""
-    cached = part.__dict__.get("_feedback_raw_headers")
+    cached: dict[str, list[str]] | None = part.__dict__.get("_feedback_raw_headers")
     if cached is not None:
         return cached
     headers: dict[str, list[str]] = {}
@@ -352,7 +353,7 @@ def _date(value: str | None, notes: _Notes) -> datetime | None:
 
 # --- MIME parameters and parts -----------------------------------------------------------------
 
-def _content_type(part: Message, headers: dict[str, list[str]], notes: _Notes) -> tuple[str, dict]:
+def _content_type(part: Message, headers: dict[str, list[str]], notes: _Notes) -> tuple[str, dict[str, str]]:
     value = _first(headers, "content-type")
     if value is None:
         return part.get_default_type(), {}
@@ -457,7 +458,7 @@ def _walk(part: Message, notes: _Notes, out: _Collected, depth: int = 0, body_al
         notes.defect("part_unreadable")
 
 
-def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, params: dict, payload: list,
+def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, params: dict[str, str], payload: Sequence[object],
                     notes: _Notes, out: _Collected, depth: int, body_allowed: bool) -> None:
     if ctype.startswith("message/") or not ctype.startswith("multipart/"):
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
@@ -506,7 +507,7 @@ def _walk_container(part: Message, headers: dict[str, list[str]], ctype: str, pa
         _walk(child, notes, out, depth + 1, allowed)
 
 
-def _walk_leaf(part: Message, headers: dict[str, list[str]], ctype: str, params: dict, notes: _Notes,
+def _walk_leaf(part: Message, headers: dict[str, list[str]], ctype: str, params: dict[str, str], notes: _Notes,
                out: _Collected, body_allowed: bool) -> None:
     disposition, disp_params = header_params(_first(headers, "content-disposition"), notes)
     filename = _filename(disp_params, params)
@@ -551,7 +552,7 @@ def _enriched_to_text(text: str) -> str:
     return normalise_text(text)
 
 
-def _forwarded(payload: list, notes: _Notes, out: _Collected, depth: int, as_file: bool) -> None:
+def _forwarded(payload: Sequence[object], notes: _Notes, out: _Collected, depth: int, as_file: bool) -> None:
     """The text of an attached (forwarded) message, so triage reads what was forwarded."""
     for sub in payload:
         if not isinstance(sub, Message):

@@ -177,7 +177,8 @@ class MailJudge:
                                self.judge_fn) for chunk in chunks]
         return lambda: self._collect(chunks, futures, folder_source, outbound)
 
-    def _collect(self, chunks: list[list[Any]], futures: list[Future], folder_source: str,
+    def _collect(self, chunks: list[list[Any]], futures: list[Future[tuple[list[Result], list[tuple[str, int, str]]]]],
+                 folder_source: str,
                  outbound: bool) -> list[Result]:
         results: list[Result] = []
         for chunk, future in zip(chunks, futures, strict=True):

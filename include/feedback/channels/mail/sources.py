@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,7 +195,7 @@ class DropFolder:
     def start(self, stored: dict[str, Any] | None) -> None:
         self.last_file = None if self.maildir else (stored or {}).get("last_file")
         if self.maildir:
-            names = (self.path / "new").iterdir()
+            names: Iterator[Path] = (self.path / "new").iterdir()
         elif self.path.is_dir():
             names = (p for p in self.path.iterdir() if p.suffix == ".eml")
         else:

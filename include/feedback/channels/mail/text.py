@@ -400,38 +400,40 @@ def decode_words(value: str, notes: Notes) -> str:
     raw = as_bytes(value)
     if b"=?" not in raw and raw.isascii() and not _ISO2022_ESC.search(raw):
         return collapse(value)
-    tokens: list[list] = []  # [is_word, charset, bytes]
+    tokens: list[tuple[bool, str | None, bytearray]] = []  # (is_word, charset, bytes)
     pos = 0
     for match in _ENCODED_WORD.finditer(raw):
         between = raw[pos:match.start()]
         if between and not (between.isspace() and tokens and tokens[-1][0]):
-            tokens.append([False, None, between])
+            tokens.append((False, None, bytearray(between)))
         charset = match[1].decode("ascii", "replace").lower()
         if match[2] in b"Bb":
             data = b64decode_lenient(match[3], notes)
         else:
             data = binascii.a2b_qp(match[3], header=True)
         if tokens and tokens[-1][0] and tokens[-1][1] == charset:
-            tokens[-1][2] += data
+            tokens[-1][2].extend(data)
         else:
-            tokens.append([True, charset, data])
+            tokens.append((True, charset, bytearray(data)))
         pos = match.end()
     if pos < len(raw):
-        tokens.append([False, None, raw[pos:]])
+        tokens.append((False, None, bytearray(raw[pos:])))
     parts = []
-    for is_word, charset, data in tokens:
-        if not is_word and not data.isascii():
+    for is_word, charset, chunk in tokens:
+        if not is_word and not chunk.isascii():
             notes.defect("raw_8bit_header")
-            parts.append(notes.decode_raw_header(bytes(data)))
+            parts.append(notes.decode_raw_header(bytes(chunk)))
             continue
-        parts.append(notes.decode(bytes(data), charset))
+        parts.append(notes.decode(bytes(chunk), charset))
     return collapse("".join(parts))
 
 
 def _split_params(value: str) -> list[str]:
     if '"' not in value:
         return value[:_MAX_PARAM_HEADER].split(";")   # nothing quoted: every ';' separates
-    items, buf, quoted, escaped = [], [], False, False
+    items: list[str] = []
+    buf: list[str] = []
+    quoted = escaped = False
     for ch in value[:_MAX_PARAM_HEADER]:
         if escaped:
             escaped = False
@@ -551,7 +553,7 @@ class _Flattener(HTMLParser):
     def _break(self, lines: int) -> None:
         self.pending = max(self.pending, lines)
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self.skip[tag] = self.skip.get(tag, 0) + 1
         elif tag == "body":
@@ -567,7 +569,7 @@ class _Flattener(HTMLParser):
         elif tag in _CELL and self.out and not self.pending:
             self.out.append(" ")
 
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             return  # <script/> opens nothing
         self.handle_starttag(tag, attrs)

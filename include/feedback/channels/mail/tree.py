@@ -23,7 +23,7 @@ import email
 import re
 from email import errors
 from email._policybase import compat32
-from email.feedparser import headerRE
+from email.feedparser import headerRE  # type: ignore[attr-defined]  # the stdlib parser's regex; not in typeshed
 from email.message import Message
 
 _LONE_CR = re.compile(r"\r(?!\n)")
@@ -99,7 +99,8 @@ class _Builder:
         if maintype == "multipart":
             self._multipart(msg, ctype, body, end, depth, strip)
             return msg
-        msg._payload = self.text[body:self._eol_end(body, end) if strip else end]
+        # the body as the stdlib parser stores it (a private attribute typeshed leaves out)
+        msg._payload = self.text[body:self._eol_end(body, end) if strip else end]  # type: ignore[attr-defined]
         return msg
 
     def _headers(self, msg: Message, pos: int, end: int) -> int:
@@ -119,7 +120,8 @@ class _Builder:
             pos = line_end
         lastheader = ""
         lastvalue: list[str] = []
-        headers = msg._headers   # what Message.set_raw appends to (compat32 stores name and value as parsed)
+        # what Message.set_raw appends to (compat32 stores name and value as parsed); private, not in typeshed
+        headers = msg._headers  # type: ignore[attr-defined]
         for lineno, line in enumerate(lines):
             if line[0] in " \t":
                 if not lastheader:

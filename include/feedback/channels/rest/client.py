@@ -306,7 +306,7 @@ class RestClient:
                 f"{self.platform.name}: connection {self.platform.connection_id} has no {field} "
                 f"({what} for auth type {self.platform.auth.type})"
             )
-        return value
+        return str(value)
 
     def _authorise(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         auth = self.platform.auth
@@ -316,11 +316,13 @@ class RestClient:
             headers["Authorization"] = _basic_header(self._secret("login", "the user"),
                                                      self._secret("password", "the password"))
         elif auth.type == "api_key":
-            key = self._secret("password", "the API key")
+            key, name = self._secret("password", "the API key"), auth.name
+            if name is None:     # the spec requires it for api_key (validated on load)
+                raise ConfigError(f"{self.platform.name}: auth.name is not set")
             if auth.in_ == "query":
-                params[auth.name] = key
+                params[name] = key
             else:
-                headers[auth.name] = key
+                headers[name] = key
         elif auth.type == "oauth2_client_credentials":
             headers["Authorization"] = f"Bearer {self._access_token()}"
 

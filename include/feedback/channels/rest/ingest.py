@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jmespath
@@ -38,6 +39,9 @@ from feedback.channels.store import store_batch
 from feedback.connections import ConnectionValue, parse
 from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
+
+if TYPE_CHECKING:
+    from feedback.channels.rest.source import RestSource
 
 log = logging.getLogger(__name__)
 REVISION = "#rev-"
@@ -119,12 +123,12 @@ def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: lis
         return []
     channel = items[0].channel
     bases = sorted({i.external_id for i in items})
-    known: dict[str, dict[str, str]] = {}       # base id -> content_key -> stored external_id
-    stored = conn.execute(
+    known: dict[str, dict[str | None, str]] = {}       # base id -> content_key -> stored external_id
+    stored = list(conn.execute(
         sa.text("""SELECT external_id, payload->>'content_key' FROM feedback.intake
                    WHERE channel = :c AND external_id = ANY(:b)"""),
         {"c": channel, "b": bases},
-    ).all()
+    ).all())
     seen = sorted({external_id for external_id, _ in stored})
     if seen:   # only items already stored can have revisions (index intake_update_of_idx, migration 011)
         stored += conn.execute(
@@ -132,8 +136,8 @@ def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: lis
                        WHERE channel = :c AND payload ? 'update_of' AND payload->>'update_of' = ANY(:b)"""),
             {"c": channel, "b": seen},
         ).all()
-    for external_id, key in stored:
-        known.setdefault(external_id.split(REVISION, 1)[0], {})[key] = external_id
+    for external_id, stored_key in stored:
+        known.setdefault(external_id.split(REVISION, 1)[0], {})[stored_key] = external_id
     out = []
     for item in items:
         key = item.payload.get("content_key")
@@ -147,9 +151,9 @@ def resolve_edits(conn: sa.Connection, items: Sequence[IntakeItem], counter: lis
             out.append(replace(item, external_id=versions[key],
                                payload={**item.payload, "update_of": item.external_id}))
             continue
-        stored = versions[key]
-        if stored != item.external_id:
-            item = replace(item, external_id=stored, payload={**item.payload, "update_of": item.external_id})
+        first_id = versions[key]
+        if first_id != item.external_id:
+            item = replace(item, external_id=first_id, payload={**item.payload, "update_of": item.external_id})
         out.append(item)
     return out
 
@@ -163,8 +167,8 @@ def record_ref(platform: Platform, record: Any, n: int) -> str:
     return str(ref) if ref not in (None, "", "null") else f"record-{n}"
 
 
-def _map_page(source: Any, platform: Platform, records: list[Any], channel: str,
-              fetched_at: datetime) -> tuple[list, list]:
+def _map_page(source: RestSource, platform: Platform, records: list[Any], channel: str,
+              fetched_at: datetime) -> tuple[list[IntakeItem], list[Rejected]]:
     from feedback.channels.rest.source import with_our_receipt
 
     items: list[IntakeItem] = []
@@ -212,7 +216,7 @@ def ingest_platform(
                 items, rejected = _map_page(source, platform, page.records, channel, run_time)
                 edits = [0]
                 result = store_batch(engine, channel, platform.name, items, rejected, page.position, run_time,
-                                     resolve=lambda c, i, n=edits: resolve_edits(c, i, n))
+                                     resolve=partial(resolve_edits, counter=edits))
                 summary.pages += 1
                 summary.records += len(page.records)
                 summary.inserted += result.inserted

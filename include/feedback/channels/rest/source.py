@@ -141,6 +141,13 @@ def _kind(value: Any) -> str:
 # --- the engine -----------------------------------------------------------------------------------
 
 
+def _set(value: str | None, key: str) -> str:
+    """A pagination key the spec requires for its type (validated on load), so None here is a bug."""
+    if value is None:
+        raise ConfigError(f"pagination.{key} is not set")
+    return value
+
+
 class RestSource:
     """One platform entry at work: pages with their resume positions, records mapped to IntakeItems.
 
@@ -230,13 +237,13 @@ class RestSource:
         if self.platform.since and run_since is not None:
             params[self.platform.since.param] = self.platform.since.render(run_since)
         if pag.type == "cursor" and state and state.get("cursor") is not None:
-            params[pag.cursor_param] = state["cursor"]
+            params[_set(pag.cursor_param, "cursor_param")] = state["cursor"]
         elif pag.type == "page_number":
-            params[pag.page_param] = state["page"] if state else pag.start_page
+            params[_set(pag.page_param, "page_param")] = state["page"] if state else pag.start_page
             if pag.size_param:
                 params[pag.size_param] = pag.page_size
         elif pag.type == "offset":
-            params[pag.offset_param] = state["offset"] if state else 0
+            params[_set(pag.offset_param, "offset_param")] = state["offset"] if state else 0
             if pag.limit_param:
                 params[pag.limit_param] = pag.limit
         return self.platform.request.path, params
@@ -271,10 +278,10 @@ class RestSource:
         return None, None
 
     def _next_cursor(self, state: dict[str, Any] | None, body: Any,
-                     records: list[Any]) -> tuple[dict | None, dict | None]:
+                     records: list[Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         pag = self.platform.pagination
         current = state.get("cursor") if state else None
-        cursor = self._search(pag.cursor_path, body)
+        cursor = self._search(_set(pag.cursor_path, "cursor_path"), body)
         if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, str | int)):
             raise self._page_error(f"cursor_path gave {_kind(cursor)}, expected text or a number")
         if cursor == "":
@@ -349,7 +356,7 @@ class RestSource:
         state = position.get("next") if isinstance(position, dict) else None
         if state is not None and self._usable(state):
             run_since = None
-            if since and position.get("run_since"):
+            if since and position is not None and position.get("run_since"):
                 try:
                     run_since = parse_timestamp(position["run_since"])
                 except ValueError:
@@ -422,6 +429,7 @@ class RestSource:
         mapping = self.platform.mapping
         platform_id = self._identity(record)
         received_at = self._time(record, "received_at", mapping.received_at, required=True)
+        assert received_at is not None      # required: a missing time raised InvalidItem
         updated_at = self._time(record, "updated_at", mapping.updated_at, required=False)
         body = self._text(record, "body", mapping.body)
         if body is None:
