@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo      run every DAG over a simulated month on sample data (embedded register)"
-	@echo "make test      lint (ruff, incl. Airflow 3 rules) and the whole test suite"
+	@echo "make test      lint (ruff, incl. Airflow 3 rules; mypy on the product) and the whole test suite"
 	@echo "make eval      precision/recall of classification and priority on the labelled set (docs/eval.md)"
 	@echo "make up        local Airflow with its UI on http://localhost:8080"
 	@echo "make psql      psql shell on the register"
@@ -31,6 +31,8 @@ demo: venv
 lint: venv
 	@echo "==> ruff (E, F, W, I, B, UP, AIR incl. AIR3xx)"
 	@$(BIN)/ruff check dags plugins include devtools tests bench
+	@echo "==> mypy (the product package, include/feedback; settings in pyproject.toml)"
+	@$(BIN)/mypy
 
 test: venv system-deps lint
 	@echo "==> pytest"
