@@ -345,11 +345,7 @@ def store_plain(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str 
         raise
     row = landing.Landing(form.name, key, runtime.now(), locale, fields, [], client)
 
-    def write() -> tuple[str, bool] | None:
-        with runtime.engine().begin() as conn:
-            return landing.count_and_land(conn, row, form.rate_limit_per_minute)
-
-    landed = register_work(write)
+    landed = register_work(lambda: landing.count_and_land_committed(runtime.engine(), row, form.rate_limit_per_minute))
     if landed is None:
         raise _rate_limited(row.received_at)
     return landed
