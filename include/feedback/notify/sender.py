@@ -41,6 +41,7 @@ import httpx
 import sqlalchemy as sa
 
 from feedback import connections
+from feedback.db.rows import TextRow
 from feedback.errors import FeedbackError
 from feedback.holds import describe_error, held_refs, hold_row, is_infrastructure_error
 from feedback.notify.outbox import message_id_for
@@ -271,7 +272,7 @@ class _Mailer:
                 client.close()
 
 
-def build_message(row: Any, to_address: str, from_email: str, now: datetime) -> EmailMessage:
+def build_message(row: TextRow, to_address: str, from_email: str, now: datetime) -> EmailMessage:
     """The MIME message of an outbox row: UTF-8 text (+ HTML alternative, attachments), stable Message-ID.
 
     Reads `payload.text` (or `body`) and `payload.html`; `attachments` is a list of
@@ -380,7 +381,7 @@ class _Poison(Exception):
         self.detail = detail
 
 
-def _recipient(conn: sa.Connection, row: Any, now: datetime) -> str:
+def _recipient(conn: sa.Connection, row: TextRow, now: datetime) -> str:
     """The row's recipient; a vault entry the configured keys cannot decrypt makes the row poison."""
     try:
         return outbox_recipient(conn, row.recipient, kind=row.kind, at=now)
@@ -389,7 +390,7 @@ def _recipient(conn: sa.Connection, row: Any, now: datetime) -> str:
                       "keys (restore the key, or rotate), then release") from None
 
 
-def _is_webhook(row: Any) -> bool:
+def _is_webhook(row: TextRow) -> bool:
     payload = row.payload or {}
     return payload.get("channel") == "webhook" or row.kind.endswith("webhook")
 
@@ -481,7 +482,7 @@ def send_pending(
     return counts
 
 
-def _hold(engine: sa.Engine, row: Any, error: BaseException, now: datetime) -> None:
+def _hold(engine: sa.Engine, row: TextRow, error: BaseException, now: datetime) -> None:
     """Hold a row that cannot be sent as it is; its transaction was rolled back (nothing revealed stays)."""
     if isinstance(error, _Poison):
         reason, detail = error.reason, error.detail
@@ -494,7 +495,7 @@ def _hold(engine: sa.Engine, row: Any, error: BaseException, now: datetime) -> N
                 row.id, row.kind, reason)
 
 
-def _resolve_mail_address(conn: sa.Connection, row: Any, now: datetime) -> str:
+def _resolve_mail_address(conn: sa.Connection, row: TextRow, now: datetime) -> str:
     try:
         address = _recipient(conn, row, now)
     except (LookupError, ValueError) as exc:
@@ -505,7 +506,7 @@ def _resolve_mail_address(conn: sa.Connection, row: Any, now: datetime) -> str:
     return address
 
 
-def _record_failure(conn: sa.Connection, row: Any, failure: _Failed, now: datetime, max_attempts: int,
+def _record_failure(conn: sa.Connection, row: TextRow, failure: _Failed, now: datetime, max_attempts: int,
                     base: timedelta, cap: timedelta) -> str:
     attempts = max_attempts if failure.permanent else row.attempts + 1
     attempts = max(attempts, row.attempts + 1)

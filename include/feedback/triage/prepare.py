@@ -55,7 +55,7 @@ class Prepared:
     rating: float | None = None     # a platform's star rating (1-5): a low one lets a public item move up
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
@@ -77,7 +77,7 @@ def subject_of(payload: dict[str, Any]) -> str | None:
 _RATING = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?))?\s*(?:stars?|星)?\s*$", re.IGNORECASE)
 
 
-def rating_of(value: Any) -> float | None:
+def rating_of(value: object) -> float | None:
     """The platform's star rating on a 1-5 scale ("4", 4.5, "2/5", "8/10"), or None when it is not one.
 
     Triage moves a public platform item up one level when the rating is low (taxonomy
@@ -100,7 +100,7 @@ def rating_of(value: Any) -> float | None:
     return stars if 0 <= stars <= 5 else None
 
 
-def _expected(value: Any) -> date | None:
+def _expected(value: object) -> date | None:
     text = _text(value)
     if not text:
         return None

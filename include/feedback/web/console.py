@@ -458,7 +458,7 @@ def _event_view(event: Any) -> dict[str, Any]:
     return {**dict(event), "details": shown}
 
 
-def _short(value: Any, limit: int = 160) -> str:
+def _short(value: object, limit: int = 160) -> str:
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
     elif isinstance(value, dict):

@@ -269,7 +269,7 @@ def _parse_list(data: Sequence[Any]) -> list[tuple[set[str], str]]:
     return folders
 
 
-def _text(data: Any) -> str:
+def _text(data: object) -> str:
     """The server's words from a response, one short line."""
     if isinstance(data, (list, tuple)):
         data = b" ".join(part if isinstance(part, bytes) else str(part).encode() for part in data if part)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from feedback import connections
 from feedback.channels.base import IntakeItem, Rejected
-from feedback.channels.config import load_channels
+from feedback.channels.config import Mailbox, load_channels
 from feedback.channels.cursor import read_cursor
 from feedback.channels.mail.items import CHANNEL, MailRules, resolve_reused_ids
 from feedback.channels.mail.pool import MailJudge, Result
@@ -148,7 +148,7 @@ def _store(engine: Engine, source: MailSource, summary: FolderSummary, run_time:
         progress(message)
 
 
-def mailbox_config(name: str) -> Any:
+def mailbox_config(name: str) -> Mailbox:
     for mailbox in load_channels().mailboxes:
         if mailbox.name == name:
             return mailbox

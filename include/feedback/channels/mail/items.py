@@ -19,13 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.config import load_channels
+from feedback.channels.config import Mailbox, load_channels
 from feedback.channels.mail.parse import Attachment, ParsedMail, parse_mail
+
+if TYPE_CHECKING:
+    from feedback.settings import Settings
 
 CHANNEL = "email"
 log = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ class MailRules:
     max_attachment_bytes: int
 
     @classmethod
-    def for_mailbox(cls, mailbox: Any, settings: Any, base: Path) -> MailRules:
+    def for_mailbox(cls, mailbox: Mailbox, settings: Settings, base: Path) -> MailRules:
         """Rules from a `config.Mailbox` and `config.Settings`; every mailbox's address counts as ours."""
 
         own = {a.lower() for m in load_channels().mailboxes for a in m.addresses} | set(mailbox.addresses)

@@ -17,7 +17,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from feedback.channels.config import Mailbox
+    from feedback.channels.mail.imap import ImapReader
 
 log = logging.getLogger(__name__)
 # Maildir unique names start with the delivery time: "1791766890.M1P1.mx" (seconds since the epoch,
@@ -106,7 +110,7 @@ class MailSource(Protocol):
 class ImapFolder:
     """One IMAP folder read by UID after the stored (UIDVALIDITY, last UID)."""
 
-    def __init__(self, reader: Any, mailbox: str, folder: str, max_message_bytes: int,
+    def __init__(self, reader: ImapReader, mailbox: str, folder: str, max_message_bytes: int,
                  after_commit: str = "keep", move_to: str | None = None, run_time: datetime | None = None) -> None:
         self.run_time = run_time
         self.reader = reader
@@ -241,7 +245,8 @@ class DropFolder:
                 continue
 
 
-def folder_sources(mailbox: Any, *, reader: Any = None, drop_root: Path | None = None, run_time: datetime,
+def folder_sources(mailbox: Mailbox, *, reader: ImapReader | None = None, drop_root: Path | None = None,
+                   run_time: datetime,
                    max_message_bytes: int) -> list[tuple[MailSource, bool]]:
     """The mailbox's folders in reading order, each with whether it holds our outgoing mail."""
     names: Sequence[tuple[str, bool]] = [(f, False) for f in mailbox.folders]

@@ -84,7 +84,7 @@ def _from_epoch(number: float) -> datetime:
         raise ValueError("epoch out of range") from None
 
 
-def parse_timestamp(value: Any) -> datetime:
+def parse_timestamp(value: object) -> datetime:
     """A record's time: ISO 8601 (Z, an offset, or naive meaning UTC) or epoch seconds/milliseconds.
 
     Raises ValueError (with no trace of the value) when it is neither.
@@ -130,7 +130,7 @@ def link_header_next(headers: httpx.Headers) -> str | None:
     return None
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     """A JSON value's kind for messages: never the value itself."""
     if isinstance(value, bool):
         return "true/false"
