@@ -18,6 +18,9 @@
 -- [a, b) is cum(b) - cum(a): set-based, no per-item loop. Each instant's bucket is searched once
 -- (`located` is kept from being inlined into every use of ia / ib by OFFSET 0). A 24x7
 -- calendar ("always": true) or a calendar not in :calendars counts plain elapsed time.
+-- One pass: each item is joined once to its cycle-1 first_response deadline and yields up to two
+-- spans (its first response if met in the period, its handling if resolved in the period), instead
+-- of two scans and two joins of the register, one per measure.
 -- Pauses (waiting on the customer) are not subtracted: this is the customer's view.
 -- A span starting at an infinite time or before :oldest (a corrupt import, a sender's clock) has
 -- no duration: it is left out of n, the sum and the P90, and counted in `excluded`.
@@ -31,17 +34,15 @@ WITH cal AS (
     FROM feedback.calendar_spans(CAST(:calendars AS jsonb)) AS cs
 ),
 spans AS (
-    SELECT 'first_response' AS measure, f.priority, d.starts_at AS t0, d.met_at AS t1, d.calendar
-    FROM feedback.v_feedback_deadline AS d
-    JOIN feedback.v_feedback AS f ON f.id = d.feedback_id
-    WHERE d.stage = 'first_response' AND d.handling_cycle = 1
-      AND d.met_at >= :start AND d.met_at < :end
-    UNION ALL
-    SELECT 'handling', f.priority, f.received_at, coalesce(f.resolved_at, f.closed_at), d.calendar
+    SELECT m.measure, f.priority, m.t0, m.t1, d.calendar
     FROM feedback.v_feedback AS f
     LEFT JOIN feedback.v_feedback_deadline AS d
            ON d.feedback_id = f.id AND d.stage = 'first_response' AND d.handling_cycle = 1
-    WHERE coalesce(f.resolved_at, f.closed_at) >= :start AND coalesce(f.resolved_at, f.closed_at) < :end
+    CROSS JOIN LATERAL (VALUES ('first_response', d.starts_at, d.met_at),
+                               ('handling', f.received_at, coalesce(f.resolved_at, f.closed_at))) AS m(measure, t0, t1)
+    WHERE ((d.met_at >= :start AND d.met_at < :end)
+           OR (coalesce(f.resolved_at, f.closed_at) >= :start AND coalesce(f.resolved_at, f.closed_at) < :end))
+      AND m.t1 >= :start AND m.t1 < :end
 ),
 located AS (
     SELECT sp.measure, sp.priority, isfinite(sp.t0) AND sp.t0 >= :oldest AS plausible,

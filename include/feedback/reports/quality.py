@@ -15,6 +15,11 @@ are exactly those over the whole month; the suite costs one scan of the month
 instead of one per expectation (a million-item month: 10 s -> about 1 s). Numbers
 used twice are looked for only when the register's unique index on feedback_no is
 missing (while it exists, the database itself forbids them).
+
+A month with no suspect row at all (the usual case) is known to pass every expectation with
+nothing unexpected before GX is asked, so GX is imported and run only when there is a suspect
+row to count: its import and validation were about 3.5 s of CPU per report (import 2.3 s,
+validation of two empty batches 1.2 s), a quarter of a million-item month's report under load.
 """
 
 from __future__ import annotations
@@ -112,23 +117,29 @@ def quiet_gx() -> None:
 
 
 def check_period(engine: Engine, start: datetime, end: datetime) -> tuple[QualityCheck, ...]:
-    """Run the suite on items received in [start, end); one QualityCheck per expectation."""
+    """Run the suite on items received in [start, end); one QualityCheck per expectation.
+
+    No suspect row in either asset: every expectation passes with nothing unexpected (GX is not
+    needed to say so, see the module's docstring); otherwise GX validates the suspect rows.
+    """
+    bounds = {"start": start.isoformat(), "end": end.isoformat()}
+    with engine.connect() as conn:
+        unique = conn.execute(sa.text(NUMBER_UNIQUE)).scalar_one()
+        suspect = SUSPECT.format(phone=PG_PHONE, email=PG_EMAIL) + ("" if unique else DUPLICATED.format(**bounds))
+        queries = {"items": ITEMS.format(suspect=suspect, **bounds), "deadlines": DEADLINES.format(**bounds)}
+        clean = not any(conn.execute(sa.text(f"SELECT EXISTS ({query})")).scalar_one()  # noqa: S608 (our SQL)
+                        for query in queries.values())
+    if clean:
+        return tuple(QualityCheck(label, True, "") for label, _, _, _ in CHECKS)
     quiet_gx()   # before the import: the registration lines are logged while it runs
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    bounds = {"start": start.isoformat(), "end": end.isoformat()}
-    with engine.connect() as conn:
-        unique = conn.execute(sa.text(NUMBER_UNIQUE)).scalar_one()
-    suspect = SUSPECT.format(phone=PG_PHONE, email=PG_EMAIL) + ("" if unique else DUPLICATED.format(**bounds))
     with _LOCK:   # GX contexts are not meant to be shared across threads
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = context.data_sources.add_postgres("register", connection_string=_url(engine), create_temp_table=True)
-        assets = {
-            "items": source.add_query_asset("items", query=ITEMS.format(suspect=suspect, **bounds)),
-            "deadlines": source.add_query_asset("deadlines", query=DEADLINES.format(**bounds)),
-        }
+        assets = {name: source.add_query_asset(name, query=query) for name, query in queries.items()}
         suites = {}
         for name, asset in assets.items():
             suite = context.suites.add(gx.ExpectationSuite(name=f"report_{name}"))
