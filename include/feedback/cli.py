@@ -17,9 +17,14 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feedback import extensions
 from feedback.errors import FeedbackError
+from feedback.vocabulary import Priority, codes
+
+if TYPE_CHECKING:
+    from feedback.callbacks.tasks import ClaimedTask
 
 # PostgreSQL undefined_table / invalid_schema_name: a register not (fully) migrated.
 UNMIGRATED = {"42P01", "3F000"}
@@ -402,7 +407,7 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
     engine, now, action = get_engine(), datetime.now(UTC), args.cb_action
     zone = business_zone()
 
-    def show(task) -> None:
+    def show(task: ClaimedTask) -> None:
         if args.json:
             print(json.dumps(task.as_dict(), ensure_ascii=False, default=str))
             return
@@ -429,13 +434,15 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
         _say(f"{len(tasks)} task(s) for {args.agent}: held claims first, then assigned, then unassigned")
         return 0
     if action == "claim":
-        task = queue.claim_next(engine, args.agent, now)
-        if task is None:
+        claimed = queue.claim_next(engine, args.agent, now)
+        if claimed is None:
             _say("nothing to claim: no callback is due for this agent now")
             return 1
-        show(task)
-        _say(f"claimed task {task.task_id} until {task.claim_expires_at.astimezone(zone):%H:%M}; "
-             f"reveal the contact with `feedback callbacks reveal {task.task_id} --agent {args.agent}`")
+        show(claimed)
+        until = claimed.claim_expires_at       # set by the claim
+        held = f" until {until.astimezone(zone):%H:%M}" if until is not None else ""
+        _say(f"claimed task {claimed.task_id}{held}; "
+             f"reveal the contact with `feedback callbacks reveal {claimed.task_id} --agent {args.agent}`")
         return 0
     if args.task is None:
         raise FeedbackError(f"say which task: feedback callbacks {action} TASK --agent {args.agent}")
@@ -475,7 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("db-url", cmd_db_url, "print the register's URL (starts the embedded server if needed)")
     add("psql", cmd_psql, "open psql on the register; further arguments go to psql (e.g. -c 'SELECT 1')")
-    add("config-check", cmd_config_check, "validate include/config/*.yaml").add_argument(
+    config = add("config", cmd_config_check, "configuration: `config check` validates include/config/*.yaml")
+    config.add_argument("action", choices=["check"])
+    config.add_argument("--dir", help="configuration folder (default include/config)")
+    add("config-check", cmd_config_check, "the same as `config check` (older spelling)").add_argument(
         "--dir", help="configuration folder (default include/config)"
     )
     classify = add("classify", cmd_classify, "show the triage decision for one text (masking included)")
@@ -492,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     reclass.add_argument("--preset", choices=["A", "B"], default=None)
     reclass.add_argument("--actor", default=os.environ.get("USER", "operator"))
     reclass.add_argument("--department", help="route to this department instead of the category's own")
-    reclass.add_argument("--priority", choices=["urgent", "high", "medium", "low"],
+    reclass.add_argument("--priority", choices=codes(Priority),
                          help="also correct the priority (the item's open deadlines follow)")
     add("retrain", cmd_retrain, "train the learned classifier on corrections; kept only if it beats the rules"
         ).add_argument("--preset", choices=["A"], default=None)
@@ -588,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.psql_args = extra
     try:
-        return args.func(args)
+        code: int = args.func(args)     # argparse's Namespace is untyped: each command returns its exit code
+        return code
     except FeedbackError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

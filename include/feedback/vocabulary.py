@@ -96,15 +96,15 @@ class Outcome(StrEnum):
 
 
 class OutboxKind(StrEnum):
-    """outbox.kind: which kind of message a row is; each kind has one owning DAG that sends it."""
+    """outbox.kind: which kind of message a row is; the DAG that sends each kind is in `notify.owners`."""
 
-    ACK = "ack"                                  # receipt to the customer (受理回执), feedback_triage
-    SLA_DIGEST = "sla_digest"                    # warnings and breaches by mail, feedback_sla_monitor
-    SLA_WEBHOOK = "sla_webhook"                  # the same to a chat robot, feedback_sla_monitor
-    SURVEY = "survey"                            # satisfaction survey, feedback_callbacks
-    SURVEY_REMINDER = "survey_reminder"          # its one reminder, feedback_callbacks
-    CALLBACK_ESCALATION = "callback_escalation"  # a dissatisfied callback to supervisors, feedback_callbacks
-    REPORT = "report"                            # monthly / weekly report mail, feedback_report_*
+    ACK = "ack"                                  # receipt to the customer (受理回执)
+    SLA_DIGEST = "sla_digest"                    # warnings and breaches by mail
+    SLA_WEBHOOK = "sla_webhook"                  # the same to a chat robot
+    SURVEY = "survey"                            # satisfaction survey
+    SURVEY_REMINDER = "survey_reminder"          # its one reminder
+    CALLBACK_ESCALATION = "callback_escalation"  # a dissatisfied callback to supervisors
+    REPORT = "report"                            # monthly / weekly report mail
     PIPELINE_FAILURE = "pipeline_failure"        # a failed DAG run to operators (failure callback)
 
 

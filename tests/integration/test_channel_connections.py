@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 CONN_ID = "feedback_platform_zendesk"      # zendesk's connection in include/config/channels.yaml
@@ -55,3 +57,25 @@ def test_the_environment_form_still_works_with_and_without_airflow():
     without = channel_list({**bare, "AIRFLOW_CONN_FEEDBACK_PLATFORM_TYPEFORM": value})
     assert "connection feedback_platform_typeform: set" in without["typeform"]
     assert f"connection {CONN_ID}: NOT SET" in without["zendesk"]
+
+
+def test_the_register_connection_stored_in_airflow_is_found_by_the_cli(airflow_db, register):
+    """A deployment keeping feedback_db in Airflow (UI, secrets backend): the CLI reaches the register through it."""
+    uri = os.environ["AIRFLOW_CONN_FEEDBACK_DB"]          # the test's own register, then taken out of the env
+    env = _env(FEEDBACK_LOCAL="0")
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "feedback.cli", "status"], capture_output=True, text=True,
+                              env=env, timeout=180)
+
+    before = status()
+    assert before.returncode == 2 and "no register configured" in before.stderr
+    airflow("connections", "add", "feedback_db", "--conn-uri", uri)
+    try:
+        after = status()
+        assert after.returncode == 0, after.stderr[-2000:]
+        assert "intake" in after.stdout + after.stderr
+        password = make_url(uri).password
+        assert not password or password not in after.stdout + after.stderr       # never shows the secret
+    finally:
+        airflow("connections", "delete", "feedback_db")

@@ -85,16 +85,23 @@ def test_bad_connection_value_is_one_line():
 def test_config_check_reports_the_bad_key(tmp_path):
     (tmp_path / "settings.yaml").write_text("timezone: Asia/Shanghai\n")
     (tmp_path / "channels.yaml").write_text("webforms:\n  forms:\n    - name: a\n      max_bytes: lots\n")
-    out = feedback("config-check", "--dir", str(tmp_path))
+    out = feedback("config", "check", "--dir", str(tmp_path))
     assert out.returncode == 2
     assert "channels.yaml: webforms.forms[0].max_bytes: expected a whole number, got 'lots'" in out.stderr
     assert "Traceback" not in out.stderr
 
 
 def test_config_check_accepts_the_shipped_files():
-    out = feedback("config-check")
+    out = feedback("config", "check")
     assert out.returncode == 0, out.stderr
     assert "configuration OK" in out.stderr
+
+
+def test_config_check_keeps_its_older_spelling(tmp_path):
+    (tmp_path / "settings.yaml").write_text("timezone: Mars/Olympus\n")
+    out = feedback("config-check", "--dir", str(tmp_path))
+    assert out.returncode == 2
+    assert "settings.yaml: timezone: unknown time zone 'Mars/Olympus'" in out.stderr
 
 
 def test_db_url_prints_a_libpq_url(register):

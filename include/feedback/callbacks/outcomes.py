@@ -27,12 +27,13 @@ from feedback.callbacks.claims import TaskState, holds_claim, locked_task
 from feedback.callbacks.errors import BadAnswer, NotClaimHolder, TaskClosed
 from feedback.callbacks.policy import CallbackPolicy, InvalidAnswer, Judgement
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
+from feedback.vocabulary import OutboxKind, Outcome, Priority, label_table, locale_table
 
 if TYPE_CHECKING:
     from feedback.callbacks.tasks import ClaimedTask
     from feedback.notify.mails import Mail
 
-ESCALATION_KIND = "callback_escalation"
+ESCALATION_KIND = OutboxKind.CALLBACK_ESCALATION.value
 OPEN_STATUSES = ("pending", "claimed")
 MAX_TEXT = 2000
 ACTOR = "callbacks"
@@ -205,18 +206,17 @@ SUBJECTS = {"zh-CN": "[{no}] 回访不满意，已重新打开（第 {cycle} 轮
 
 def _mail(locale: str, task: ClaimedTask, judgement: Judgement | None, now: datetime, zone: ZoneInfo) -> Mail:
     """The supervisor's mail (text and HTML): the department and rating by name, the time in business time."""
-    from feedback.notify.digest import LABELS, _default_department_label
+    from feedback.notify.digest import department_name
     from feedback.notify.mails import business_time, render_mail
-    from feedback.reports.sections import OUTCOMES
 
-    priority = LABELS[locale]["priority"].get(task.priority, task.priority)
+    priority = locale_table(Priority, locale).get(task.priority, task.priority)
     rating = "—"
     if judgement:
-        named = OUTCOMES.get(judgement.outcome)
+        named = label_table(Outcome).get(judgement.outcome)
         rating = judgement.label if locale == "zh-CN" or named is None else named(locale)
     return render_mail(
         locale, "callback_escalation", feedback_no=task.feedback_no,
-        department=_default_department_label(task.department, locale) if task.department else "—", priority=priority,
+        department=department_name(task.department, locale) if task.department else "—", priority=priority,
         rating=rating, score=judgement.score if judgement else None,
         outcome=judgement.outcome if judgement else "—", cycle=task.handling_cycle, next_cycle=task.handling_cycle + 1,
         answered_at=business_time(now, zone), timezone=zone.key,

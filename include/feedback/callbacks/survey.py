@@ -33,10 +33,11 @@ from feedback.callbacks.policy import CallbackPolicy, load_policy
 from feedback.callbacks.tokens import TokenInvalid, make_token, survey_key, verify_token
 from feedback.holds import describe_error, held_refs, hold_row, isolate_nested
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
+from feedback.vocabulary import OutboxKind
 
 log = logging.getLogger(__name__)
-SURVEY_KIND = "survey"
-REMINDER_KIND = "survey_reminder"
+SURVEY_KIND = OutboxKind.SURVEY.value
+REMINDER_KIND = OutboxKind.SURVEY_REMINDER.value
 KINDS = (SURVEY_KIND, REMINDER_KIND)
 EXPIRY_FROM_ENV = "FEEDBACK_SURVEY_EXPIRY_FROM"   # run (default) | clock: see expiry_base
 STAGE = "callbacks"

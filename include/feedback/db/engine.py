@@ -99,6 +99,10 @@ def resolve_target(conn_uri: str | None = None) -> RegisterTarget:
     if value:
         return _target(value, CONN_ENV)
     if not local_mode():
+        # A deployment may keep feedback_db in Airflow's store or a secrets backend: ask the one lookup.
+        stored = (connections.value("feedback_db") or "").strip()
+        if stored:
+            return _target(stored, "the feedback_db Airflow connection")
         raise ConfigError(NOT_CONFIGURED)
     embedded = embedded_register()
     return _target(embedded.url(), embedded.source)

@@ -30,8 +30,9 @@ import sqlalchemy as sa
 from feedback.business_time import business_zone
 from feedback.notify.mails import business_time, mail_locale, render_mail
 from feedback.notify.outbox import OutboxRow, message_id_for
+from feedback.vocabulary import OutboxKind
 
-ACK_KIND = "ack"
+ACK_KIND = OutboxKind.ACK.value
 WINDOW = timedelta(hours=1)
 SUBJECTS = {"zh-CN": "[{no}] 我们已收到您的反馈", "en": "[{no}] We have received your feedback"}
 # How the customer reached us, as the receipt says it ("您通过网页表单提交的反馈").

@@ -136,7 +136,8 @@ def subject_line(entries: Sequence[AlertEntry], run_time: datetime, locale: str 
     return f"[SLA] {joined} — {local_time(run_time, zone)}"
 
 
-def _default_department_label(code: str, locale: str) -> str:
+def department_name(code: str, locale: str) -> str:
+    """A department's name from the taxonomy, or its code when the taxonomy cannot be read right now."""
     # Names come from the taxonomy; an alert must still go out if the taxonomy cannot be
     # read right now (its own loader reports that), so fall back to the code.
     try:
@@ -177,7 +178,7 @@ def rows(entries: Iterable[AlertEntry], locale: str = "zh-CN", zone: ZoneInfo | 
          department_label: DepartmentLabel | None = None, run_time: datetime | None = None) -> list[dict[str, Any]]:
     """Display rows (labels, local times, how late) in digest order; `run_time` is the monitor's instant."""
     labels = LABELS[_locale(locale)]
-    dept = department_label or _default_department_label
+    dept = department_label or department_name
     out = []
     for e in ordered(entries):
         out.append({

@@ -36,12 +36,13 @@ from feedback.business_time import business_zone
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 from feedback.reports.archive import ArchiveResult, archive, period_label, read_archived
 from feedback.reports.model import UNAVAILABLE, Label, QualityCheck, Report, ReportKind
+from feedback.vocabulary import OutboxKind
 
 if TYPE_CHECKING:
     from feedback.reports.sections.periods import Period
 
 log = logging.getLogger(__name__)
-REPORT_KIND = "report"
+REPORT_KIND = OutboxKind.REPORT.value
 HOLD_STAGE, HOLD_TABLE = "reports", "report_section"
 # The sections whose first rows the PDF summary shows ("top issues").
 HIGHLIGHTS = {

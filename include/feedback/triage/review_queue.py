@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from feedback.triage.corrections import reclassify
+from feedback.vocabulary import Priority, codes
 
 if TYPE_CHECKING:
     from feedback.triage.classify import Classifier
 
 EXCERPT = 280
+PRIORITY_ORDER = codes(Priority)   # most urgent first
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,9 @@ def pending(engine: sa.Engine, limit: int = 100) -> list[ReviewItem]:
             sa.text("""SELECT feedback_no, received_at, registered_at, channel, subject, description, category,
                               department, priority, confidence, rule_ids, coalesce(taxonomy_preset, 'A') AS preset
                        FROM feedback.feedback WHERE needs_review AND status NOT IN ('closed', 'unsolvable')
-                       ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
+                       ORDER BY coalesce(array_position(CAST(:order AS text[]), priority), :last),
                                 received_at DESC, id DESC LIMIT :n"""),
-            {"n": limit},
+            {"n": limit, "order": list(PRIORITY_ORDER), "last": len(PRIORITY_ORDER)},
         ).mappings().all()
     return [ReviewItem(
         feedback_no=r["feedback_no"], received_at=r["received_at"], registered_at=r["registered_at"],
@@ -77,8 +79,9 @@ def summary(engine: sa.Engine) -> ReviewSummary:
     """How many items wait for review, the oldest one's registration time, and how many of them are urgent."""
     with engine.connect() as conn:
         row = conn.execute(sa.text(
-            "SELECT count(*), min(registered_at), count(*) FILTER (WHERE priority = 'urgent') "
-            "FROM feedback.feedback WHERE needs_review AND status NOT IN ('closed', 'unsolvable')")).one()
+            "SELECT count(*), min(registered_at), count(*) FILTER (WHERE priority = :urgent) "
+            "FROM feedback.feedback WHERE needs_review AND status NOT IN ('closed', 'unsolvable')"),
+            {"urgent": Priority.URGENT.value}).one()
     return ReviewSummary(waiting=row[0], oldest_registered_at=row[1], urgent=row[2])
 
 
