@@ -86,7 +86,7 @@ def _snake(name: str) -> str:
     return "".join(out) or "error"
 
 
-def hold_row(conn: sa.Connection, stage: str, table_name: str, row_ref: Any, reason: str, detail: str,
+def hold_row(conn: sa.Connection, stage: str, table_name: str, row_ref: int | str, reason: str, detail: str,
              held_at: datetime) -> None:
     """Record (or re-count) a held row of a recurring stage, in the caller's transaction."""
     conn.execute(

@@ -451,7 +451,7 @@ def load_task(engine: sa.Engine, task_id: int) -> dict[str, Any] | None:
     return {"task": task, "item": dict(item), "events": [_event_view(e) for e in events]}
 
 
-def _event_view(event: Any) -> dict[str, Any]:
+def _event_view(event: sa.RowMapping) -> dict[str, Any]:
     details = event["details"] if isinstance(event["details"], dict) else {}
     shown = [(str(key), _short(value)) for key, value in details.items()
              if "vault" not in str(key) and "token" not in str(key)]

@@ -41,6 +41,7 @@ from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
 
 if TYPE_CHECKING:
+    from feedback.channels.rest.client import RestClient
     from feedback.channels.rest.source import RestSource
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def ingest_platform(
     *,
     channel: str = "platform",
     max_pages: int | None = None,
-    client: Any = None,
+    client: RestClient | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PlatformSummary:
     """Pull one platform from its stored position until its last page (or max_pages); counts only.
