@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
@@ -314,7 +314,7 @@ class CallbackPolicy:
         return CallbackPolicy(spec, self.source)
 
     def rule_for(self, outcome: str) -> OutcomeRule:
-        return self.spec.outcomes[outcome]  # type: ignore[index]
+        return self.spec.outcomes[cast(Outcome, outcome)]   # an unknown outcome raises KeyError as before
 
 
 def load_policy(directory: Path | None = None) -> CallbackPolicy:

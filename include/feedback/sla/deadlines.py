@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from feedback.sla.calendar import BusinessCalendar
-from feedback.sla.policy import TIERS, Allowance, SlaPolicy, TierSpec
+from feedback.sla.policy import TIERS, Allowance, SlaPolicy, Tier, TierSpec
 
 _TIER_ALIASES = {"vip": "vip", "normal": "normal", "普通": "normal", "": "normal"}
 
@@ -59,7 +60,7 @@ def stage_deadlines(policy: SlaPolicy, priority: str, customer_tier: str | None,
         policy.check_calendars(calendars)
     cal = calendars[cal_name]
     level = policy.level(priority)
-    tier_spec = policy.spec.tiers.get(tier)  # type: ignore[call-overload]
+    tier_spec = policy.spec.tiers.get(cast(Tier, tier))   # another tier just misses
     out = []
     for stage in policy.stages:
         rule = f"{policy.name}/{level}/{stage}"

@@ -119,7 +119,7 @@ class PriorityEngine:
         mod = cfg.modifiers
         self._vip_tiers = frozenset(t.lower() for t in mod.vip_tiers)
         self._vip_bump = mod.vip_bump
-        self._emotion_bump = dict(mod.emotion_bump)
+        self._emotion_bump: dict[str, int] = {tone: bump for tone, bump in mod.emotion_bump.items()}
         self._channel_bump = {k.lower(): v for k, v in mod.channel_bump.items()}
         self._low_rating = mod.low_rating
         self._max_bump = mod.max_total_bump
@@ -184,7 +184,7 @@ class PriorityEngine:
         if customer_tier.lower() in self._vip_tiers and self._vip_bump:
             bump += self._vip_bump
             reasons.append("vip_bump")
-        tone = self._emotion_bump.get(emotion, 0)  # type: ignore[call-overload]
+        tone = self._emotion_bump.get(emotion, 0)
         if tone:
             bump += tone
             reasons.append(f"{emotion}_tone")

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -371,7 +371,7 @@ def department_label(code: str, locale: str = "zh-CN", taxonomy: Taxonomy | None
     dept = tax.departments.get(code)
     if dept is None:
         return code
-    return dept.label.get(locale) or dept.label.get("zh-CN") or code  # type: ignore[call-overload]
+    return dept.label.get(cast(Locale, locale)) or dept.label.get("zh-CN") or code   # another locale just misses
 
 
 def category_label(code: str, locale: str = "zh-CN", preset: str | None = None,
@@ -382,7 +382,7 @@ def category_label(code: str, locale: str = "zh-CN", preset: str | None = None,
     for name in order:
         category = tax.presets.get(name) and tax.presets[name].classes.get(code)
         if category:
-            return category.label.get(locale) or category.label.get("zh-CN") or code  # type: ignore[call-overload]
+            return category.label.get(cast(Locale, locale)) or category.label.get("zh-CN") or code
     return code
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar, cast
 
 from sqlalchemy.engine import Engine
 
@@ -20,6 +21,8 @@ from feedback.channels.config import Channels, WebForm, load_channels
 from feedback.paths import local_dir
 from feedback.settings import load_settings
 from feedback.web.verify import ConnectionGetter
+
+T = TypeVar("T")
 
 
 def _default_engine() -> Engine:
@@ -58,21 +61,21 @@ class IntakeRuntime:
     _cache: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _once(self, key: str, make: Callable[[], object]) -> object:
+    def _once(self, key: str, make: Callable[[], T]) -> T:
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = make()
-            return self._cache[key]
+            return cast(T, self._cache[key])     # stored by this key's own factory just above
 
     def engine(self) -> Engine:
-        return self._once("engine", self.engine_factory)  # type: ignore[return-value]
+        return self._once("engine", self.engine_factory)
 
     def forms(self) -> dict[str, WebForm]:
         """The configured forms by name (read once: a change to channels.yaml needs a restart)."""
-        return self._once("forms", lambda: {f.name: f for f in self.channels_factory().webforms.forms})  # type: ignore[return-value]
+        return self._once("forms", lambda: {f.name: f for f in self.channels_factory().webforms.forms})
 
     def attachments_dir(self) -> Path:
-        return self._once("attachments_dir", self.attachments_dir_factory)  # type: ignore[return-value]
+        return self._once("attachments_dir", self.attachments_dir_factory)
 
     def hash_key(self) -> bytes:
-        return self._once("hash_key", self.hash_key_factory)  # type: ignore[return-value]
+        return self._once("hash_key", self.hash_key_factory)
