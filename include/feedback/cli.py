@@ -583,7 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="record: the customer's final opinion on an unsolvable item (masked)")
     cb.add_argument("--json", action="store_true", help="queue / claim: one JSON object per task")
     for register in extensions.load(COMMANDS_GROUP):   # `run` (Airflow glue); demo, up, db… (development package)
-        register(sub)  # type: ignore[operator]
+        if not callable(register):
+            raise FeedbackError(f"a {COMMANDS_GROUP} entry point is not a register(subparsers) function")
+        register(sub)
     return parser
 
 

@@ -130,9 +130,10 @@ def to_intake(raw: bytes, rules: MailRules, *, raw_ref: str, outbound: bool, arr
     """
     parsed = parse_mail(raw, own_addresses=rules.own_addresses,
                         own_message_id_domains=rules.own_message_id_domains)
-    if arrived_at is None and run_time is None:
+    clock = run_time or arrived_at
+    if clock is None:
         raise ValueError("to_intake needs arrived_at or run_time")
-    received = receipt_time(parsed, arrived_at, run_time or arrived_at)  # type: ignore[arg-type]
+    received = receipt_time(parsed, arrived_at, clock)
     if outbound and parsed.date is not None and plausible(parsed.date, received):
         received = parsed.date  # our own sent mail: its Date is our clock, the time we answered
     payload = parsed.payload()
