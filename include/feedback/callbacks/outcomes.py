@@ -30,8 +30,9 @@ from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 from feedback.vocabulary import OutboxKind, Outcome, Priority, label_table, locale_table
 
 if TYPE_CHECKING:
-    from feedback.callbacks.tasks import ClaimedTask
+    from feedback.notify.escalation import Ladder
     from feedback.notify.mails import Mail
+    from feedback.sla.monitor import SlaSetup
 
 ESCALATION_KIND = OutboxKind.CALLBACK_ESCALATION.value
 OPEN_STATUSES = ("pending", "claimed")
@@ -95,7 +96,7 @@ def _decide(task: TaskState, judgement: Judgement | None, policy: CallbackPolicy
 def record_answer(conn: sa.Connection, task_id: int, *, actor: str, via: str, now: datetime,
                   policy: CallbackPolicy, rating: str | None = None, score: int | str | None = None,
                   comment: str | None = None, final_opinion: str | None = None, require_claim: bool = True,
-                  ladder: Any = None) -> OutcomeResult:
+                  ladder: Ladder | None = None) -> OutcomeResult:
     """Record one answer in the caller's transaction and write the events it causes.
 
     `via` is `phone` (an agent, who must hold an unexpired claim) or `survey` (the
@@ -204,7 +205,7 @@ SUBJECTS = {"zh-CN": "[{no}] 回访不满意，已重新打开（第 {cycle} 轮
             "en": "[{no}] Callback: customer dissatisfied, item reopened (handling cycle {cycle})"}
 
 
-def _mail(locale: str, task: ClaimedTask, judgement: Judgement | None, now: datetime, zone: ZoneInfo) -> Mail:
+def _mail(locale: str, task: TaskState, judgement: Judgement | None, now: datetime, zone: ZoneInfo) -> Mail:
     """The supervisor's mail (text and HTML): the department and rating by name, the time in business time."""
     from feedback.notify.digest import department_name
     from feedback.notify.mails import business_time, render_mail
@@ -223,7 +224,7 @@ def _mail(locale: str, task: ClaimedTask, judgement: Judgement | None, now: date
     )
 
 
-def _webhook_body(fmt: str | None, text: str, task: Any, judgement: Judgement | None) -> dict[str, Any]:
+def _webhook_body(fmt: str | None, text: str, task: TaskState, judgement: Judgement | None) -> dict[str, Any]:
     if fmt in ("wecom", "dingtalk"):
         return {"msgtype": "text", "text": {"content": text}}
     if fmt == "slack":
@@ -233,7 +234,8 @@ def _webhook_body(fmt: str | None, text: str, task: Any, judgement: Judgement | 
             "handling_cycle": task.handling_cycle}
 
 
-def escalation_rows(task: Any, judgement: Judgement | None, now: datetime, ladder: Any = None) -> list[OutboxRow]:
+def escalation_rows(task: TaskState, judgement: Judgement | None, now: datetime,
+                    ladder: Ladder | None = None) -> list[OutboxRow]:
     """One outbox row per supervisor of the item's department (escalation.yaml `supervisors`)."""
     if ladder is None:
         from feedback.notify.escalation import load_ladder
@@ -265,7 +267,7 @@ def escalation_rows(task: Any, judgement: Judgement | None, now: datetime, ladde
 # --- applying the events to the items ------------------------------------------------------------
 
 
-def apply_item_status(engine: Engine, run_time: datetime, setup: Any = None) -> dict[str, int]:
+def apply_item_status(engine: Engine, run_time: datetime, setup: SlaSetup | None = None) -> dict[str, int]:
     """Apply recorded events (resolutions, closes, reopens) to the items, as the SLA monitor does.
 
     Uses the monitor's own `apply_events` under its lock, so the two never apply the

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -48,6 +48,9 @@ from feedback.callbacks.outcomes import (
 from feedback.callbacks.policy import CallbackPolicy, load_policy
 from feedback.callbacks.schedule import schedule_callbacks
 from feedback.callbacks.tasks import SELECT_TASK, ClaimedTask, load_task, to_task
+
+if TYPE_CHECKING:
+    from feedback.notify.escalation import Ladder
 
 ATTEMPT_RESULTS = ("reached", "no_answer", "busy", "wrong_number", "voicemail")
 UNREACHABLE_RESULTS = ("no_answer", "busy", "wrong_number", "voicemail")
@@ -229,7 +232,7 @@ def record_attempt(engine: Engine, task_id: int, agent: str, result: str, now: d
 def record_outcome(engine: Engine, task_id: int, agent: str, rating: str | int | None = None,
                    comment: str | None = None, now: datetime | None = None, final_opinion: str | None = None,
                    *, score: int | None = None, policy: CallbackPolicy | None = None,
-                   ladder: Any = None) -> OutcomeResult:
+                   ladder: Ladder | None = None) -> OutcomeResult:
     """Record the customer's answer to the agent's call (claim required) and apply the outcome rules.
 
     `rating` is a label of the active scale (满意, 基本满意 …), its English label or

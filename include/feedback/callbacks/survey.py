@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -31,9 +32,16 @@ from feedback.callbacks.errors import UnknownTask
 from feedback.callbacks.outcomes import OPEN_STATUSES, OutcomeResult, record_answer
 from feedback.callbacks.policy import CallbackPolicy, load_policy
 from feedback.callbacks.tokens import TokenInvalid, make_token, survey_key, verify_token
+from feedback.db.rows import TextRow
 from feedback.holds import describe_error, held_refs, hold_row, isolate_nested
 from feedback.notify.outbox import OutboxRow, message_id_for, write_rows
 from feedback.vocabulary import OutboxKind
+
+if TYPE_CHECKING:
+    from feedback.notify.escalation import Ladder
+
+# Writes one batch of due tasks' mails in the caller's (savepoint) transaction.
+_Process = Callable[[sa.Connection, Sequence[TextRow]], None]
 
 log = logging.getLogger(__name__)
 SURVEY_KIND = OutboxKind.SURVEY.value
@@ -117,7 +125,7 @@ def choice_buttons(policy: CallbackPolicy, link: str, locale: str) -> list[dict[
     return buttons
 
 
-def _row(kind: str, task: Any, expires_at: datetime, run_time: datetime, policy: CallbackPolicy, key: bytes,
+def _row(kind: str, task: TextRow, expires_at: datetime, run_time: datetime, policy: CallbackPolicy, key: bytes,
          zone: ZoneInfo) -> OutboxRow:
     from feedback.notify.mails import business_time, mail_locale, render_mail
 
@@ -160,7 +168,7 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
     survey = policy.survey
     held = 0
 
-    def on_poison(c: sa.Connection, task: Any, error: BaseException) -> None:
+    def on_poison(c: sa.Connection, task: TextRow, error: BaseException) -> None:
         reason, detail = describe_error(error)
         hold_row(c, STAGE, TASK_TABLE, task.id, reason, f"writing its survey mail: {detail}", run_time)
         log.warning("surveys: task %s held (%s); release it after the fix", task.id, reason)
@@ -171,7 +179,7 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
         if due:
             expires = expiry_base(run_time) + timedelta(days=survey.expiry_days)
 
-            def surveys(c: sa.Connection, tasks: list[Any]) -> None:
+            def surveys(c: sa.Connection, tasks: Sequence[TextRow]) -> None:
                 counts["surveys"] += write_rows(c, [_row(SURVEY_KIND, t, expires, run_time, policy, key, zone)
                                                     for t in tasks])
                 c.execute(
@@ -185,7 +193,7 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
             cutoff = run_time - timedelta(days=survey.reminder_after_days)
             late = conn.execute(sa.text(_DUE_REMINDERS), {"now": run_time, "cutoff": cutoff, "held": skip}).all()
             if late:
-                def reminders(c: sa.Connection, tasks: list[Any]) -> None:
+                def reminders(c: sa.Connection, tasks: Sequence[TextRow]) -> None:
                     counts["reminders"] += write_rows(
                         c, [_row(REMINDER_KIND, t, t.survey_expires_at, run_time, policy, key, zone) for t in tasks])
                     c.execute(sa.text("UPDATE feedback.callback_task SET survey_reminded_at = :now "
@@ -199,9 +207,9 @@ def send_surveys(engine: Engine, run_time: datetime, policy: CallbackPolicy | No
     return counts
 
 
-def _counted(process: Any, counts: dict[str, int], key: str) -> Any:
+def _counted(process: _Process, counts: dict[str, int], key: str) -> _Process:
     """`process`, with its count rolled back together with its savepoint when it fails."""
-    def run(c: sa.Connection, tasks: list[Any]) -> None:
+    def run(c: sa.Connection, tasks: Sequence[TextRow]) -> None:
         before = counts[key]
         try:
             process(c, tasks)
@@ -260,7 +268,7 @@ def survey_view(engine: Engine, token: str, now: datetime, policy: CallbackPolic
 
 def answer_survey(engine: Engine, token: str, now: datetime, *, rating: str | None = None,
                   score: int | str | None = None, comment: str | None = None, policy: CallbackPolicy | None = None,
-                  key: bytes | None = None, ladder: Any = None) -> OutcomeResult:
+                  key: bytes | None = None, ladder: Ladder | None = None) -> OutcomeResult:
     """Record the customer's answer from a survey link, through the same rules as a phone call.
 
     Raises TokenInvalid / TokenExpired for a bad link, TaskClosed when the task

@@ -12,6 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from feedback.db.rows import TextRow
+
 
 @dataclass(frozen=True)
 class ClaimedTask:
@@ -48,7 +50,7 @@ FROM feedback.callback_task t JOIN feedback.feedback f ON f.id = t.feedback_id
 """
 
 
-def to_task(row: Any) -> ClaimedTask:
+def to_task(row: TextRow) -> ClaimedTask:
     return ClaimedTask(**row._asdict())
 
 
