@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -31,6 +31,9 @@ from feedback.business_time import business_zone
 from feedback.notify.mails import business_time, mail_locale, render_mail
 from feedback.notify.outbox import OutboxRow, message_id_for
 from feedback.vocabulary import OutboxKind
+
+if TYPE_CHECKING:
+    from feedback.channels.config import Channels
 
 ACK_KIND = OutboxKind.ACK.value
 WINDOW = timedelta(hours=1)
@@ -42,7 +45,7 @@ VIA = {
 }
 
 
-def acknowledged_sources(channels: Any) -> frozenset[tuple[str, str]]:
+def acknowledged_sources(channels: Channels) -> frozenset[tuple[str, str]]:
     """(channel, source) pairs whose new items get a receipt: channels.yaml's `acknowledge` flags.
 
     Web-form items carry their form's name as source (drop-folder files too), form-provider

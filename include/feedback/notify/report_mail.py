@@ -13,7 +13,7 @@ stay in the `key` / `priority` / `stage` columns, which the mail never shows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from feedback.notify.mails import Mail, business_time, render_html
 from feedback.reports.model import UNAVAILABLE, Report, Section
@@ -138,7 +138,7 @@ def _with_highlights(text: str, items: list[Highlight], locale: str) -> str:
     return "\n".join([head, *block]) + "\n" + rest
 
 
-def report_mail(report: Report, version: int, links: dict[str, str], text: str, *, zone: Any,
+def report_mail(report: Report, version: int, links: dict[str, str], text: str, *, zone: ZoneInfo,
                 attached: list[str]) -> Mail:
     """Both parts of one report mail; `text` is the plain body (`produce.mail_text`), highlights added here."""
     from feedback.reports.produce import _figure

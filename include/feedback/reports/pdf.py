@@ -858,7 +858,7 @@ def _trend_cells(report: Report) -> dict[str, Any]:
     return {"change": change}
 
 
-def _side_by_side(left: Any, right: Any, st: _Styles) -> Table:
+def _side_by_side(left: Flowable, right: Flowable, st: _Styles) -> Table:
     half = FRAME_W / 2
     t = Table([[left, right]], colWidths=[half, half])
     t.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), st.font), ("LEFTPADDING", (0, 0), (-1, -1), 0),

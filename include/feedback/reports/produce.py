@@ -338,7 +338,7 @@ def produce(engine: Engine, kind: ReportKind, period: Period, *, generated_at: d
 
 
 def period_for_run(kind: str, interval_start: datetime | None, interval_end: datetime | None, override: str | None,
-                   zone: str) -> Any:
+                   zone: str) -> Period:
     """The period a scheduled run reports on: the month (or Mon–Sun week) its data interval covers.
 
     Taken from the data interval, never the trigger time, so a backfilled or late run

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from feedback.channels.base import IntakeItem, Rejected
@@ -103,7 +104,7 @@ def _judge_chunk(mails: Sequence[Any], rules: MailRules, run_time: datetime, fol
         root.setLevel(level)
 
 
-def _context() -> Any:
+def _context() -> BaseContext:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,6 +25,7 @@ from feedback.channels.config import WebForm, load_channels
 from feedback.channels.store import INTAKE_COLUMNS, QUARANTINE_COLUMNS, intake_rows
 from feedback.channels.webform.drop import CHANNEL, parse_submission
 from feedback.db.bulk import upsert
+from feedback.db.rows import TextRow
 from feedback.privacy import keys
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ _CLAIM = sa.text(
 )
 
 
-def as_drop_document(row: Any) -> bytes:
+def as_drop_document(row: TextRow) -> bytes:
     """A landed row as the JSON a drop folder holds; the bytes quarantine keeps (encrypted) if it fails."""
     doc = {
         "submission_id": row.receipt_id,
@@ -59,7 +59,7 @@ def as_drop_document(row: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def to_item(row: Any, forms: dict[str, WebForm]) -> IntakeItem | Rejected:
+def to_item(row: TextRow, forms: dict[str, WebForm]) -> IntakeItem | Rejected:
     """The row's intake item, or a Rejected when it no longer validates (its form was removed, …).
 
     The size limit was enforced on the request body when the row landed; the document built

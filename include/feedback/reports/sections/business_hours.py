@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from feedback.reports.sections.periods import Period
-from feedback.sla.calendar import load_calendars
+from feedback.sla.calendar import BusinessCalendar, load_calendars
 
 # Business time this far before the period start is not counted (arrays stay small: about
 # 500 working periods a year per calendar).
@@ -24,7 +24,7 @@ def _local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     naive = datetime.combine(day, time()) + timedelta(minutes=minutes)
     return naive.replace(tzinfo=zone).astimezone(UTC)
 
-def calendar_spans(calendar: Any, first: date, last: date) -> dict[str, Any]:
+def calendar_spans(calendar: BusinessCalendar, first: date, last: date) -> dict[str, Any]:
     """One calendar's working periods on local days `first`..`last`, as report_sql expects them.
 
     `s`: period starts (epoch seconds, sorted), `l`: their lengths, `c`: business seconds in
