@@ -101,6 +101,14 @@ def test_ladder_timing_for_the_monitor(ladder):
     assert [ladder.level_for(timedelta(hours=h)) for h in (0, 3, 4, 11, 12, 47, 48)] == [0, 0, 1, 1, 2, 2, 3]
 
 
+def test_the_monitors_notifier_escalates_on_the_ladders_waits(ladder):
+    from feedback.sla.alerts import DigestNotifier, notifier
+
+    notify = notifier(ladder)
+    assert isinstance(notify, DigestNotifier) and notify.ladder is ladder
+    assert notify.escalation_after == (timedelta(hours=4), timedelta(hours=12), timedelta(days=2))
+
+
 def test_recipients_carry_channel_locale_and_format(ladder):
     hook = ladder.recipients_for(entry())[1]
     assert (hook.channel, hook.format, hook.locale) == ("webhook", "wecom", "zh-CN")
