@@ -199,7 +199,7 @@ def _register_checks(engine: Engine, start: datetime, end: datetime,
 
     timings, started = {}, perf_counter()
     suite = quality.check_period(engine, start, end)
-    timings["beside the sections: data-quality suite (Great Expectations, with its import)"] = perf_counter() - started
+    timings["beside the sections: data-quality suite (SQL pre-check; Great Expectations only for a month with suspect rows)"] = perf_counter() - started
     started = perf_counter()
     checks = (*suite, quality.times_check(engine, start, end, locale))
     items = quality.register_rows(engine, start, end)
