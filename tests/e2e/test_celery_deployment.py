@@ -221,10 +221,12 @@ def run_deployment(dep: Deployment, register, month: str, reference, smtp_captur
         phase = time.monotonic()
 
     # What compose's airflow-init does, then every component as its own process.
+    # The admin is created before the components start, as compose's airflow-init finishes before they do:
+    # `users create` and the api-server's start both sync FAB's roles, and at the same time they collide.
     dep.migrate()
-    mark("metadata DB migrated")
-    dep.start()
     dep.create_admin()
+    mark("metadata DB migrated, admin created")
+    dep.start()
     dep.wait(dep.api_ready, 120, "the api-server's health endpoint")
     dep.wait(dep.worker_ready, 120, "the Celery worker to be ready")
     dag_ids = (*INGEST, "feedback_triage", "feedback_sla_monitor", "feedback_callbacks", "feedback_report_monthly")
