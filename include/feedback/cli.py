@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from feedback import extensions
 from feedback.errors import FeedbackError
+from feedback.holds import STAGES
 from feedback.vocabulary import Priority, codes
 
 if TYPE_CHECKING:
@@ -531,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     quar.add_argument("ids", nargs="*", help="retry: quarantine ids; release: hold ids (held:N, intake:N)")
     quar.add_argument("--all", action="store_true",
                       help="retry: every parked item (of --channel); release: every open hold (of --stage)")
-    quar.add_argument("--stage", choices=["triage", "sla_monitor", "callbacks", "outbox", "reports", "retention"],
+    quar.add_argument("--stage", choices=STAGES,
                       help="list / release: only the holds of this stage")
     quar.add_argument("--channel", choices=["email", "webform", "platform"])
     quar.add_argument("--reason", help="list: only this reason code")

@@ -51,3 +51,11 @@ def test_an_escalation_file_naming_another_zone_is_refused(berlin):
         load_ladder()
     ladder.write_text(ladder.read_text().replace("timezone: Asia/Shanghai", "timezone: Europe/Berlin"))
     assert load_ladder().timezone.key == "Europe/Berlin"                  # the same zone said twice is allowed
+
+
+def test_the_shipped_calendars_count_in_the_business_zone(berlin):
+    """No shipped calendar pins a zone of its own, so moving settings.yaml moves the SLA clock with it."""
+    from feedback.sla.calendar import load_calendars
+
+    calendars = load_calendars()
+    assert calendars and {cal.zone.key for cal in calendars.values()} == {"Europe/Berlin"}
