@@ -16,10 +16,44 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback.db.rows import TextRow
 from feedback.sla.deadlines import deadline_rows
 from feedback.sla.monitor import BREACHED, SlaSetup, _refresh_next_deadline
 
 BATCH = 5_000
+# An item's open deadlines and what they are derived from: the current cycle's start, priority, tier and preset.
+ITEM_BASIS = """SELECT f.id, f.priority, f.customer_tier, f.sla_preset, f.handling_cycle, min(d.starts_at) AS starts_at
+                FROM feedback.feedback f JOIN feedback.feedback_deadline d
+                  ON d.feedback_id = f.id AND d.handling_cycle = f.handling_cycle"""
+
+
+def rederive_open_deadlines(conn: sa.Connection, setup: SlaSetup, item: TextRow) -> int:
+    """The rule for "recompute": unmet, unbreached, unpaused stages of the current cycle take the policy's deadlines.
+
+    Met, breached and paused deadlines keep their history. Shared by the configuration-change
+    recompute and a supervisor's priority correction, so both move the same deadlines.
+    `item` has the columns of ITEM_BASIS; returns how many deadlines changed.
+    """
+    fresh = {r.stage: r for r in deadline_rows(setup.policy(item.sla_preset), setup.calendars, item.priority,
+                                                  item.customer_tier, item.starts_at)}
+    current = conn.execute(
+        sa.text("SELECT d.id, d.stage, d.due_at, d.warn_at FROM feedback.feedback_deadline d "  # noqa: S608
+                "WHERE d.feedback_id = :f AND d.handling_cycle = :c AND d.met_at IS NULL "
+                "AND d.paused_at IS NULL AND NOT " + BREACHED),
+        {"f": item.id, "c": item.handling_cycle},
+    ).all()
+    changed = 0
+    for row in current:
+        new = fresh.get(row.stage)
+        if new is None or (new.due_at == row.due_at and new.warn_at == row.warn_at):
+            continue
+        conn.execute(
+            sa.text("UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, allowance = :a, "
+                    "calendar = :c, rule = :r WHERE id = :i"),
+            {"d": new.due_at, "w": new.warn_at, "a": new.allowance, "c": new.calendar, "r": new.rule, "i": row.id},
+        )
+        changed += 1
+    return changed
 
 
 def recompute_open_items(engine: Engine, setup: SlaSetup, at: datetime, reason: str = "configuration changed",
@@ -30,40 +64,17 @@ def recompute_open_items(engine: Engine, setup: SlaSetup, at: datetime, reason: 
     while True:
         with engine.begin() as conn:
             items = conn.execute(
-                sa.text(
-                    """SELECT f.id, f.priority, f.customer_tier, f.sla_preset, f.handling_cycle,
-                              min(d.starts_at) AS starts_at
-                       FROM feedback.feedback f JOIN feedback.feedback_deadline d
-                         ON d.feedback_id = f.id AND d.handling_cycle = f.handling_cycle
-                       WHERE f.id > :last AND f.status NOT IN ('closed', 'unsolvable')
-                       GROUP BY f.id ORDER BY f.id LIMIT :n"""
-                ),
+                sa.text(ITEM_BASIS + """ WHERE f.id > :last AND f.status NOT IN ('closed', 'unsolvable')
+                       GROUP BY f.id ORDER BY f.id LIMIT :n"""),  # noqa: S608 - constant text
                 {"last": last_id, "n": BATCH},
             ).all()
             if not items:
                 break
             changed_items = set()
             for item in items:
-                policy = setup.policy(item.sla_preset)
-                fresh = {r.stage: r for r in deadline_rows(policy, setup.calendars, item.priority,
-                                                              item.customer_tier, item.starts_at)}
-                current = conn.execute(
-                    sa.text("SELECT d.id, d.stage, d.due_at, d.warn_at FROM feedback.feedback_deadline d "  # noqa: S608
-                            "WHERE d.feedback_id = :f AND d.handling_cycle = :c AND d.met_at IS NULL "
-                            "AND d.paused_at IS NULL AND NOT " + BREACHED),
-                    {"f": item.id, "c": item.handling_cycle},
-                ).all()
-                for row in current:
-                    new = fresh.get(row.stage)
-                    if new is None or (new.due_at == row.due_at and new.warn_at == row.warn_at):
-                        continue
-                    conn.execute(
-                        sa.text("UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, allowance = :a, "
-                                "calendar = :c, rule = :r WHERE id = :i"),
-                        {"d": new.due_at, "w": new.warn_at, "a": new.allowance, "c": new.calendar, "r": new.rule,
-                         "i": row.id},
-                    )
-                    counts["deadlines_changed"] += 1
+                changed = rederive_open_deadlines(conn, setup, item)
+                if changed:
+                    counts["deadlines_changed"] += changed
                     changed_items.add(item.id)
             for feedback_id in changed_items:
                 conn.execute(

@@ -128,36 +128,13 @@ def reclassify(conn: sa.Connection, feedback_no: str, category: str, *, classifi
 
 def _rederive_deadlines(conn: sa.Connection, feedback_id: int, at: datetime) -> int:
     """Open deadlines of the current cycle recomputed for the new priority (met, breached, paused ones keep theirs)."""
-    from feedback.sla.deadlines import deadline_rows
     from feedback.sla.monitor import _refresh_next_deadline, load_setup
+    from feedback.sla.recompute import ITEM_BASIS, rederive_open_deadlines
 
-    item = conn.execute(
-        sa.text("""SELECT f.priority, f.customer_tier, f.sla_preset, f.handling_cycle, min(d.starts_at) AS starts_at
-                   FROM feedback.feedback f JOIN feedback.feedback_deadline d
-                     ON d.feedback_id = f.id AND d.handling_cycle = f.handling_cycle
-                   WHERE f.id = :f GROUP BY f.id"""), {"f": feedback_id}).one_or_none()
+    item = conn.execute(sa.text(ITEM_BASIS + " WHERE f.id = :f GROUP BY f.id"), {"f": feedback_id}).one_or_none()
     if item is None:
         return 0
-    setup = load_setup()
-    fresh = {r.stage: r for r in deadline_rows(setup.policy(item.sla_preset), setup.calendars, item.priority,
-                                               item.customer_tier, item.starts_at)}
-    changed = 0
-    for row in conn.execute(
-        sa.text("SELECT d.id, d.stage, d.due_at, d.warn_at FROM feedback.feedback_deadline d WHERE d.feedback_id = :f "
-                "AND d.handling_cycle = :c AND d.met_at IS NULL AND d.paused_at IS NULL AND NOT EXISTS "
-                "(SELECT 1 FROM feedback.sla_breach b WHERE b.feedback_id = d.feedback_id AND b.stage = d.stage "
-                "AND b.handling_cycle = d.handling_cycle AND b.kind = 'breach')"),
-        {"f": feedback_id, "c": item.handling_cycle},
-    ).all():
-        new = fresh.get(row.stage)
-        if new is None or (new.due_at == row.due_at and new.warn_at == row.warn_at):
-            continue
-        conn.execute(
-            sa.text("UPDATE feedback.feedback_deadline SET due_at = :d, warn_at = :w, allowance = :a, calendar = :c,"
-                    " rule = :r WHERE id = :i"),
-            {"d": new.due_at, "w": new.warn_at, "a": new.allowance, "c": new.calendar, "r": new.rule, "i": row.id},
-        )
-        changed += 1
+    changed = rederive_open_deadlines(conn, load_setup(), item)
     if changed:
         _refresh_next_deadline(conn, {feedback_id})
     return changed
