@@ -391,8 +391,6 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
     return summary
 
 
-
-
 def _acknowledgements(conn: sa.Connection, ctx: TriageContext, new: list[Prepared], refs: list[dict[str, int]],
                       ids: dict[int, int], numbers: list[str], run_time: datetime) -> tuple[list[OutboxRow], int]:
     """Receipt mails for new items with an e-mail contact, from sources that acknowledge (see notify.acknowledge)."""

@@ -212,6 +212,8 @@ def _internal_date(text: bytes) -> datetime | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value.astimezone(UTC)
+
+
 _LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\) (?P<delim>NIL|"(?:[^"\\]|\\.)*") ?(?P<name>.*)$', re.DOTALL)
 
 

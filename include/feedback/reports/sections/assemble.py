@@ -52,9 +52,11 @@ SECTION_KEYS_WEEKLY: tuple[str, ...] = ("response_time_monitor", "satisfaction_t
 # Called with a section's key and the error that kept it from being computed (produce() holds it).
 OnError = Callable[[str, BaseException], None]
 
+
 def unavailable_section(key: str) -> Section:
     """The stand-in for a section that could not be computed: its title and the "unavailable" line."""
     return Section(key, TITLES[key], (), (), note=UNAVAILABLE, unavailable=True)
+
 
 def _isolated(conn: sa.Connection, key: str, compute: Callable[[], Section], skip: Collection[str],
               on_error: OnError | None, timings: dict[str, float] | None = None) -> Section:
@@ -80,9 +82,11 @@ def _isolated(conn: sa.Connection, key: str, compute: Callable[[], Section], ski
         if timings is not None:
             timings[f"section {key}"] = perf_counter() - started
 
+
 # The heaviest sections of a month (joins of every deadline or complaint of the month, business
 # hours, look-backs): with a `side` connection they run beside the others.
 SIDE_SECTIONS = frozenset({"response_times", "repeat_complaints"})
+
 
 def _compute_all(conn: sa.Connection, computes: Mapping[str, Callable[[sa.Connection], Section]],
                  skip: Collection[str], on_error: OnError | None, timings: dict[str, float] | None,
@@ -106,10 +110,12 @@ def _compute_all(conn: sa.Connection, computes: Mapping[str, Callable[[sa.Connec
         here.update(there.result())
     return tuple(here[key] for key in computes)
 
+
 def _pick(by: Mapping[str, Section], key: str, value: Callable[[Section], Any]) -> Any:
     """A headline figure read from a section, or None ("—") when that section is unavailable."""
     section = by[key]
     return None if section.unavailable else value(section)
+
 
 # The monthly headline: label, kind and which way is good news, in order (see _headline_figures).
 HEADLINE_FIGURES: tuple[tuple[Label, Kind, Literal["up", "down"] | None], ...] = (
@@ -120,6 +126,7 @@ HEADLINE_FIGURES: tuple[tuple[Label, Kind, Literal["up", "down"] | None], ...] =
     (Label("期末未结事项", "Open items at period end"), "int", "down"),
     (Label("表扬", "Praise"), "int", "up"),
 )
+
 
 def _headline_figures(by: Mapping[str, Section]) -> list[Any]:
     """The headline values (HEADLINE_FIGURES order) read from a period's sections; None where one is missing."""
@@ -134,6 +141,7 @@ def _headline_figures(by: Mapping[str, Section]) -> list[Any]:
         pick("open_ledger", lambda s: s.total_rows),
         pick("praise", lambda s: s.total_rows),
     ]
+
 
 def _earlier_figures(conn: sa.Connection, earlier: Period, current: Mapping[str, Section], role: str) -> list[Any]:
     """The headline values of the month before (环比) or a year before (同比), by the same definitions.
@@ -161,6 +169,7 @@ def _earlier_figures(conn: sa.Connection, earlier: Period, current: Mapping[str,
     if trend is not None and not trend.unavailable:
         values[3] = next((r["satisfied_share"] for r in trend.rows if r["key"] == role), None)
     return values
+
 
 def monthly_sections(
     conn: sa.Connection, period: Period, *, high_frequency_share: float = 0.10, repeat_window_days: int = 30,
@@ -217,6 +226,7 @@ def monthly_sections(
     )
     assert tuple(by) == SECTION_KEYS_MONTHLY
     return headline, sections
+
 
 def weekly_sections(
     conn: sa.Connection, period: Period, *, calendars: Mapping[str, Any] | None = None, skip: Collection[str] = (),

@@ -20,9 +20,11 @@ from feedback.sla.calendar import BusinessCalendar, load_calendars
 # 500 working periods a year per calendar).
 CALENDAR_LOOKBACK_DAYS = 731
 
+
 def _local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     naive = datetime.combine(day, time()) + timedelta(minutes=minutes)
     return naive.replace(tzinfo=zone).astimezone(UTC)
+
 
 def calendar_spans(calendar: BusinessCalendar, first: date, last: date) -> dict[str, Any]:
     """One calendar's working periods on local days `first`..`last`, as report_sql expects them.
@@ -51,11 +53,13 @@ def calendar_spans(calendar: BusinessCalendar, first: date, last: date) -> dict[
         day += timedelta(days=1)
     return {"s": starts, "l": lengths, "c": before}
 
+
 def calendars_param(calendars: Mapping[str, Any], period: Period) -> str:
     """The `:calendars` parameter (jsonb text) for the business-hours queries of `period`."""
     first = period.start - timedelta(days=CALENDAR_LOOKBACK_DAYS)
     last = period.end + timedelta(days=1)
     return json.dumps({name: calendar_spans(cal, first, last) for name, cal in sorted(calendars.items())})
+
 
 def configured_calendars() -> dict[str, Any]:
     return load_calendars()

@@ -14,26 +14,31 @@ C_ITEMS = Column("items", Label("数量", "Items"), "int")
 
 C_SHARE = Column("share", Label("占比", "Share"), "pct")
 
+
 def share_of(part: int | float | None, whole: int | float | None) -> float | None:
     if not whole:
         return None
     return (part or 0) / whole
+
 
 def hours_of(seconds: float | None, count: int = 1) -> float | None:
     if seconds is None or not count:
         return None
     return round(float(seconds) / count / 3600, 6)
 
+
 def in_order(rows: list[dict[str, Any]], order: tuple[str, ...], key: str = "key") -> list[dict[str, Any]]:
     """Rows in a fixed order of known codes, unknown codes after them by code."""
     rank = {code: i for i, code in enumerate(order)}
     return sorted(rows, key=lambda r: (rank.get(r[key], len(order)), r[key] or ""))
+
 
 def listed_note(note: Label, shown: int, total: int) -> Label:
     if shown >= total:
         return note
     return Label(f"{note.zh} 共 {total:,} 条，此处列出前 {shown:,} 条（完整清单见登记库）。",
                  f"{note.en} {total:,} in all; the first {shown:,} are listed here (the full list is in the register).")
+
 
 def excluded_note(note: Label, excluded: int | None) -> Label:
     """`note`, plus how many rows were left out of the durations for an infinite or pre-2000 time."""

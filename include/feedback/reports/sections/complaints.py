@@ -44,6 +44,7 @@ def high_frequency(conn: sa.Connection, p: dict[str, Any], threshold: float) -> 
                    f"the complaints received in the period ({en_names}); above {pct} is flagged for review."),
     )
 
+
 def repeat_complaints(conn: sa.Connection, p: dict[str, Any], window_days: int) -> Section:
     rows = run(conn, "repeat_complaints", {**p, "window_days": window_days})
     out = tuple({
@@ -66,6 +67,7 @@ def repeat_complaints(conn: sa.Connection, p: dict[str, Any], window_days: int) 
                    f"complained in the same category within {window_days} days before; anonymous complaints "
                    "count in the denominator."),
     )
+
 
 def top_issue_tags(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = run(conn, "top_issue_tags", {**p, "top": TOP_TAGS})

@@ -80,9 +80,11 @@ OUTCOME_ORDER = codes(Outcome)
 
 TIER_ORDER = tuple(TIERS)
 
+
 def localize(value: Any, locale: str) -> Any:
     """A cell as shown in `locale`: a `Label` becomes its text, anything else is unchanged."""
     return value(locale) if isinstance(value, Label) else value
+
 
 def _fixed(table: Mapping[str, Label]) -> Callable[[str | None], Label | str | None]:
     def label(code: str | None) -> Label | str | None:
@@ -91,6 +93,7 @@ def _fixed(table: Mapping[str, Label]) -> Callable[[str | None], Label | str | N
         return table.get(code) or code
 
     return label
+
 
 channel_label = _fixed(CHANNELS)
 
@@ -104,6 +107,7 @@ outcome_label = _fixed(OUTCOMES)
 
 tier_label = _fixed(TIERS)
 
+
 @lru_cache(maxsize=1024)
 def category_label(code: str | None) -> Label | str:
     """功能问题 / Function problem, from taxonomy.yaml; '' or None is 未分类."""
@@ -112,6 +116,7 @@ def category_label(code: str | None) -> Label | str:
     from feedback.triage.taxonomy import category_label as name
 
     return Label(name(code, "zh-CN"), name(code, "en"))
+
 
 @lru_cache(maxsize=1024)
 def department_label(code: str | None) -> Label | str:

@@ -44,6 +44,7 @@ def overdue_items(conn: sa.Connection, p: dict[str, Any]) -> Section:
         total_rows=total,
     )
 
+
 def open_ledger(conn: sa.Connection, p: dict[str, Any]) -> Section:
     listed, total = run_listed(conn, "open_ledger", p)
     out = tuple({
@@ -69,6 +70,7 @@ def open_ledger(conn: sa.Connection, p: dict[str, Any]) -> Section:
             listed[0]["implausible_total"] if listed else 0), len(out), total),
         total_rows=total,
     )
+
 
 def praise(conn: sa.Connection, p: dict[str, Any]) -> Section:
     listed, total = run_listed(conn, "praise", p)

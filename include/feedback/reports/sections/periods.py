@@ -13,9 +13,11 @@ from feedback.business_time import business_zone
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
+
 def _month_end(year: int, month: int) -> date:
     first_next = date(year + month // 12, month % 12 + 1, 1)
     return first_next - timedelta(days=1)
+
 
 @dataclass(frozen=True)
 class Period:

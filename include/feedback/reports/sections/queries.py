@@ -36,15 +36,18 @@ PRAISE_CATEGORIES: tuple[str, ...] = ("praise",)
 
 _COMMENT_LINE = re.compile(r"^\s*--.*$\n?", re.MULTILINE)
 
+
 @lru_cache(maxsize=64)
 def _sql_text(path: str, mtime: float) -> str:
     # Whole-line comments are dropped, so what they say (":start", "10%") is never taken for a parameter.
     return _COMMENT_LINE.sub("", Path(path).read_text(encoding="utf-8"))
 
+
 def report_sql(key: str) -> str:
     """The query of section `key` (sql/reports/<key>.sql), without its whole-line comments."""
     path = sql_dir() / "reports" / f"{key}.sql"
     return _sql_text(str(path), path.stat().st_mtime)
+
 
 def _whole_exponent(value: Decimal) -> bool:
     exponent = value.as_tuple().exponent      # "n", "N" or "F" for NaN and infinity
@@ -56,6 +59,7 @@ def _plain(value: Any) -> Any:
         return int(value) if value == value.to_integral_value() and _whole_exponent(value) else float(value)
     return value
 
+
 def run(conn: sa.Connection, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows as dicts. The queries return float8 for sums, so a Decimal is rare; it becomes int/float."""
     result = conn.execute(sa.text(report_sql(key)), params)
@@ -64,6 +68,7 @@ def run(conn: sa.Connection, key: str, params: dict[str, Any]) -> list[dict[str,
     if rows and any(isinstance(v, Decimal) for row in rows[:50] for v in row):
         return [dict(zip(keys, map(_plain, row), strict=True)) for row in rows]
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
 
 def run_listed(conn: sa.Connection, key: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """A list section's first `list_rows` rows (in the query's order) and how many there are in all.
@@ -87,6 +92,7 @@ def run_listed(conn: sa.Connection, key: str, params: dict[str, Any]) -> tuple[l
         del row["listed_total__"]
     return rows, total
 
+
 def session_for_reports(conn: sa.Connection) -> None:
     """Sorts and hashes of a month's rows in memory, for this transaction only (SET LOCAL).
 
@@ -95,6 +101,7 @@ def session_for_reports(conn: sa.Connection) -> None:
     million-item month). It ends with the report's transaction.
     """
     conn.exec_driver_sql(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+
 
 def params_for(period: Period, **extra: Any) -> dict[str, Any]:
     start, end = period.bounds()

@@ -54,6 +54,7 @@ def satisfaction(conn: sa.Connection, p: dict[str, Any]) -> Section:
                    "Callbacks completed in the period by outcome; shares of all callbacks (unreachable included)."),
     )
 
+
 def satisfaction_trend(conn: sa.Connection, p: dict[str, Any], period: Period) -> Section:
     rows = {r["period"]: r for r in run(conn, "satisfaction_trend", p)}
     names = {"current": period.name, "previous": period.previous().name, "year_ago": period.year_ago().name}
@@ -86,10 +87,12 @@ def satisfaction_trend(conn: sa.Connection, p: dict[str, Any], period: Period) -
                    "dissatisfied); the average score counts callbacks with a score."),
     )
 
+
 def _ranked(rows: list[dict[str, Any]], whole: str, extra: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     return tuple({"rank": i, "key": r["key"], "label": category_label(r["key"]),
                   **{k: r[k] for k in extra}, "share": share_of(r[extra[0]], r[whole])}
                  for i, r in enumerate(rows, 1))
+
 
 def dissatisfaction_causes(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = run(conn, "dissatisfaction_causes", {**p, "top": TOP_CAUSES})
@@ -103,6 +106,7 @@ def dissatisfaction_causes(conn: sa.Connection, p: dict[str, Any]) -> Section:
                    "Dissatisfied callbacks completed in the period, by the item's categories (each category "
                    "of a multi-label item counts); ties by code."),
     )
+
 
 def satisfaction_tiers(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = run(conn, "satisfaction_tiers", p)

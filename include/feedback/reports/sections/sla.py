@@ -48,6 +48,7 @@ def sla_attainment(conn: sa.Connection, p: dict[str, Any]) -> Section:
                    "a deadline due and still unmet is late."),
     )
 
+
 def response_times(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = run(conn, "response_times", p)
     by = {(r["measure"], r["priority"]): r for r in rows}
@@ -84,6 +85,7 @@ def response_times(conn: sa.Connection, p: dict[str, Any]) -> Section:
             sum(r["excluded"] for r in rows if r["priority"] is None)),
     )
 
+
 def urgent_speed(conn: sa.Connection, p: dict[str, Any]) -> Section:
     (r,) = run(conn, "urgent_speed", p)
     row = {
@@ -106,6 +108,7 @@ def urgent_speed(conn: sa.Connection, p: dict[str, Any]) -> Section:
                                   "(not responded counts as not within)."), r["excluded"]),
     )
 
+
 def overdue_reasons(conn: sa.Connection, p: dict[str, Any]) -> Section:
     names = overdue_reason_labels()
     by_name = [(name, code) for code, lab in names.items() for name in (lab.zh, lab.en)]
@@ -125,6 +128,7 @@ def overdue_reasons(conn: sa.Connection, p: dict[str, Any]) -> Section:
                    "Breaches whose deadline fell in the period, by the overdue reason a supervisor or the CRM "
                    "recorded; free text counts under the reason chosen with it (usually Other)."),
     )
+
 
 def response_time_monitor(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = run(conn, "response_time_monitor", p)

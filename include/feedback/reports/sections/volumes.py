@@ -36,9 +36,11 @@ def _volume(conn: sa.Connection, p: dict[str, Any], key: str, title: Label, dim:
         note=Label("统计期内收到的反馈，按收到时间（业务时区）计。", "Items received in the period (business time zone)."),
     )
 
+
 def volume_by_channel(conn: sa.Connection, p: dict[str, Any]) -> Section:
     return _volume(conn, p, "volume_by_channel", TITLES["volume_by_channel"],
                    Label("渠道", "Channel"), channel_label, CHANNEL_ORDER)
+
 
 def volume_by_type(conn: sa.Connection, p: dict[str, Any]) -> Section:
     section = _volume(conn, p, "volume_by_type", TITLES["volume_by_type"],
@@ -46,13 +48,16 @@ def volume_by_type(conn: sa.Connection, p: dict[str, Any]) -> Section:
     return Section(section.key, section.title, section.columns, section.rows, section.chart,
                    Label("按主分类（第一个分类）统计。", "By main (first) category."))
 
+
 def volume_by_priority(conn: sa.Connection, p: dict[str, Any]) -> Section:
     return _volume(conn, p, "volume_by_priority", TITLES["volume_by_priority"],
                    Label("优先级", "Priority"), priority_label, PRIORITY_ORDER)
 
+
 def volume_by_department(conn: sa.Connection, p: dict[str, Any]) -> Section:
     return _volume(conn, p, "volume_by_department", TITLES["volume_by_department"],
                    Label("责任部门", "Department"), department_label, None)
+
 
 def daily_trend(conn: sa.Connection, p: dict[str, Any]) -> Section:
     rows = tuple({"day": r["day"], "items": r["items"], "urgent": r["urgent"]}
