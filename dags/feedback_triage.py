@@ -65,13 +65,14 @@ def feedback_triage():
     def triage_new_intake(params=None, **context) -> dict:
         """Counts only (registered, replies, held, per priority / category) for XCom; never item contents."""
         from feedback.settings import load_settings
-        from feedback.triage.run import load_context, triage_pending
+        from feedback.triage.run import load_context
+        from feedback.triage.workers import triage_backlog
         from feedback_airflow.register import register_engine
 
         engine = register_engine()
         ctx = load_context(params.get("taxonomy_preset"), params.get("sla_preset"), engine=engine)
         batch_size = load_settings().intake.batch_size
-        return triage_pending(engine, run_instant(context), ctx, batch_size).as_dict()
+        return triage_backlog(engine, run_instant(context), ctx, batch_size).as_dict()
 
     @task(execution_timeout=TIMEOUTS["train"])
     def retrain_learned_classifier(params=None, **context) -> dict:

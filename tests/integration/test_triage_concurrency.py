@@ -146,3 +146,57 @@ def test_two_runs_at_once_equal_one_run_item_for_item(register, copy_of, ctx, ba
         assert _count(register, sql) == _count(single, sql), sql
     assert sum(r.registered for r in results) == len(originals)
     assert sum(r.deferred for r in results) == 0
+
+
+def test_worker_processes_equal_one_run_item_for_item(register, copy_of, ctx):
+    """A backlog shared by worker processes (feedback.triage.workers) ends where one run ends."""
+    from feedback.triage.workers import triage_backlog
+
+    _plant(register)
+    single = copy_of(register)
+    triage.triage_pending(single, RUN, ctx, batch_size=5)
+    expected = _outcome(single)
+
+    lines: list[str] = []
+    summary = triage_backlog(register, RUN, ctx, batch_size=5, workers=3, progress=lines.append)
+    workers_seen = {line.split(":")[0] for line in lines}
+    assert len(workers_seen) > 1, f"the backlog must really be shared: {sorted(workers_seen)}"
+
+    got = _outcome(register)
+    wrong = {k: (got[k], expected[k]) for k in expected if got.get(k) != expected[k]}
+    assert not wrong, f"{len(wrong)} intake rows differ from a single run: {sorted(wrong.items())[:5]}"
+    for sql in ("SELECT count(*) FROM feedback.feedback",
+                "SELECT count(DISTINCT feedback_no) FROM feedback.feedback",
+                "SELECT count(*) FROM feedback.feedback_deadline",
+                "SELECT count(*) FROM feedback.feedback_event WHERE event_type = 'customer_replied'",
+                "SELECT count(*) FROM feedback.intake WHERE status = 'new'"):
+        assert _count(register, sql) == _count(single, sql), sql
+    assert summary.registered == _count(single, "SELECT count(*) FROM feedback.feedback")
+    assert summary.deferred == 0 and summary.held == 0
+    # Numbers stay gap-free per day: serials 1..n on each business day.
+    assert _count(register, """SELECT count(*) FROM (
+        SELECT left(feedback_no, 8) d, max(right(feedback_no, 3)::int) m, count(*) n
+        FROM feedback.feedback GROUP BY 1) s WHERE m <> n""") == 0
+
+
+def test_a_small_backlog_stays_in_process(register, ctx):
+    """A few batches do not pay for starting workers: the run triages them itself."""
+    from feedback.triage import workers
+
+    _plant(register)   # ~70 rows: two batches of 50
+    lines: list[str] = []
+    summary = workers.triage_backlog(register, RUN, ctx, batch_size=50, workers=4, progress=lines.append)
+    assert summary.registered > 0
+    assert lines and not any(line.startswith("worker") for line in lines)
+
+
+def test_a_failing_worker_fails_the_run_and_loses_nothing(register, ctx):
+    """A worker whose register is unreachable raises in the run; every row stays new for the next one."""
+    from feedback.triage import workers
+
+    _plant(register)
+    broken = sa.create_engine(register.url.set(port=1), poolclass=sa.pool.NullPool)
+    with pytest.raises(sa.exc.OperationalError):
+        workers._in_workers(broken, RUN, ctx, 5, 2, None)
+    assert _count(register, "SELECT count(*) FROM feedback.feedback") == 0
+    assert _count(register, "SELECT count(*) FROM feedback.intake WHERE status <> 'new'") == 0

@@ -11,7 +11,6 @@ recognisable as the same message by every mail client.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from feedback.db import setwise
 from feedback.notify.digest import (
     AlertEntry,
     DepartmentLabel,
@@ -107,39 +107,22 @@ def digest_rows(run_time: datetime, entries: Sequence[AlertEntry], ladder: Ladde
     return out
 
 
-_INSERT = sa.text(
-    """INSERT INTO feedback.outbox (kind, dedup_key, recipient, recipient_vault_id, subject, body, payload,
-                                    attachments, message_id, created_at, not_before, caused_at, feedback_id)
-       VALUES (:kind, :dedup_key, :recipient, :recipient_vault_id, :subject, :body, CAST(:payload AS jsonb),
-               CAST(:attachments AS jsonb), :message_id, :created_at, :not_before, :caused_at, :feedback_id)
-       ON CONFLICT (dedup_key) DO NOTHING
-       RETURNING id"""
-)
+_COLUMNS = ("kind", "dedup_key", "recipient", "recipient_vault_id", "subject", "body", "payload", "attachments",
+            "message_id", "created_at", "not_before", "caused_at", "feedback_id")
 
 
 def write_rows(conn: sa.Connection, rows: Iterable[OutboxRow]) -> int:
-    """Insert rows in the caller's transaction; a row whose dedup_key exists is skipped. Returns rows written."""
-    written = 0
+    """Insert rows in the caller's transaction; a row whose dedup_key exists is skipped. Returns rows written.
+
+    One statement for all of them (triage writes a receipt per new item: a round trip each
+    was a quarter of its time).
+    """
+    records = []
     for row in rows:
         if row.recipient.startswith("vault:") and row.recipient_vault_id is None:
             raise ValueError("an outbox row addressed to vault:<id> needs recipient_vault_id")
-        result = conn.execute(_INSERT, {
-            "kind": row.kind,
-            "dedup_key": row.dedup_key,
-            "recipient": row.recipient,
-            "recipient_vault_id": row.recipient_vault_id,
-            "subject": row.subject,
-            "body": row.body,
-            "payload": json.dumps(row.payload, ensure_ascii=False),
-            "attachments": json.dumps(row.attachments, ensure_ascii=False),
-            "message_id": row.message_id,
-            "created_at": row.created_at,
-            "not_before": row.not_before,
-            "caused_at": row.caused_at,
-            "feedback_id": row.feedback_id,
-        })
-        written += len(result.all())
-    return written
+        records.append({column: getattr(row, column) for column in _COLUMNS})
+    return len(setwise.insert(conn, "feedback.outbox", _COLUMNS, records, ("dedup_key",), returning=("id",)))
 
 
 def enqueue_alert_digests(conn: sa.Connection, run_time: datetime, entries: Sequence[AlertEntry], ladder: Ladder,

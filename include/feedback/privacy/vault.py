@@ -55,7 +55,8 @@ def store_contacts(
     records = [
         {"kind": kind, "ciphertext": fernet.encrypt(value.encode("utf-8")), "identity_hash": digest,
          "created_at": created_at}
-        for (kind, digest), value in unique.items()
+        # In key order: concurrent batches then wait for each other's new contacts in one order, never in a cycle.
+        for (kind, digest), value in sorted(unique.items())
     ]
     digests = sorted({digest for _, digest in unique})
     found = conn.execute(_STORE, {"rows": records_json(records), "h": digests}).all()

@@ -25,6 +25,7 @@ skipped for the rest of this batch, and taken again once that batch has committe
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,8 @@ class TriageSummary:
     by_category: Counter[str] = field(default_factory=Counter)
     held_reasons: Counter[str] = field(default_factory=Counter)   # "leak_gate: feedback.description phone" -> rows
     deferred_ids: dict[int, list[int]] = field(default_factory=dict, repr=False)  # reply -> originals it waits for
+    gate_seconds: float = field(default=0.0, repr=False)   # spent in the leak gate (its share is issue 17's measure)
+    seconds: float = field(default=0.0, repr=False)        # spent in batch loops (summed over parallel workers)
 
     def add(self, other: TriageSummary) -> None:
         self.batches += other.batches
@@ -182,6 +185,8 @@ class TriageSummary:
         self.by_category.update(other.by_category)
         self.held_reasons.update(other.held_reasons)
         self.deferred_ids.update(other.deferred_ids)
+        self.gate_seconds += other.gate_seconds
+        self.seconds += other.seconds
 
     def as_dict(self) -> dict[str, Any]:
         """Counts only (XCom, logs): reasons name table, column and kind, never a value or an id."""
@@ -300,21 +305,27 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
     hashes = [[vault.identity_hash(kind, value, secret) for kind, value in p.contacts.items()] for p in new]
     tiers = _tiers(conn, new, hashes)
 
-    contact_pairs = [(kind, value) for p in new for kind, value in p.contacts.items()]
-    vault_ids = iter(vault.store_contacts(conn, contact_pairs, run_time, hashes=[h for hs in hashes for h in hs]))
-    refs = [{kind: next(vault_ids) for kind in p.contacts} for p in new]
-    numbers = numbering.allocate(conn, [numbering.business_day(p.received_at, ctx.zone) for p in new])
-
-    feedback_rows, deadlines_by_intake, decisions = [], {}, {}
-    for p, ref, number in zip(new, refs, numbers, strict=True):
+    # The work that needs no lock comes first: the vault's new contacts and the day counters stay
+    # locked until this batch commits, and a run's other workers may be waiting for them.
+    deadlines_by_intake, decisions = {}, {}
+    for p in new:
         tier = tiers[p.intake_id]
         decision = ctx.classifier.decide(
             p.description, subject=p.subject, channel=p.channel, customer_tier=tier, category_hint=p.category_hint,
             learned=ctx.learned, rating=p.rating,
         )
         decisions[p.intake_id] = decision
-        deadlines = deadline_rows(ctx.policy, ctx.calendars, decision.priority, tier, p.received_at)
-        deadlines_by_intake[p.intake_id] = deadlines
+        deadlines_by_intake[p.intake_id] = deadline_rows(ctx.policy, ctx.calendars, decision.priority, tier,
+                                                         p.received_at)
+
+    contact_pairs = [(kind, value) for p in new for kind, value in p.contacts.items()]
+    vault_ids = iter(vault.store_contacts(conn, contact_pairs, run_time, hashes=[h for hs in hashes for h in hs]))
+    refs = [{kind: next(vault_ids) for kind in p.contacts} for p in new]
+    numbers = numbering.allocate(conn, [numbering.business_day(p.received_at, ctx.zone) for p in new])
+
+    feedback_rows = []
+    for p, ref, number in zip(new, refs, numbers, strict=True):
+        tier, decision, deadlines = tiers[p.intake_id], decisions[p.intake_id], deadlines_by_intake[p.intake_id]
         first = min(deadlines, key=lambda d: d.due_at) if deadlines else None
         registered = max(run_time, p.received_at)
         feedback_rows.append(dict(zip(FEEDBACK_COLUMNS, (
@@ -386,7 +397,11 @@ def _register(conn: sa.Connection, items: list[Prepared], targets: dict[int, int
          "o": [p.intake_id for p in items if p.outbound], "e": [p.intake_id for p in items if p.edit_of]},
     )
     if ctx.gate:
-        _gate(feedback_rows, event_rows)
+        started = time.perf_counter()
+        try:
+            _gate(feedback_rows, event_rows)
+        finally:
+            summary.gate_seconds += time.perf_counter() - started
     summary.registered = len(new)
     return summary
 
@@ -574,15 +589,35 @@ def _register_isolated(conn: sa.Connection, items: list[Prepared], targets: dict
     return summary
 
 
+_RETRY_CODES = {"40P01", "40001"}   # deadlock detected, serialization failure: the batch rolled back whole
+_BATCH_ATTEMPTS = 3
+
+
 def triage_batch(engine: Engine, run_time: datetime, ctx: TriageContext, batch_size: int = 500,
                  skip: Iterable[int] = ()) -> TriageSummary:
     """Claim up to `batch_size` new intake rows (not in `skip`) and register them; poison rows are held.
 
     Everything — registrations, holds, deferrals (rows simply left new) — commits together.
+    A batch that loses a deadlock against a concurrent one (parallel workers, overlapping runs)
+    rolled back entirely, so it is simply taken again.
     """
+    skip = sorted(skip)
+    for attempt in range(1, _BATCH_ATTEMPTS + 1):
+        try:
+            return _claim_and_register(engine, run_time, ctx, batch_size, skip)
+        except sa.exc.OperationalError as error:
+            if attempt == _BATCH_ATTEMPTS or getattr(error.orig, "pgcode", None) not in _RETRY_CODES:
+                raise
+            log.info("triage batch rolled back by a concurrent batch (%s); taking it again",
+                     getattr(error.orig, "pgcode", None))
+    raise AssertionError("unreachable")   # pragma: no cover - the loop returns or raises
+
+
+def _claim_and_register(engine: Engine, run_time: datetime, ctx: TriageContext, batch_size: int,
+                        skip: list[int]) -> TriageSummary:
     summary = TriageSummary()
     with engine.begin() as conn:
-        rows = list(conn.execute(CLAIM, {"n": batch_size, "skip": sorted(skip)}).all())
+        rows = list(conn.execute(CLAIM, {"n": batch_size, "skip": skip}).all())
         if not rows:
             return summary
         held: dict[int, tuple[str, str]] = {}
@@ -640,6 +675,7 @@ def triage_pending(
     total = TriageSummary()
     deferred: dict[int, list[int]] = {}
     waits = 0
+    started = time.perf_counter()
     while max_batches is None or total.batches < max_batches:
         result = triage_batch(engine, run_time, ctx, batch_size, skip=deferred)
         if not result.batches:
@@ -661,4 +697,5 @@ def triage_pending(
             progress(message)
     total.deferred = len(deferred)
     total.deferred_ids = deferred
+    total.seconds = time.perf_counter() - started
     return total
