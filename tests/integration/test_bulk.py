@@ -85,3 +85,36 @@ def test_text_arrays_survive_commas_quotes_and_backslashes(register):
         conn.exec_driver_sql("CREATE TEMP TABLE arr (v text[]) ON COMMIT DROP")
         copy_into(conn, "arr", ("v",), [(text_array(values),)])
         assert conn.execute(sa.text("SELECT v FROM arr")).scalar_one() == values
+
+
+def test_setwise_values_arrive_as_their_column_types(register):
+    """Every kind of value triage sends in its JSON rows is read back as what was sent (issue 17's encoder)."""
+    from datetime import date, timedelta, timezone
+
+    from feedback.db import setwise
+
+    shanghai = timezone(timedelta(hours=8))
+    with register.begin() as conn:
+        conn.exec_driver_sql(
+            """CREATE TABLE feedback.setwise_probe (k text PRIMARY KEY, at timestamptz, day date, span interval,
+                                                     blob bytea, tags text[], doc jsonb, n numeric, ok boolean)""")
+        records = [
+            {"k": "a", "at": datetime(2026, 10, 1, 9, 30, 15, 123456, tzinfo=shanghai), "day": date(2026, 10, 2),
+             "span": timedelta(days=1, hours=2, seconds=0.5), "blob": setwise.bytea_text(b"\x00\xffgAAAA=="),
+             "tags": ("退款", "app"), "doc": {"text": "订单 \"DD1\"\n", "n": [1, 2.5], "none": None},
+             "n": 0.875, "ok": True},
+            {"k": "b", "at": None, "day": None, "span": None, "blob": None, "tags": [], "doc": {}, "n": None,
+             "ok": False},
+        ]
+        inserted = setwise.insert(conn, "feedback.setwise_probe", list(records[0]), records, ("k",),
+                                  returning=("k",))
+        assert [r.k for r in inserted] == ["a", "b"]
+        assert setwise.insert(conn, "feedback.setwise_probe", list(records[0]), records, ("k",),
+                              returning=("k",)) == []   # keyed: a replay writes nothing
+        a, b = conn.execute(sa.text("SELECT * FROM feedback.setwise_probe ORDER BY k")).all()
+    assert a.at == records[0]["at"] and a.day == date(2026, 10, 2)
+    assert a.span == timedelta(days=1, hours=2, seconds=0.5)
+    assert bytes(a.blob) == b"\x00\xffgAAAA=="
+    assert a.tags == ["退款", "app"] and a.doc == records[0]["doc"]
+    assert float(a.n) == 0.875 and a.ok is True
+    assert (b.at, b.span, b.blob, b.tags, b.doc, b.ok) == (None, None, None, [], {}, False)

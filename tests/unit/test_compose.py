@@ -64,6 +64,8 @@ NOT_NEEDED_IN_COMPOSE = {
     # pool to the worker's cores, and docs/operating.md says when to set them.
     "FEEDBACK_MAIL_PARSE_WORKERS",
     "FEEDBACK_MAIL_POOL_MIN_BATCH",
+    # Same for triage's backlog workers (include/feedback/triage/workers.py; docs/operating.md, Triage).
+    "FEEDBACK_TRIAGE_WORKERS",
     # The console's own token login (include/feedback/web/console_auth.py) is for running it
     # standalone under uvicorn; inside Airflow's API server (compose) it uses Airflow's login.
     "FEEDBACK_CONSOLE_TOKENS",

@@ -11,11 +11,10 @@ another select. All in the caller's transaction.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
 
+import msgspec
 import sqlalchemy as sa
 
 from feedback.db.rows import TextRow
@@ -31,20 +30,25 @@ def _ident(name: str) -> str:
 
 def _default(value: object) -> str | list[object]:
     """JSON for the values the encoder does not know, in the text form their column type reads."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return f"{value.total_seconds()} seconds"
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "\\x" + bytes(value).hex()
     if isinstance(value, tuple | set | frozenset):
         return list(value)
     raise TypeError(f"cannot send a {type(value).__name__} value to the register")
 
 
+# msgspec writes datetimes (RFC 3339), dates and timedeltas (ISO 8601 durations) in forms
+# PostgreSQL reads for timestamptz, date and interval columns; bytes it would write as base64,
+# which a bytea column does not read, so callers pass binary values as bytea text (`bytea_text`).
+_ENCODER = msgspec.json.Encoder(enc_hook=_default)
+
+
+def bytea_text(value: bytes) -> str:
+    """A binary value in the text form a bytea column reads from JSON (`\\x` and hex)."""
+    return "\\x" + value.hex()
+
+
 def records_json(records: Sequence[Mapping[str, object]]) -> str:
     """The rows as one JSON array of objects (keys are column names)."""
-    return json.dumps(records, ensure_ascii=False, default=_default)
+    return _ENCODER.encode(records).decode("utf-8")
 
 
 def insert(

@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from cryptography.fernet import MultiFernet
 
-from feedback.db.setwise import records_json
+from feedback.db.setwise import bytea_text, records_json
 from feedback.privacy import keys
 
 KINDS = ("phone", "email", "name", "address", "other")
@@ -53,7 +53,7 @@ def store_contacts(
     for (kind, value), digest in zip(contacts, hashes, strict=True):
         unique.setdefault((kind, digest), value)
     records = [
-        {"kind": kind, "ciphertext": fernet.encrypt(value.encode("utf-8")), "identity_hash": digest,
+        {"kind": kind, "ciphertext": bytea_text(fernet.encrypt(value.encode("utf-8"))), "identity_hash": digest,
          "created_at": created_at}
         # In key order: concurrent batches then wait for each other's new contacts in one order, never in a cycle.
         for (kind, digest), value in sorted(unique.items())
