@@ -271,3 +271,28 @@ def test_channel_check_replays_a_recorded_response():
     missing = _feedback("channel", "check", "nosuch", "--replay", str(recorded))
     assert missing.returncode != 0 and "no platform or form provider 'nosuch'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_pages_are_stored_a_batch_at_a_time_and_a_slow_vendors_page_by_page(register, zendesk, monkeypatch):
+    """Issue 17: one transaction per page cost more than the pages' rows; a paced vendor's pages still land as they come."""
+    from feedback.channels.rest import ingest as rest_ingest
+
+    stores: list[int] = []
+    real = rest_ingest.store_batch
+
+    def counting(engine, channel, source, items, *args, **kwargs):
+        stores.append(len(items))
+        return real(engine, channel, source, items, *args, **kwargs)
+
+    monkeypatch.setattr(rest_ingest, "store_batch", counting)
+    zendesk.add(tickets(95))
+    first = ingest(register, zendesk)
+    assert (first.pages, first.inserted) == (5, 95)
+    assert stores == [95]                                    # five pages of 20, one transaction
+
+    zendesk.add(tickets(60, start=96))
+    monkeypatch.setattr(rest_ingest._PageGroup, "MAX_WAIT", -1.0)   # every page "waited too long"
+    stores.clear()
+    second = ingest(register, zendesk)
+    assert second.inserted == 60 and len(stores) == second.pages   # page by page
+    assert counts(register) == (155, 155)
