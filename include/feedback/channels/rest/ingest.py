@@ -17,14 +17,17 @@ second item.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import jmespath
@@ -43,7 +46,7 @@ from feedback.errors import ConfigError
 
 if TYPE_CHECKING:
     from feedback.channels.rest.client import RestClient
-    from feedback.channels.rest.source import RestSource
+    from feedback.channels.rest.source import Page, RestSource
 
 log = logging.getLogger(__name__)
 REVISION = "#rev-"
@@ -184,6 +187,61 @@ def _map_page(source: RestSource, platform: Platform, records: list[Any], channe
     return items, rejected
 
 
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def _read_ahead(pages: Iterator[Page]) -> Generator[Page, None, None]:
+    """The pages, the next one fetched in a thread while this one is mapped and stored.
+
+    A vendor's page takes a round trip (and a paced vendor a wait); the database's work on
+    the page before it need not wait for that. One page ahead at most, in order; a failure of
+    the pager reaches the caller after the pages read before it, as without the thread.
+    Closing the generator stops the thread after the request it is in.
+    """
+    slot: queue.Queue[object] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_END)
+        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            put(_Failed(error))
+
+    reader = threading.Thread(target=produce, name="platform-pages", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = slot.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield cast("Page", item)
+    finally:
+        stop.set()
+        reader.join()
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+
+
 class _PageGroup:
     """Pages stored together: one transaction for about `intake.batch_size` records, not one per page.
 
@@ -261,8 +319,10 @@ def ingest_platform(
         source = load_source(platform, credentials=conn_value, client=client, channel=channel)
         limit = max_pages or platform.pagination.max_pages_per_run
         group = _PageGroup(engine, channel, platform.name, run_time, summary)
+        stack = contextlib.ExitStack()
         try:
-            pages = iter(source.pages(read_cursor(engine, channel, platform.name), max_pages=limit))
+            pages = _read_ahead(source.pages(read_cursor(engine, channel, platform.name), max_pages=limit))
+            stack.callback(pages.close)
             while True:
                 try:
                     page = next(pages)
@@ -283,6 +343,7 @@ def ingest_platform(
             group.store()
             summary.more = summary.pages >= limit
         finally:
+            stack.close()   # the reader thread has ended before the client is read and closed
             stats = source.client.stats
             summary.requests, summary.retries = stats.requests, stats.retries
             summary.waited_seconds, summary.http_seconds = stats.waited_seconds, stats.http_seconds
