@@ -3,8 +3,9 @@
 Measured in one run on the same served pages: (1) HTTP alone — every page fetched with a bare
 httpx client following `after_cursor`, bodies decoded only to find the next cursor (the floor:
 server, loopback, JSON decode); (2) the whole platform intake with the shipped Zendesk entry —
-auth, pacing checks, retries armed, JMESPath mapping of every record, edit detection, one
-transaction per page (COPY upsert + cursor) into an empty register. The client's own time in
+auth, pacing checks, retries armed, JMESPath mapping of every record, edit detection, pages
+stored in transactions of `intake.batch_size` records (COPY upsert + cursor) into an empty register,
+the next page fetched in a thread meanwhile. The client's own time in
 HTTP is reported from its counters, so the split between transport and our work is visible.
 """
 
@@ -106,11 +107,14 @@ in {r['http_pages']:,} pages of {r['per_page']}, read over loopback HTTP.
 | what | time | items/s | notes |
 |---|---:|---:|---|
 | HTTP alone: bare httpx GETs following `after_cursor` | {r['http_s']:.1f} s | {r['http_records'] / r['http_s']:,.0f} | transport + JSON decode, the floor |
-| whole platform intake (shipped `zendesk` entry) | {r['ours_s']:.1f} s | {per_s:,.0f} | {r['pages']:,} pages, {r['stored']:,} rows stored, one transaction per page |
-| of which the connector's own HTTP time | {r['client_http_s']:.1f} s | | {r['requests']:,} requests |
+| whole platform intake (shipped `zendesk` entry) | {r['ours_s']:.1f} s | {per_s:,.0f} | {r['pages']:,} pages, {r['stored']:,} rows stored, a transaction per 500 records |
+| of which the connector's own HTTP time (in the read-ahead thread, beside the rest) | {r['client_http_s']:.1f} s | | {r['requests']:,} requests |
 
-The whole intake takes {r['ours_s'] / r['http_s']:.1f}× the bare transport: the difference is mapping
-every record with JMESPath, the edit check and the per-page COPY upsert with its cursor. A
+Ours is {r['http_s'] / r['ours_s']:.2f}× the bare transport ({r['ours_s'] / r['http_s']:.1f}× its time): the difference is
+mapping every record (field paths looked up directly, other expressions through JMESPath), the
+content hash and edit check, and the COPY upsert with its cursor; the next page is fetched while one
+is stored. The simulator serves from a thread of the benchmark's own process, so its work shares
+the interpreter with ours. A
 100,000-ticket backlog is one run of about {r['ours_s'] / 60:.1f} minutes at this rate; the shipped entry
 paces Zendesk's 10-requests-a-minute export limit, which makes the vendor, not us, the bound
 (1,000 tickets a request: 10,000 a minute).
