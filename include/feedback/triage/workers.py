@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import pickle
 import queue as queues
 from collections.abc import Callable
 from datetime import datetime
-from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from feedback.parallel import configured_workers, process_context
 from feedback.triage.run import TriageContext, TriageSummary, load_context, triage_pending
 
 log = logging.getLogger(__name__)
@@ -51,13 +50,7 @@ _POLL_SECONDS = 1.0
 
 def default_workers() -> int:
     """Worker processes for a backlog: the cores this process may run on, unless configured."""
-    configured = os.environ.get("FEEDBACK_TRIAGE_WORKERS", "").strip()
-    if configured:
-        return max(int(configured), 0)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return configured_workers("FEEDBACK_TRIAGE_WORKERS")
 
 
 def waiting_batches(engine: Engine, batch_size: int, cap: int) -> int:
@@ -91,17 +84,9 @@ def triage_backlog(
     return _in_workers(engine, run_time, ctx, batch_size, workers, progress)
 
 
-def _context() -> ForkServerContext | SpawnContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])   # the fork server imports triage once, workers start warm
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 def _in_workers(engine: Engine, run_time: datetime, ctx: TriageContext, batch_size: int, workers: int,
                 progress: Callable[[str], None] | None) -> TriageSummary:
-    mp = _context()
+    mp = process_context(__name__)   # the fork server imports triage once, workers start warm
     messages: Any = mp.Queue()
     url = engine.url.render_as_string(hide_password=False)
     settings = (ctx.taxonomy_preset, ctx.sla_preset, ctx.gate)
