@@ -18,7 +18,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from feedback import connections
@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 SECURITY_MODES = ("ssl", "starttls", "plain")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
 EXAMPLE_URI = "imaps://user:password@imap.example.com:993"
-FETCH_CHUNK = 100                      # UIDs per FETCH command
-FETCH_CHUNK_BYTES = 16 * 1024 * 1024   # and at most about this many body bytes per FETCH command
+FETCH_CHUNK = 500                      # UIDs per FETCH command
 
 _warned_insecure: set[str] = set()
 
@@ -202,16 +201,39 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.IGNORECASE)
 _INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]{10,40})"', re.IGNORECASE)
 
 
+_MONTHS = {name: n for n, name in enumerate(
+    (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"), start=1)}
+# The form servers send (RFC 3501 date-time), read without strptime, which cost more than the rest of a FETCH.
+_DATE_TIME = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)([0-5]\d)")
+
+
 def _internal_date(text: bytes) -> datetime | None:
     """INTERNALDATE ("12-Oct-2026 09:01:05 +0800") as an aware UTC time; None when absent or garbled."""
     match = _INTERNALDATE.search(text)
     if not match:
         return None
+    usual = _DATE_TIME.fullmatch(match.group(1))
+    month = _MONTHS.get(usual.group(2).lower()) if usual else None
     try:
-        value = datetime.strptime(match.group(1).decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
+        if usual and month:
+            day, _, year, hour, minute, second, sign, zone_h, zone_m = usual.groups()
+            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+            value = datetime(int(year), month, int(day), int(hour), int(minute), int(second),
+                             tzinfo=timezone(-offset if sign == b"-" else offset))
+        else:
+            value = datetime.strptime(match.group(1).decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
     except (ValueError, UnicodeDecodeError):
         return None
     return value.astimezone(UTC)
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The header block of a whole message (through the blank line), as BODY[HEADER] would give it."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = raw.find(separator)
+        if end >= 0:
+            return raw[:end + len(separator)]
+    return raw
 
 
 _LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\) (?P<delim>NIL|"(?:[^"\\]|\\.)*") ?(?P<name>.*)$', re.DOTALL)
@@ -541,75 +563,67 @@ class ImapReader:
         # "n:*" always matches the highest UID, even when it is below n: keep only what is really after.
         return sorted(uid for uid in found if uid > last_uid)[:limit]
 
-    def _fetch_sizes(self, conn: imaplib.IMAP4, uids: list[int],
-                     dates: dict[int, datetime] | None = None) -> dict[int, int]:
-        """RFC822.SIZE of each UID; INTERNALDATE (the server's receipt time) into `dates` when given."""
-        sizes: dict[int, int] = {}
-        wanted = set(uids)
+    def _larger_than(self, conn: imaplib.IMAP4, uids: list[int], max_bytes: int) -> set[int]:
+        """Which of these UIDs are larger than `max_bytes` (RFC822.SIZE), asked in a SEARCH: usually none."""
+        larger: set[int] = set()
         for start in range(0, len(uids), FETCH_CHUNK):
             chunk = uids[start:start + FETCH_CHUNK]
-            _, data = self._call("UID FETCH RFC822.SIZE INTERNALDATE", conn.uid, "FETCH", _uid_set(chunk),
-                                 "(UID RFC822.SIZE INTERNALDATE)")
-            for text, _ in _fetch_records(data):
-                uid, size = _UID.search(text), _SIZE.search(text)
-                if uid and size and int(uid.group(1)) in wanted:
-                    sizes[int(uid.group(1))] = int(size.group(1))
-                    when = _internal_date(text)
-                    if dates is not None and when is not None:
-                        dates[int(uid.group(1))] = when
-        return sizes
+            _, data = self._call("UID SEARCH LARGER", conn.uid, "SEARCH", "UID", _uid_set(chunk), "LARGER",
+                                 str(int(max_bytes)))
+            for line in data:
+                if isinstance(line, bytes):
+                    larger.update(int(token) for token in line.split() if token.isdigit())
+        return larger & set(uids)
 
-    def _fetch_parts(self, conn: imaplib.IMAP4, uids: list[int], sizes: dict[int, int], item: str) -> dict[int, bytes]:
-        """`item` (BODY.PEEK[] or BODY.PEEK[HEADER]) of each UID, in commands of bounded count and bytes."""
+    def _fetch_messages(self, conn: imaplib.IMAP4, uids: list[int], item: str, max_bytes: int) -> list[FetchedMessage]:
+        """`item` (BODY.PEEK[] or BODY.PEEK[HEADER]) of each UID with its size and INTERNALDATE, `FETCH_CHUNK` UIDs
+        per command. A whole message the server sizes above `max_bytes` after all keeps its header block only."""
         key = item.replace(".PEEK", "")
+        whole = key == "BODY[]"
         wanted = set(uids)
-        found: dict[int, bytes] = {}
-        chunk: list[int] = []
-        chunk_bytes = 0
-
-        def run(batch: list[int]) -> None:
-            _, data = self._call(f"UID FETCH {key}", conn.uid, "FETCH", _uid_set(batch), f"(UID {item})")
+        found: list[FetchedMessage] = []
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start:start + FETCH_CHUNK]
+            _, data = self._call(f"UID FETCH {key}", conn.uid, "FETCH", _uid_set(chunk),
+                                 f"(UID RFC822.SIZE INTERNALDATE {item})")
             for text, literals in _fetch_records(data):
-                uid = _UID.search(text)
-                if not uid or int(uid.group(1)) not in wanted:
+                uid_match = _UID.search(text)
+                uid = int(uid_match.group(1)) if uid_match else None
+                if uid is None or uid not in wanted:
                     continue
                 if key in literals:
-                    found[int(uid.group(1))] = literals[key]
+                    raw = literals[key]
                 elif re.search(re.escape(key.encode()) + rb' (?:NIL|"")', text, re.IGNORECASE):
-                    found[int(uid.group(1))] = b""
-
-        for uid in uids:
-            size = sizes[uid] if key == "BODY[]" else 0
-            if chunk and (len(chunk) >= FETCH_CHUNK or chunk_bytes + size > FETCH_CHUNK_BYTES):
-                run(chunk)
-                chunk, chunk_bytes = [], 0
-            chunk.append(uid)
-            chunk_bytes += size
-        if chunk:
-            run(chunk)
+                    raw = b""
+                else:
+                    continue
+                size_match = _SIZE.search(text)
+                size = int(size_match.group(1)) if size_match else len(raw)
+                headers_only = not whole or size > max_bytes
+                if whole and headers_only:
+                    raw = _header_block(raw)
+                found.append(FetchedMessage(uid, size, raw, headers_only, _internal_date(text)))
         return found
 
     def fetch(self, uids: Sequence[int], max_bytes: int) -> list[FetchedMessage]:
         """The messages with these UIDs in the selected folder, ascending by UID.
 
-        A message larger than `max_bytes` comes as its header block only (headers_only);
-        a UID expunged meanwhile is simply absent. Uses BODY.PEEK: \\Seen is never set.
+        A message larger than `max_bytes` comes as its header block only (headers_only): the
+        server names those (SEARCH LARGER) before anything is fetched, so their bodies never
+        travel. A UID expunged meanwhile is simply absent. Uses BODY.PEEK: \\Seen is never set.
         """
         conn = self._need_selected()
         ordered = sorted({int(uid) for uid in uids})
         if not ordered:
             return []
-        dates: dict[int, datetime] = {}
-        sizes = self._fetch_sizes(conn, ordered, dates)
-        present = [uid for uid in ordered if uid in sizes]
-        small = [uid for uid in present if sizes[uid] <= max_bytes]
-        large = [uid for uid in present if sizes[uid] > max_bytes]
-        bodies = self._fetch_parts(conn, small, sizes, "BODY.PEEK[]") if small else {}
-        headers = self._fetch_parts(conn, large, sizes, "BODY.PEEK[HEADER]") if large else {}
-        messages = [FetchedMessage(uid, sizes[uid], bodies[uid], False, dates.get(uid))
-                    for uid in small if uid in bodies]
-        messages += [FetchedMessage(uid, sizes[uid], headers[uid], True, dates.get(uid))
-                     for uid in large if uid in headers]
+        # Messages another client expunged since the listing are reported to a NOOP (a SEARCH need not
+        # report them), so they are gone, not fetched, as the other client meant.
+        self._call("NOOP", conn.noop)
+        large = self._larger_than(conn, ordered, max_bytes)
+        small = [uid for uid in ordered if uid not in large]
+        messages = self._fetch_messages(conn, small, "BODY.PEEK[]", max_bytes) if small else []
+        if large:
+            messages += self._fetch_messages(conn, sorted(large), "BODY.PEEK[HEADER]", max_bytes)
         return sorted(messages, key=lambda message: message.uid)
 
     def move_or_delete(self, folder: str, uids: Sequence[int], move_to: str | None) -> None:

@@ -15,9 +15,10 @@ The guarantees the support team relies on live here:
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -33,7 +34,7 @@ from feedback.channels.cursor import read_cursor
 from feedback.channels.mail.items import CHANNEL, MailRules, resolve_reused_ids
 from feedback.channels.mail.pool import MailJudge, Result
 from feedback.channels.mail.sources import Batch, MailSource, folder_sources
-from feedback.channels.store import store_batch
+from feedback.channels.store import StoreResult, store_batch
 from feedback.db.locks import source_lock
 from feedback.errors import ConfigError
 from feedback.paths import local_dir
@@ -99,53 +100,143 @@ def ingest_folder(engine: Engine, source: MailSource, rules: MailRules, *, outbo
 def _read_batches(engine: Engine, source: MailSource, rules: MailRules, summary: FolderSummary, *, outbound: bool,
                   run_time: datetime, batch_size: int, budget: Budget,
                   progress: Callable[[str], None] | None, judge: MailJudge) -> None:
-    """Fetch, judge and store batch after batch, overlapped: while one batch is judged (in worker
-    processes), the next is fetched and the one before is stored. Batches are stored, and the
-    position moves, strictly in order."""
+    """Fetch, judge and store batch after batch, overlapped: while batches are judged (in worker
+    processes), the next is fetched here and a storing thread commits the ones judged. Batches are
+    stored, and the position moves, strictly in order; what follows a commit (moving the mail,
+    the counts, the log) happens here, on this thread, as the commits come in."""
     source.start(read_cursor(engine, CHANNEL, source.key))
     summary.resynced = bool(getattr(source, "resynced", False))
-    pending: collections.deque[tuple[Batch, Callable[[], list[Result]]]] = collections.deque()
-    while True:
-        if budget.exhausted():
-            summary.backlog = True
-            break
-        try:
-            batch = source.next_batch(min(batch_size, budget.messages))
-        except Exception:
-            # The mailbox failed (a dropped connection): what was already read is still committed first.
-            while pending:
-                _store(engine, source, summary, run_time, *pending.popleft(), progress)
-            raise
-        if batch is None:
-            break
-        budget.messages -= len(batch.mails)
-        pending.append((batch, judge.submit(batch.mails, folder_source=source.key, outbound=outbound)))
-        if len(pending) > 1:
-            _store(engine, source, summary, run_time, *pending.popleft(), progress)
-    while pending:
-        _store(engine, source, summary, run_time, *pending.popleft(), progress)
+    storer = _Storer(engine, source.key, run_time)
+    try:
+        while True:
+            _account(source, summary, storer.committed(), progress)
+            if budget.exhausted():
+                summary.backlog = True
+                break
+            try:
+                batch = source.next_batch(min(batch_size, budget.messages))
+            except Exception:
+                # The mailbox failed (a dropped connection): what was already read is still committed first.
+                _account(source, summary, storer.finish(), progress)
+                raise
+            if batch is None:
+                break
+            budget.messages -= len(batch.mails)
+            storer.put(batch, judge.submit(batch.mails, folder_source=source.key, outbound=outbound))
+        _account(source, summary, storer.finish(), progress)
+    finally:
+        storer.abandon()
 
 
-def _store(engine: Engine, source: MailSource, summary: FolderSummary, run_time: datetime, batch: Batch,
-           results: Callable[[], list[Result]], progress: Callable[[str], None] | None) -> None:
-    judged = results()
-    items = [j for j in judged if isinstance(j, IntakeItem)]
-    rejected = [j for j in judged if isinstance(j, Rejected)]
-    result = store_batch(engine, CHANNEL, source.key, items, rejected, batch.position, run_time,
-                         resolve=resolve_reused_ids)
-    source.after_commit(batch)
-    summary.fetched += len(batch.mails)
-    summary.inserted += result.inserted
-    summary.duplicates += result.duplicates
-    summary.quarantined += result.quarantined
-    summary.skipped += sum(1 for i in items if i.status == "skipped")
-    summary.batches += 1
-    summary.position = batch.position
-    message = (f"{source.key}: batch {summary.batches}: {len(batch.mails)} mail(s), {result.inserted} new, "
-               f"{result.duplicates} already stored, {len(rejected)} parked; position {batch.position}")
-    log.info(message)
-    if progress:
-        progress(message)
+@dataclass
+class _Committed:
+    batch: Batch
+    result: StoreResult
+    skipped: int
+    parked: int
+
+
+class _Storer:
+    """A thread that waits for each batch's judgement and stores it, in the order the batches came.
+
+    The database round trips of one batch overlap the fetching of the next and the judging of
+    the ones after; at most `AHEAD` batches wait for it. Its first error stops it: no later batch
+    is stored, and the error is raised on the reading thread (by `put` or `finish`).
+    """
+
+    AHEAD = 2
+
+    def __init__(self, engine: Engine, source_key: str, run_time: datetime) -> None:
+        self.engine = engine
+        self.source_key = source_key
+        self.run_time = run_time
+        self.todo: queue.Queue[tuple[Batch, Callable[[], list[Result]]] | None] = queue.Queue(self.AHEAD)
+        self.done: queue.SimpleQueue[_Committed] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name=f"mail-store-{source_key}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self.todo.get()
+            if job is None or self.stopping:
+                return
+            batch, results = job
+            try:
+                judged = results()
+                items = [j for j in judged if isinstance(j, IntakeItem)]
+                rejected = [j for j in judged if isinstance(j, Rejected)]
+                result = store_batch(self.engine, CHANNEL, self.source_key, items, rejected, batch.position,
+                                     self.run_time, resolve=resolve_reused_ids)
+            except BaseException as exc:  # noqa: BLE001 - raised on the reading thread
+                self.error = exc
+                return
+            self.done.put(_Committed(batch, result, sum(1 for i in items if i.status == "skipped"), len(rejected)))
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def committed(self) -> list[_Committed]:
+        """The batches committed since the last call, in order."""
+        out = []
+        while True:
+            try:
+                out.append(self.done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def put(self, batch: Batch, results: Callable[[], list[Result]]) -> None:
+        """Queue a batch for storing (waits while `AHEAD` batches wait); raises the thread's error."""
+        while True:
+            self._raise()
+            try:
+                self.todo.put((batch, results), timeout=0.5)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    self._raise()
+
+    def finish(self) -> list[_Committed]:
+        """Wait until every queued batch is stored; the batches committed since `committed`."""
+        if self.thread.is_alive():
+            self.todo.put(None)
+            self.thread.join()
+        self._raise()
+        return self.committed()
+
+    def abandon(self) -> None:
+        """After an error here: store nothing more, and wait for a commit in progress to end."""
+        if self.thread.is_alive():
+            self.stopping = True
+            while True:   # make room for the stop mark: batches waiting are not stored
+                try:
+                    self.todo.get_nowait()
+                except queue.Empty:
+                    break
+            self.todo.put(None)
+            self.thread.join()
+
+
+def _account(source: MailSource, summary: FolderSummary, committed: list[_Committed],
+             progress: Callable[[str], None] | None) -> None:
+    """What follows each commit, on the reading thread: the source's cleanup, the counts, the log."""
+    for done in committed:
+        batch, result = done.batch, done.result
+        source.after_commit(batch)
+        summary.fetched += len(batch.mails)
+        summary.inserted += result.inserted
+        summary.duplicates += result.duplicates
+        summary.quarantined += result.quarantined
+        summary.skipped += done.skipped
+        summary.batches += 1
+        summary.position = batch.position
+        message = (f"{source.key}: batch {summary.batches}: {len(batch.mails)} mail(s), {result.inserted} new, "
+                   f"{result.duplicates} already stored, {done.parked} parked; position {batch.position}")
+        log.info(message)
+        if progress:
+            progress(message)
 
 
 def mailbox_config(name: str) -> Mailbox:

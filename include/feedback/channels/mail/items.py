@@ -21,13 +21,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from feedback.channels.base import IntakeItem, InvalidItem, Rejected
-from feedback.channels.config import Mailbox, load_channels
 from feedback.channels.mail.parse import Attachment, ParsedMail, parse_mail
 
+# The parse workers (pool.py) import this module and only judge mail: the database and the channel
+# configuration are imported where they are used, so a worker starts without them.
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from feedback.channels.config import Mailbox
     from feedback.settings import Settings
 
 CHANNEL = "email"
@@ -73,6 +75,7 @@ class MailRules:
     @classmethod
     def for_mailbox(cls, mailbox: Mailbox, settings: Settings, base: Path) -> MailRules:
         """Rules from a `config.Mailbox` and `config.Settings`; every mailbox's address counts as ours."""
+        from feedback.channels.config import load_channels  # not in the workers (see the imports above)
 
         own = {a.lower() for m in load_channels().mailboxes for a in m.addresses} | set(mailbox.addresses)
         folder = Path(settings.mail.attachments_dir)
@@ -177,6 +180,8 @@ def resolve_reused_ids(conn: sa.Connection, items: Sequence[IntakeItem]) -> list
     Senders' software reuses Message-IDs (templates, broken clients); keying on the id
     alone would silently drop the second mail. Runs inside the storing transaction.
     """
+    import sqlalchemy as sa  # not in the workers (see the imports above)
+
     ids = [i.external_id for i in items if not i.external_id.startswith("sha256:")]
     stored: dict[str, str | None] = {}
     if ids:

@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.generator import BytesGenerator
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
@@ -326,12 +326,36 @@ def _received_date(value: str | None) -> datetime | None:
     return _date(value.rsplit(";", 1)[1], _Notes(0))
 
 
+_MONTH_NUMBERS = {name: n for n, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+# The date form nearly every client writes ("Thu, 01 Oct 2026 08:00:00 +0800"), read with one regex.
+_USUAL_DATE = re.compile(r"(?:[A-Za-z]{3}, )?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+
+
+def _usual_date(text: str) -> datetime | None:
+    """``parsedate_to_datetime(text)`` for the usual form, without its token-by-token parser; None for
+    any other form (and for what that parser treats specially: two-digit years, -0000), which it reads."""
+    match = _USUAL_DATE.fullmatch(text)
+    if match is None:
+        return None
+    day, month_name, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+    month = _MONTH_NUMBERS.get(month_name.lower())
+    if month is None or int(year) < 100 or (sign == "-" and zone_h == zone_m == "00"):
+        return None
+    offset = int(zone_h) * 3600 + int(zone_m) * 60
+    try:
+        return datetime(int(year), month, int(day), int(hour), int(minute), int(second),
+                        tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)))
+    except ValueError:   # out of range: the stdlib parser decides what that is
+        return None
+
+
 def _date(value: str | None, notes: _Notes) -> datetime | None:
     if not value:
         return None
     text = " ".join(as_bytes(value).decode("ascii", "replace").split())
     try:
-        parsed = parsedate_to_datetime(text)
+        parsed = _usual_date(text) or parsedate_to_datetime(text)
     except Exception:  # the stdlib raises several types for garbage dates
         parsed = None
     if parsed is None:
@@ -438,7 +462,12 @@ def _walk(part: Message, notes: _Notes, out: _Collected, depth: int = 0, body_al
     try:
         headers = _raw_headers(part)
         ctype, params = _content_type(part, headers, notes)
-        payload = part.get_payload()
+        # The parsed payload itself (private, not in typeshed): get_payload() also decodes a text body we do
+        # not use. Only an 8-bit payload makes get_payload() do (and possibly fail at) that, so only then is
+        # it still called, and a part it fails on is unreadable as before.
+        payload = part._payload  # type: ignore[attr-defined]
+        if isinstance(payload, str) and not payload.isascii():
+            payload = part.get_payload()
         if isinstance(payload, list):
             _walk_container(part, headers, ctype, params, payload, notes, out, depth, body_allowed)
             return

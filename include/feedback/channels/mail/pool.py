@@ -1,21 +1,27 @@
-"""Judging a batch of mails on every core: a process pool for backlogs, this process for a few mails.
+"""Judging a batch of mails on every core: worker processes for backlogs, this process for a few mails.
 
 Parsing is CPU work in pure Python, so one process reads a backlog at the speed of one
 core while the IMAP server and the database wait. A `MailJudge` sends a large batch to
 worker processes in chunks and hands back the results in the batch's order, while the
 caller fetches the next batch and stores the previous one.
 
-- **Cost**: a pool is only started, lazily, for a batch of at least `min_batch` mails
+- **Cost**: workers are only started, lazily, for a batch of at least `min_batch` mails
   (a scheduled run that finds a handful of mails judges them here) and only on a machine
-  with more than one core; it lives for one run (`with MailJudge(...)`) and is closed with it.
-- **Fork safety**: workers come from a fork server (a clean process that imports this
-  module once), never from a fork of the task process with its open database and IMAP
-  connections and threads; where fork servers do not exist, spawn. A process that may not
-  have children (a daemonic worker) judges in-process.
+  with more than one core; they live for one run (`with MailJudge(...)`) and are closed with it.
+  A worker is a fresh interpreter that imports the mail parser and nothing else: not the
+  task's main module, which multiprocessing's spawn and fork-server children import again
+  (for an Airflow task, Airflow itself), so a worker is ready in a fraction of a second.
+- **Fork safety**: workers are started with `subprocess` (fork and exec at once), never as a
+  fork of the task process with its open database and IMAP connections and threads. A
+  daemonic process may start them too. Where no worker can be started (or one fails to come
+  up), the mails are judged in this process, as for a small batch.
+- **Transport**: each worker has a feeding thread here that sends it one chunk at a time over
+  a pipe (pickled) and reads back the results; chunks are taken from one queue, so a slow
+  chunk never holds up the other worker.
 - **Poison**: `judge` already parks a mail that makes the parser raise. A mail that kills
-  its worker outright (a crash in C code, the OOM killer) breaks the pool; the mails of the
-  lost chunks are then judged again one at a time in a fresh pool, so only the mail that
-  kills its worker again is parked (reason ``parser_crash``) and the rest go through.
+  its worker outright (a crash in C code, the OOM killer) loses only that worker's chunk;
+  its mails are judged again one at a time, so only the mail that kills its worker again is
+  parked (reason ``parser_crash``) and the rest go through. The dead worker is replaced.
 - **Logs**: what `judge` logs in a worker is logged again here, in the task's log.
 
 Knobs (environment, for operators and tests): ``FEEDBACK_MAIL_PARSE_WORKERS`` (worker
@@ -25,14 +31,20 @@ processes; default the cores this process may use, 0 or 1 to judge in-process) a
 
 from __future__ import annotations
 
+import collections
+import json
 import logging
-import multiprocessing
 import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from datetime import datetime
-from multiprocessing.context import BaseContext
+from multiprocessing.connection import Connection
 from typing import Any
 
 from feedback.channels.base import IntakeItem, Rejected
@@ -43,9 +55,18 @@ log = logging.getLogger(__name__)
 POOL_MIN_BATCH = 200           # below this many mails a batch is judged here: a pool costs more than it saves
 CHUNK_MAILS = 40               # mails per task sent to a worker
 CHUNK_BYTES = 8 * 1024 * 1024  # and at most about this many raw bytes
+STOP_SECONDS = 10              # how long a closing worker may take to finish its chunk before it is killed
 
 Judge = Callable[..., IntakeItem | Rejected]
 Result = IntakeItem | Rejected
+Records = list[tuple[str, int, str]]
+
+# What a worker process runs: the parent's import path (so `feedback` and a judge function given by
+# reference resolve as they do here), then `serve` on the two pipe ends it was handed.
+_BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+         "from feedback.channels.mail.pool import serve; serve(int(sys.argv[2]), int(sys.argv[3]))")
+_READY = b"ready"
+_PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 def default_workers() -> int:
@@ -69,7 +90,7 @@ class _Records(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.records: list[tuple[str, int, str]] = []
+        self.records: Records = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append((record.name, record.levelno, record.getMessage()))
@@ -89,7 +110,7 @@ def _judge_all(mails: Sequence[Any], rules: MailRules, run_time: datetime, folde
 
 
 def _judge_chunk(mails: Sequence[Any], rules: MailRules, run_time: datetime, folder_source: str, outbound: bool,
-                 judge_fn: Judge) -> tuple[list[Result], list[tuple[str, int, str]]]:
+                 judge_fn: Judge) -> tuple[list[Result], Records]:
     """Worker side: judge the chunk; its results and what was logged meanwhile."""
     handler = _Records()
     root = logging.getLogger("feedback")
@@ -104,13 +125,209 @@ def _judge_chunk(mails: Sequence[Any], rules: MailRules, run_time: datetime, fol
         root.setLevel(level)
 
 
-def _context() -> BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])   # the fork server imports the parser once, workers start warm
-        return ctx
-    return multiprocessing.get_context("spawn")
+def serve(read_fd: int, write_fd: int) -> None:
+    """A worker process's loop: judge each chunk the parent sends and answer with the results.
+
+    Ends when the parent says stop (an empty message) or goes away (end of file), so a worker
+    never outlives the task that started it. Interrupts are the parent's to handle.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    try:
+        outbox.send_bytes(_READY)
+        while True:
+            message = inbox.recv_bytes()
+            if not message:
+                return
+            try:
+                answer: tuple[bool, object] = (True, _judge_chunk(*pickle.loads(message)))
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it there
+                # The type only: an exception's text can quote the message's bytes.
+                answer = (False, type(exc).__name__)
+            outbox.send_bytes(pickle.dumps(answer, protocol=_PICKLE))
+    except (EOFError, OSError):   # the parent is gone: nothing left to answer
+        return
+    finally:
+        inbox.close()
+        outbox.close()
+
+
+class _WorkerLost(Exception):
+    """The worker process died while it held this chunk."""
+
+
+class _NoWorker(Exception):
+    """No worker process could be started (or it died before it was ready): judge here instead."""
+
+
+class _Worker:
+    """One worker process, fed from the shared queue by a thread here, with `WINDOW` chunks in flight.
+
+    The next chunk already waits in the pipe while the worker judges one, so it never idles
+    for this process to hand it work. Results are read by a second thread (reading and writing
+    in one would deadlock on full pipes), in the order the chunks were sent. The process is
+    started when the first chunk arrives and again after it died; a death fails the chunks it
+    held (`_WorkerLost`), nothing else.
+    """
+
+    WINDOW = 2
+
+    def __init__(self, tasks: queue.SimpleQueue[tuple[Future[Any], tuple[Any, ...]] | None]) -> None:
+        self.tasks = tasks
+        self.lock = threading.Lock()
+        self.slots = threading.Semaphore(self.WINDOW)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.outbox: Connection | None = None
+        self.reader: threading.Thread | None = None
+        self.inflight: collections.deque[tuple[Future[Any], tuple[Any, ...]]] = collections.deque()
+        self.dead = False     # the process died; the feeding thread replaces it
+        self.thread = threading.Thread(target=self._feed, name="mail-judge-feeder", daemon=True)
+        self.thread.start()
+
+    def _start(self) -> Connection:
+        """A new worker process, ready to judge (it imported the parser); its pipe for chunks."""
+        parent_read, child_write = os.pipe()
+        child_read, parent_write = os.pipe()
+        inbox, outbox = Connection(parent_read, writable=False), Connection(parent_write, readable=False)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(child_read), str(child_write)],
+                pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL)
+        except (OSError, ValueError) as exc:
+            inbox.close()
+            outbox.close()
+            raise _NoWorker(type(exc).__name__) from None
+        finally:
+            os.close(child_read)
+            os.close(child_write)
+        try:
+            ready = inbox.recv_bytes()
+        except (EOFError, OSError):
+            ready = b""
+        if ready != _READY:
+            inbox.close()
+            outbox.close()
+            _reap(proc, kill=True)
+            raise _NoWorker("the worker process ended before it was ready")
+        self.proc, self.outbox, self.dead = proc, outbox, False
+        self.reader = threading.Thread(target=self._read, args=(proc, inbox), name="mail-judge-reader", daemon=True)
+        self.reader.start()
+        return outbox
+
+    def _retire(self, stop: bool) -> None:
+        """Done with the current process: asked to stop after its chunks (or already dead), reaped."""
+        proc, outbox, reader = self.proc, self.outbox, self.reader
+        self.proc = self.outbox = self.reader = None
+        if outbox is not None:
+            if stop:
+                try:
+                    outbox.send_bytes(b"")
+                except OSError:
+                    pass
+            outbox.close()
+        if reader is not None:
+            reader.join()
+        if proc is not None:
+            _reap(proc, kill=not stop)
+
+    def _feed(self) -> None:
+        while True:
+            self.slots.acquire()
+            task = self.tasks.get()
+            if task is None:
+                self._retire(stop=True)
+                return
+            future, args = task
+            # A chunk handed back by a dead worker that never started it is already running.
+            if not future.running() and not future.set_running_or_notify_cancel():
+                self.slots.release()
+                continue
+            try:
+                message = pickle.dumps(args, protocol=_PICKLE)
+                outbox = self._held(task)
+            except BaseException as exc:  # noqa: BLE001 - no worker, or arguments that do not pickle: raised there
+                future.set_exception(exc)
+                self.slots.release()
+                continue
+            try:
+                outbox.send_bytes(message)
+            except OSError:   # it died: the reading thread fails what it held
+                pass
+
+    def _held(self, task: tuple[Future[Any], tuple[Any, ...]]) -> Connection:
+        """Record `task` as in flight on a live process (started, or replaced when dead); its pipe."""
+        while True:
+            with self.lock:
+                if self.outbox is not None and not self.dead:
+                    self.inflight.append(task)
+                    return self.outbox
+            self._retire(stop=False)
+            self._start()
+
+    def _read(self, proc: subprocess.Popen[bytes], inbox: Connection) -> None:
+        with inbox:
+            while True:
+                try:
+                    ok, value = pickle.loads(inbox.recv_bytes())
+                except (EOFError, OSError):
+                    break
+                with self.lock:
+                    future, _ = self.inflight.popleft()
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(RuntimeError(f"{value} in a mail parse worker"))
+                self.slots.release()
+        with self.lock:   # the process ended: stopped after its chunks, or died holding some
+            held = list(self.inflight)
+            self.inflight.clear()
+            self.dead = True
+        if not held:
+            return
+        proc.kill()
+        # The first chunk held is the one it was judging when it died; the others it never started,
+        # so they go back to the queue for a live worker.
+        held[0][0].set_exception(_WorkerLost())
+        for task in held[1:]:
+            self.tasks.put(task)
+        for _ in held:
+            self.slots.release()
+
+
+def _reap(proc: subprocess.Popen[bytes], kill: bool) -> None:
+    if kill:
+        proc.kill()
+    try:
+        proc.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class _Pool:
+    """Worker processes for one run, fed from one queue; `close` lets them finish and stop."""
+
+    def __init__(self, workers: int) -> None:
+        self.tasks: queue.SimpleQueue[tuple[Future[Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self.workers = [_Worker(self.tasks) for _ in range(workers)]
+
+    def submit(self, *args: Any) -> Future[tuple[list[Result], Records]]:
+        future: Future[tuple[list[Result], Records]] = Future()
+        self.tasks.put((future, args))
+        return future
+
+    def close(self) -> None:
+        while True:   # chunks nobody waits for any more are not judged
+            try:
+                task = self.tasks.get_nowait()
+            except queue.Empty:
+                break
+            if task is not None:
+                task[0].cancel()
+        for _ in self.workers:
+            self.tasks.put(None)
+        for worker in self.workers:
+            worker.thread.join()
 
 
 def _chunks(mails: Sequence[Any]) -> list[list[Any]]:
@@ -138,7 +355,7 @@ class MailJudge:
         self.workers = default_workers() if workers is None else workers
         self.min_batch = default_min_batch() if min_batch is None else min_batch
         self.judge_fn = judge_fn
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: _Pool | None = None
         self._unavailable = self.workers < 2
         self.used_pool = False
 
@@ -150,74 +367,73 @@ class MailJudge:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
-    def _executor(self) -> ProcessPoolExecutor | None:
+    def _executor(self) -> _Pool | None:
         if self._pool is None and not self._unavailable:
-            if multiprocessing.current_process().daemon:
-                log.info("mail parsing stays in this process: a daemonic process may not start workers")
-                self._unavailable = True
-                return None
-            try:
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context())
-            except (OSError, ValueError, AssertionError) as exc:
-                log.warning("mail parsing stays in this process: no worker processes (%s)", type(exc).__name__)
-                self._unavailable = True
+            self._pool = _Pool(self.workers)
         return self._pool
+
+    def _here(self, mails: Sequence[Any], folder_source: str, outbound: bool) -> list[Result]:
+        return _judge_all(mails, self.rules, self.run_time, folder_source, outbound, self.judge_fn)
 
     def submit(self, mails: Sequence[Any], *, folder_source: str, outbound: bool) -> Callable[[], list[Result]]:
         """Start judging `mails` (RawMail); the returned function gives their results, in order."""
         pool = self._executor() if len(mails) >= self.min_batch else None
         if pool is None:
-            results = _judge_all(mails, self.rules, self.run_time, folder_source, outbound, self.judge_fn)
+            results = self._here(mails, folder_source, outbound)
             return lambda: results
         self.used_pool = True
         chunks = _chunks(mails)
-        futures = [pool.submit(_judge_chunk, chunk, self.rules, self.run_time, folder_source, outbound,
-                               self.judge_fn) for chunk in chunks]
+        futures = [pool.submit(chunk, self.rules, self.run_time, folder_source, outbound, self.judge_fn)
+                   for chunk in chunks]
         return lambda: self._collect(chunks, futures, folder_source, outbound)
 
-    def _collect(self, chunks: list[list[Any]], futures: list[Future[tuple[list[Result], list[tuple[str, int, str]]]]],
-                 folder_source: str,
-                 outbound: bool) -> list[Result]:
+    def _collect(self, chunks: list[list[Any]], futures: list[Future[tuple[list[Result], Records]]],
+                 folder_source: str, outbound: bool) -> list[Result]:
         results: list[Result] = []
         for chunk, future in zip(chunks, futures, strict=True):
             try:
                 judged, records = future.result()
-            except BrokenProcessPool:
-                self._restart()
+            except _WorkerLost:
                 judged, records = self._one_by_one(chunk, folder_source, outbound), []
-            for name, level, message in records:
-                logging.getLogger(name).log(level, "%s", message)
+            except _NoWorker as exc:
+                judged, records = self._no_workers(exc, chunk, folder_source, outbound), []
+            _log_again(records)
             results.extend(judged)
         return results
 
-    def _restart(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _no_workers(self, exc: _NoWorker, chunk: list[Any], folder_source: str, outbound: bool) -> list[Result]:
+        if not self._unavailable:
+            log.warning("mail parsing stays in this process: no worker processes (%s)", exc)
+            self._unavailable = True
+        return self._here(chunk, folder_source, outbound)
 
     def _one_by_one(self, chunk: list[Any], folder_source: str, outbound: bool) -> list[Result]:
-        """After a worker died: each mail of a lost chunk alone, so only the one that kills a worker is parked."""
+        """After a worker died: each mail of its chunk alone, so only the one that kills a worker is parked."""
+        pool = self._executor()
+        if pool is None:
+            return self._here(chunk, folder_source, outbound)
+        futures = [pool.submit([mail], self.rules, self.run_time, folder_source, outbound, self.judge_fn)
+                   for mail in chunk]
         results: list[Result] = []
-        for mail in chunk:
-            pool = self._executor()
-            if pool is None:
-                results.extend(_judge_all([mail], self.rules, self.run_time, folder_source, outbound,
-                                          self.judge_fn))
-                continue
+        for mail, future in zip(chunk, futures, strict=True):
             try:
-                judged, records = pool.submit(_judge_chunk, [mail], self.rules, self.run_time, folder_source,
-                                              outbound, self.judge_fn).result()
-            except BrokenProcessPool:
-                self._restart()
+                judged, records = future.result()
+            except _WorkerLost:
                 log.error("mail %s ended the parser's process; parked", mail.ref)
                 results.append(Rejected(CHANNEL, folder_source, mail.ref, "parser_crash",
                                         "the parser's process died on this mail; the rest of the batch went on",
                                         mail.raw))
                 continue
-            for name, level, message in records:
-                logging.getLogger(name).log(level, "%s", message)
+            except _NoWorker as exc:
+                judged, records = self._no_workers(exc, [mail], folder_source, outbound), []
+            _log_again(records)
             results.extend(judged)
         return results
+
+
+def _log_again(records: Records) -> None:
+    for name, level, message in records:
+        logging.getLogger(name).log(level, "%s", message)

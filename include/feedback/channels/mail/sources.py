@@ -110,6 +110,8 @@ class MailSource(Protocol):
 class ImapFolder:
     """One IMAP folder read by UID after the stored (UIDVALIDITY, last UID)."""
 
+    listing_limit = 1_000_000      # UIDs kept from one SEARCH for the batches that follow
+
     def __init__(self, reader: ImapReader, mailbox: str, folder: str, max_message_bytes: int,
                  after_commit: str = "keep", move_to: str | None = None, run_time: datetime | None = None) -> None:
         self.run_time = run_time
@@ -123,9 +125,13 @@ class ImapFolder:
         self.uidvalidity = 0
         self.last_uid = 0
         self.resynced = False
+        # UIDs after last_uid that the last SEARCH listed and no batch has taken yet: a backlog is searched
+        # once, not once per batch (a search lists every UID to the end of the folder).
+        self._listed: list[int] = []
 
     def start(self, stored: dict[str, Any] | None) -> None:
         state = self.reader.select(self.folder)
+        self._listed = []
         self.uidvalidity = state.uidvalidity
         stored = stored or {}
         if stored.get("uidvalidity") == state.uidvalidity:
@@ -149,7 +155,9 @@ class ImapFolder:
         return min(internal_date, self.run_time) if self.run_time else internal_date
 
     def next_batch(self, limit: int) -> Batch | None:
-        uids = self.reader.uids_after(self.last_uid, limit)
+        if not self._listed:   # new mail is only ever listed after what was listed before (UIDs ascend)
+            self._listed = self.reader.uids_after(self.last_uid, self.listing_limit)
+        uids, self._listed = self._listed[:limit], self._listed[limit:]
         if not uids:
             return None
         fetched = self.reader.fetch(uids, self.max_message_bytes)

@@ -96,8 +96,12 @@ def _safe(label: str) -> str:
     return label if _LABEL_RE.fullmatch(label) else "(invalid label)"
 
 
+@functools.lru_cache(maxsize=512)
 def _codec(label: str) -> str | None:
-    """Python's codec name for a label, or None when no usable text codec goes by that name."""
+    """Python's codec name for a label, or None when no usable text codec goes by that name.
+
+    Cached: every part of every mail asks, and the same few labels recur.
+    """
     if not _LABEL_RE.fullmatch(label):
         return None
     name = _ALIASES.get(label, label)
@@ -160,6 +164,11 @@ def _strict(data: bytes, codec: str) -> tuple[str, bool] | None:
             return _iso2022_jp_ms(data), False
         except (ValueError, UnicodeDecodeError):
             return None
+    try:
+        # Whole and valid, the usual case: one decode; the incremental decoder only for the rest.
+        return data.decode(codec), False
+    except Exception:  # noqa: BLE001 - any codec failure: try again forgiving a cut-off last character
+        pass
     try:
         decoder = codecs.getincrementaldecoder(codec)()
         text = decoder.decode(data, final=False)
@@ -516,7 +525,9 @@ _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 
 def normalise_text(text: str) -> str:
     """LF line ends, no control characters or NULs, no trailing spaces, no blank edges."""
-    text = _CONTROL.sub("", _NEWLINES.sub("\n", text))
+    if "\r" in text or "\u2028" in text or "\u2029" in text or "\x85" in text:   # a scan is cheaper than the regex
+        text = _NEWLINES.sub("\n", text)
+    text = _CONTROL.sub("", text)
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
 
 

@@ -27,6 +27,9 @@ from email.feedparser import headerRE  # type: ignore[attr-defined]  # the stdli
 from email.message import Message
 
 _LONE_CR = re.compile(r"\r(?!\n)")
+# One header field as the feed parser reads it without a defect: a name (headerRE's characters, at least
+# one) and a colon, then the rest of the line (leading blanks skipped) and its continuation lines.
+_FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*\n(?:[ \t][^\n]*\n)*)")
 _MAX_DEPTH = 30
 
 
@@ -47,6 +50,17 @@ def message_from_bytes(data: bytes) -> Message:
         raise
     except Exception:  # a shape this module did not foresee: the standard parser is the reference
         return email.message_from_bytes(data)
+
+
+def _content_type(msg: Message) -> str:
+    """``msg.get_content_type()``, read straight from the parsed fields when the value is plain ASCII."""
+    for name, value in msg._headers:  # type: ignore[attr-defined]  # private, not in typeshed
+        if name.lower() == "content-type":
+            if not value.isascii():   # 8-bit bytes: the policy turns the value into a Header first
+                return msg.get_content_type()
+            ctype = value.partition(";")[0].strip().lower()
+            return ctype if ctype.count("/") == 1 else "text/plain"
+    return msg.get_default_type()
 
 
 def _source_parse(lines: list[str]) -> tuple[str, str]:
@@ -89,7 +103,7 @@ class _Builder:
         if digest_child:
             msg.set_default_type("message/rfc822")
         body = self._headers(msg, start, end)
-        ctype = msg.get_content_type()
+        ctype = _content_type(msg)
         if ctype == "message/delivery-status":
             raise _Fallback
         maintype = ctype.split("/", 1)[0]
@@ -105,6 +119,31 @@ class _Builder:
 
     def _headers(self, msg: Message, pos: int, end: int) -> int:
         """Parse the header block at `pos` into `msg`; the position where the body starts."""
+        body = self._plain_headers(msg, pos, end)
+        return body if body >= 0 else self._header_lines(msg, pos, end)
+
+    def _plain_headers(self, msg: Message, pos: int, end: int) -> int:
+        """The usual header block (named fields, continuation lines, a blank line), field by field
+        with one regex each; -1 for anything else (a "From " line, no blank line, ...), which
+        `_header_lines` then reads line by line, as the feed parser does."""
+        text = self.text
+        fields = []
+        match = _FIELD.match(text, pos, end)
+        while match is not None:
+            # as _source_parse leaves them: the first line's leading blanks and the last line end cut
+            fields.append((match[1], match[2].rstrip("\r\n")))
+            pos = match.end()
+            match = _FIELD.match(text, pos, end)
+        if text.startswith("\n", pos, end):
+            body = pos + 1
+        elif text.startswith("\r\n", pos, end):
+            body = pos + 2
+        else:
+            return -1
+        msg._headers.extend(fields)  # type: ignore[attr-defined]  # private, not in typeshed
+        return body
+
+    def _header_lines(self, msg: Message, pos: int, end: int) -> int:
         text = self.text
         lines = []
         while pos < end:
