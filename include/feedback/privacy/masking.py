@@ -56,13 +56,15 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from feedback.configfile import Strict, load_file
@@ -251,23 +253,27 @@ def _fold_table() -> dict[int, str]:
 
 
 @lru_cache(maxsize=1)
-def _fold_re() -> re.Pattern[str]:
-    return re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_fold_table())) + "]+")
-
-
-def _fold_run(m: re.Match[str]) -> str:
-    return m.group(0).translate(_fold_table())
+def _folding() -> tuple[Callable[[str], list[str]], dict[str, str]]:
+    """(every foldable character of a text, in order; character -> its ASCII form)."""
+    table = _fold_table()
+    chars = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(table)) + "]")
+    return chars.findall, {chr(cp): folded for cp, folded in table.items()}
 
 
 def fold(text: str) -> str:
     """The detection copy of ``text``: same length, compatibility forms folded to ASCII.
 
     Detection patterns are ASCII, and customers type ``１３８``, ``＠`` and ``（0571）``;
-    keeping the length lets every span found in the copy index the original.
+    keeping the length lets every span found in the copy index the original. A text holds
+    a few distinct such characters (``，``, ``：``): one C-level replace each is quicker than
+    visiting every run of them (the replacements are ASCII, so no replace makes work for another).
     """
     if text.isascii():
         return text
-    return _fold_re().sub(_fold_run, text)
+    find_all, folded = _folding()
+    for ch in set(find_all(text)):
+        text = text.replace(ch, folded[ch])
+    return text
 
 
 # --- patterns ----------------------------------------------------------------------------------
@@ -337,6 +343,29 @@ def _context_re(words: list[str], value: str, window: int) -> re.Pattern[str]:
     )
 
 
+def _first_chars_re(words: list[str]) -> re.Pattern[str]:
+    """The characters a context word starts with, case-insensitive as ``_context_re`` reads them."""
+    return re.compile("[" + "".join(sorted({re.escape(w[0]) for w in words})) + "]", re.IGNORECASE)
+
+
+def _context_finditer(pattern: re.Pattern[str], first: re.Pattern[str], t: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(t)`` for a ``_context_re`` pattern, tried only where a context word can start.
+
+    A match starts with a context word. The pattern opens with lookbehinds, so the regex
+    engine cannot skip to such a place and tries every position of the text; ``first``, one
+    character class, is skipped to in C. Matches are taken left to right without overlap,
+    exactly as ``finditer`` does.
+    """
+    pos = 0
+    while (start := first.search(t, pos)) is not None:
+        m = pattern.match(t, start.start())
+        if m is None:
+            pos = start.start() + 1
+        else:
+            yield m
+            pos = m.end()
+
+
 def _keywords_re(words: list[str]) -> re.Pattern[str] | None:
     if not words:
         return None
@@ -404,11 +433,50 @@ _CN_MOBILE = (phonenumbers.PhoneNumberType.MOBILE,)
 def _cn_fixed_line(national: str) -> str | None:
     """``national`` (area code without its 0, then the subscriber number) when it is a Chinese fixed line.
 
-    The number is built directly instead of parsed from text: the pattern already split off the
-    trunk 0, and parsing was most of the masker's time on text with landlines.
+    This is ``phonenumbers.number_type(+86 national) in _FIXED``, asked of China's metadata
+    directly (see ``_cn_number_descs``): the pattern already split off the trunk 0, and parsing,
+    then looking the region up again for every number, was most of the time on text with landlines.
     """
-    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(national))
-    return national if phonenumbers.number_type(number) in _FIXED else None
+    general, others, fixed_line = _cn_number_descs()
+    if not _matches(national, general) or any(_matches(national, desc) for desc in others):
+        return None
+    return national if _matches(national, fixed_line) else None
+
+
+_Desc = tuple[frozenset[int], re.Pattern[str]] | None
+
+
+def _matches(national: str, desc: _Desc) -> bool:
+    """phonenumbers' test of a national number against one number description of the metadata."""
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+@lru_cache(maxsize=1)
+def _cn_number_descs() -> tuple[_Desc, tuple[_Desc, ...], _Desc]:
+    """China's number descriptions in the order ``phonenumbers.number_type`` tries them.
+
+    (general, the types it tries before fixed lines, fixed line): a number is a fixed line
+    when it fits the general description, none of the earlier types and the fixed-line one
+    (whether it could also be a mobile makes it FIXED_LINE_OR_MOBILE, which counts too).
+    Read from the installed metadata, so a phonenumbers update changes the rules here as well.
+    """
+    metadata = PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None  # shipped with every phonenumbers release
+
+    def desc(number_desc: Any) -> _Desc:
+        if number_desc is None or not number_desc.national_number_pattern:
+            return None
+        return frozenset(number_desc.possible_length or ()), re.compile(number_desc.national_number_pattern)
+
+    earlier = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+    return (
+        desc(metadata.general_desc),
+        tuple(desc(getattr(metadata, name)) for name in earlier),
+        desc(metadata.fixed_line),
+    )
 
 
 def _cn_area_length(national: str) -> int:
@@ -478,6 +546,8 @@ class Masker:
                               for digits in range(_MOST_NEEDED + 1)]
         self._qq_re = _context_re(cfg.qq.context, _QQ_VALUE, cfg.qq.window)
         self._wechat_re = _context_re(cfg.wechat.context, _WECHAT_VALUE, cfg.wechat.window)
+        self._qq_first = _first_chars_re(cfg.qq.context)
+        self._wechat_first = _first_chars_re(cfg.wechat.context)
         self._order_re = _keywords_re(cfg.order_context.words)
         self._override_re = _keywords_re(cfg.order_context.override_words)
         self._order_kinds = frozenset(cfg.order_context.kinds)
@@ -612,10 +682,10 @@ class Masker:
         if not self._any_context_word.search(lower):
             return out
         if "qq" in on and self._qq_words.search(lower):
-            for m in self._qq_re.finditer(t):
+            for m in _context_finditer(self._qq_re, self._qq_first, t):
                 out.append((m.start("value"), m.end("value"), "qq", m.group("value")))
         if "wechat" in on and self._wechat_words.search(lower):
-            for m in self._wechat_re.finditer(t):
+            for m in _context_finditer(self._wechat_re, self._wechat_first, t):
                 value = m.group("value")
                 if (
                     value.lower().startswith("wxid_")
@@ -631,11 +701,19 @@ class Masker:
 
         ``digits``: the longest digit stretch in the window; patterns needing more are skipped.
         """
+        # Every pattern starts with a digit, "(" or "+" that stands alone (_L): where none does, as in
+        # an order number glued to its letters, there is nothing to find; else scanning starts there.
+        first = _NUMBER_START_RE.search(t, lo, hi)
+        if first is None:
+            return
+        lo = first.start()
         on = self._on_by_digits[min(digits, _MOST_NEEDED)]
+        mobile_ends: dict[int, int] = {}
         if "mobile" in on:
             for m in MOBILE_RE.finditer(t, lo, hi):
                 out.append((m.start(), m.end(), "mobile", "+86" + _digits(m.group("num"))))
-        if "landline" in on:
+                mobile_ends[m.start()] = m.end()
+        if "landline" in on and t.find("0", lo, hi) >= 0:  # the trunk 0 of the area code
             for m in LANDLINE_RE.finditer(t, lo, hi):
                 national = _cn_fixed_line((m.group("a1") or m.group("a2"))[1:] + _digits(m.group("sub")))
                 if national is not None:
@@ -645,6 +723,10 @@ class Masker:
             for m in SERVICE_RE.finditer(t, lo, hi):
                 out.append((m.start(), m.end(), "service_number", "+86" + _digits(m.group("num"))))
         for m in INTL_RE.finditer(t, lo, hi) if t.find("+", lo, hi) >= 0 or t.find("00", lo, hi) >= 0 else ():
+            if mobile_ends.get(m.start(), -1) >= m.end():
+                # A mobile starts here and reaches at least as far: whatever phonenumbers makes of
+                # the candidate, the mobile (sorted first) is the one that is kept, so don't ask it.
+                continue
             found = _intl_span(m.group(0))
             if found is not None and found[1] in on:
                 length, kind, normalized = found
@@ -697,7 +779,18 @@ def _emails(t: str) -> list[tuple[int, int, str, str]]:
     at = t.find("@")
     floor = 0
     while at >= 0:
-        m = EMAIL_RE.search(t, max(floor, at - 65), at + 256)
+        lo = max(floor, at - 65)
+        if t.find("@", lo, at) < 0:
+            # An address starting at or before this "@" has its "@" at the first one after its
+            # start: here, as no other is in between. So a domain must start right after it and the
+            # local part end right before it (a masked "zhangsan@***" fails at once, where the
+            # search would read on through the next 256 characters), and the address can only
+            # start in the run of local-part characters before it: the search starts there.
+            if t[at + 1 : at + 2] not in _ALNUM or t[at - 1 : at] not in _LOCAL_END:
+                at = t.find("@", at + 1)
+                continue
+            lo += len(t[lo:at].rstrip(_LOCAL_CHARS))
+        m = EMAIL_RE.search(t, lo, at + 256)
         if m is not None and m.start() <= at:
             found.append((m.start(), m.end(), "email", m.group(0).lower()))
             floor = m.end()
@@ -705,6 +798,13 @@ def _emails(t: str) -> list[tuple[int, int, str, str]]:
         else:
             at = t.find("@", at + 1)
     return found
+
+
+_NUMBER_START_RE = re.compile(_L + r"[0-9(+]")
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+# EMAIL_RE's local part: its characters, and those it may end with.
+_LOCAL_CHARS = string.ascii_letters + string.digits + "._%+-"
+_LOCAL_END = _ALNUM | {"_", "%", "+", "-"}
 
 
 def _windows(t: str) -> list[tuple[int, int, int]]:
@@ -716,10 +816,12 @@ def _windows(t: str) -> list[tuple[int, int, int]]:
     pattern that needs more digits than that is not run there.
     """
     windows: list[tuple[int, int, int]] = []
+    length = len(t)
     for m in _LONG_ISLAND_RE.finditer(t):
-        run = m.group(0)
+        run = m.group()
         digits = len(run) - len(run.translate(_DIGITS_DROPPED))
-        lo, hi = max(0, m.start() - 8), min(len(t), m.end() + 3)
+        start, end = m.span()
+        lo, hi = max(0, start - 8), min(length, end + 3)
         if windows and lo <= windows[-1][1]:
             windows[-1] = (windows[-1][0], hi, max(digits, windows[-1][2]))
         else:
@@ -729,7 +831,10 @@ def _windows(t: str) -> list[tuple[int, int, int]]:
 
 # The stretches of _ISLAND_RE with at least _MIN_ISLAND_DIGITS digits, found by the regex engine
 # (separators never end a stretch, so the match starting at a stretch's first digit is all of it).
-_LONG_ISLAND_RE = re.compile(r"[0-9](?:[ .()+\-/]*[0-9]){" + str(_MIN_ISLAND_DIGITS - 1) + ",}")
+# Only a stretch's first digit can start one, hence the lookbehind (after the digit, so the engine
+# still skips to digits in C); nothing can follow a stretch's end, hence no backtracking (*+, {7,}+):
+# both only spare the engine the hopeless tries on dates and amounts, the matches are the same.
+_LONG_ISLAND_RE = re.compile(r"[0-9](?<![0-9]{2})(?:[ .()+\-/]*+[0-9]){" + str(_MIN_ISLAND_DIGITS - 1) + ",}+")
 _DIGITS_DROPPED = str.maketrans("", "", "0123456789")
 # How far a number's rules read beyond its window: the order keywords before it (order_context.window,
 # at most 40) and the lookbehinds; a replacement further away cannot change what is found there.
