@@ -32,29 +32,32 @@ processes; default the cores this process may use, 0 or 1 to judge in-process) a
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import logging
 import os
 import pickle
 import queue
 import signal
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime
-from multiprocessing.connection import Connection
 from typing import Any
 
 from feedback.channels.base import IntakeItem, Rejected
 from feedback.channels.mail.items import CHANNEL, MailRules, judge
+from feedback.channels.mail.sources import RawMail
 
 log = logging.getLogger(__name__)
 
 POOL_MIN_BATCH = 200           # below this many mails a batch is judged here: a pool costs more than it saves
 CHUNK_MAILS = 40               # mails per task sent to a worker
 CHUNK_BYTES = 8 * 1024 * 1024  # and at most about this many raw bytes
+PIPE_BYTES = 1024 * 1024        # pipe buffer asked for (Linux lets any process have up to 1 MiB)
 STOP_SECONDS = 10              # how long a closing worker may take to finish its chunk before it is killed
 
 Judge = Callable[..., IntakeItem | Rejected]
@@ -65,8 +68,9 @@ Records = list[tuple[str, int, str]]
 # reference resolve as they do here), then `serve` on the two pipe ends it was handed.
 _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
          "from feedback.channels.mail.pool import serve; serve(int(sys.argv[2]), int(sys.argv[3]))")
-_READY = b"ready"
 _PICKLE = pickle.HIGHEST_PROTOCOL
+_FRAME = struct.Struct("!QQ")   # a message: the lengths of its pickled head and of its raw body
+_IOV_MAX = 512                  # buffers per writev call (the system's limit is at least 1024)
 
 
 def default_workers() -> int:
@@ -125,6 +129,64 @@ def _judge_chunk(mails: Sequence[Any], rules: MailRules, run_time: datetime, fol
         root.setLevel(level)
 
 
+class _Pipe:
+    """One direction of a worker's pipe: messages of a pickled head and a body of raw bytes.
+
+    A chunk's mails travel as their bytes, gathered by ``writev`` straight from the fetched
+    objects and read into one buffer on the other side, instead of being copied into a pickle,
+    out of it, and through a reading buffer on the way: a backlog is mostly attachment bytes.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def send(self, head: bytes, body: Sequence[bytes] = ()) -> None:
+        views = [memoryview(b) for b in (_FRAME.pack(len(head), sum(len(b) for b in body)), head, *body) if len(b)]
+        while views:
+            written = os.writev(self.fd, views[:_IOV_MAX])
+            while written:   # drop what went out; a partly written buffer keeps its rest
+                if written >= len(views[0]):
+                    written -= len(views.pop(0))
+                else:
+                    views[0] = views[0][written:]
+                    written = 0
+
+    def _read(self, size: int) -> bytearray:
+        buf = bytearray(size)
+        view, pos = memoryview(buf), 0
+        while pos < size:
+            got = os.readv(self.fd, [view[pos:]])
+            if not got:
+                raise EOFError("the other end of the pipe closed")
+            pos += got
+        return buf
+
+    def receive(self) -> tuple[bytes, bytearray]:
+        """The next message's head and body; EOFError when the other end closed."""
+        head_size, body_size = _FRAME.unpack(self._read(_FRAME.size))
+        return bytes(self._read(head_size)), self._read(body_size)
+
+
+def _encode(chunk: Sequence[RawMail], *rest: Any) -> tuple[bytes, list[bytes]]:
+    """A chunk as one message: what judging needs besides the mails' bytes in the head, the bytes as the body."""
+    meta = [(m.ref, m.raw_ref, m.size, m.headers_only, m.arrived_at, len(m.raw)) for m in chunk]
+    return pickle.dumps((meta, *rest), protocol=_PICKLE), [m.raw for m in chunk]
+
+
+def _decode(head: bytes, body: bytearray) -> tuple[Any, ...]:
+    meta, *rest = pickle.loads(head)
+    mails, view, pos = [], memoryview(body), 0
+    for ref, raw_ref, size, headers_only, arrived_at, length in meta:
+        mails.append(RawMail(ref, bytes(view[pos:pos + length]), raw_ref, size, headers_only, arrived_at))
+        pos += length
+    return (mails, *rest)
+
+
 def serve(read_fd: int, write_fd: int) -> None:
     """A worker process's loop: judge each chunk the parent sends and answer with the results.
 
@@ -132,19 +194,20 @@ def serve(read_fd: int, write_fd: int) -> None:
     never outlives the task that started it. Interrupts are the parent's to handle.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    inbox, outbox = _Pipe(read_fd), _Pipe(write_fd)
     try:
-        outbox.send_bytes(_READY)
+        outbox.send(b"")   # ready: the parser is imported
         while True:
-            message = inbox.recv_bytes()
-            if not message:
+            head, body = inbox.receive()
+            if not head:
                 return
             try:
-                answer: tuple[bool, object] = (True, _judge_chunk(*pickle.loads(message)))
+                answer: tuple[bool, object] = (True, _judge_chunk(*_decode(head, body)))
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it there
                 # The type only: an exception's text can quote the message's bytes.
                 answer = (False, type(exc).__name__)
-            outbox.send_bytes(pickle.dumps(answer, protocol=_PICKLE))
+            del head, body
+            outbox.send(pickle.dumps(answer, protocol=_PICKLE))
     except (EOFError, OSError):   # the parent is gone: nothing left to answer
         return
     finally:
@@ -177,23 +240,25 @@ class _Worker:
         self.lock = threading.Lock()
         self.slots = threading.Semaphore(self.WINDOW)
         self.proc: subprocess.Popen[bytes] | None = None
-        self.outbox: Connection | None = None
+        self.outbox: _Pipe | None = None
         self.reader: threading.Thread | None = None
         self.inflight: collections.deque[tuple[Future[Any], tuple[Any, ...]]] = collections.deque()
         self.dead = False     # the process died; the feeding thread replaces it
         self.thread = threading.Thread(target=self._feed, name="mail-judge-feeder", daemon=True)
         self.thread.start()
 
-    def _start(self) -> Connection:
+    def _start(self) -> _Pipe:
         """A new worker process, ready to judge (it imported the parser); its pipe for chunks."""
         parent_read, child_write = os.pipe()
         child_read, parent_write = os.pipe()
-        inbox, outbox = Connection(parent_read, writable=False), Connection(parent_write, readable=False)
+        for fd in (parent_read, parent_write):
+            _widen(fd)
+        inbox, outbox = _Pipe(parent_read), _Pipe(parent_write)
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(child_read), str(child_write)],
                 pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:   # no interpreter to start (sys.executable empty), no fds
             inbox.close()
             outbox.close()
             raise _NoWorker(type(exc).__name__) from None
@@ -201,10 +266,10 @@ class _Worker:
             os.close(child_read)
             os.close(child_write)
         try:
-            ready = inbox.recv_bytes()
+            ready = inbox.receive() == (b"", bytearray())
         except (EOFError, OSError):
-            ready = b""
-        if ready != _READY:
+            ready = False
+        if not ready:
             inbox.close()
             outbox.close()
             _reap(proc, kill=True)
@@ -221,7 +286,7 @@ class _Worker:
         if outbox is not None:
             if stop:
                 try:
-                    outbox.send_bytes(b"")
+                    outbox.send(b"")
                 except OSError:
                     pass
             outbox.close()
@@ -243,18 +308,18 @@ class _Worker:
                 self.slots.release()
                 continue
             try:
-                message = pickle.dumps(args, protocol=_PICKLE)
+                head, body = _encode(*args)
                 outbox = self._held(task)
             except BaseException as exc:  # noqa: BLE001 - no worker, or arguments that do not pickle: raised there
                 future.set_exception(exc)
                 self.slots.release()
                 continue
             try:
-                outbox.send_bytes(message)
+                outbox.send(head, body)
             except OSError:   # it died: the reading thread fails what it held
                 pass
 
-    def _held(self, task: tuple[Future[Any], tuple[Any, ...]]) -> Connection:
+    def _held(self, task: tuple[Future[Any], tuple[Any, ...]]) -> _Pipe:
         """Record `task` as in flight on a live process (started, or replaced when dead); its pipe."""
         while True:
             with self.lock:
@@ -264,11 +329,11 @@ class _Worker:
             self._retire(stop=False)
             self._start()
 
-    def _read(self, proc: subprocess.Popen[bytes], inbox: Connection) -> None:
-        with inbox:
+    def _read(self, proc: subprocess.Popen[bytes], inbox: _Pipe) -> None:
+        try:
             while True:
                 try:
-                    ok, value = pickle.loads(inbox.recv_bytes())
+                    ok, value = pickle.loads(inbox.receive()[0])
                 except (EOFError, OSError):
                     break
                 with self.lock:
@@ -278,6 +343,8 @@ class _Worker:
                 else:
                     future.set_exception(RuntimeError(f"{value} in a mail parse worker"))
                 self.slots.release()
+        finally:
+            inbox.close()
         with self.lock:   # the process ended: stopped after its chunks, or died holding some
             held = list(self.inflight)
             self.inflight.clear()
@@ -292,6 +359,15 @@ class _Worker:
             self.tasks.put(task)
         for _ in held:
             self.slots.release()
+
+
+def _widen(fd: int) -> None:
+    """A pipe buffer of `PIPE_BYTES` where the system allows it: a chunk or its results then pass in a few
+    system calls, and a worker rarely waits for this process's threads to take its results."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):   # not Linux, or above the system's limit: the default size
+        pass
 
 
 def _reap(proc: subprocess.Popen[bytes], kill: bool) -> None:
@@ -371,7 +447,9 @@ class MailJudge:
             self._pool = None
 
     def _executor(self) -> _Pool | None:
-        if self._pool is None and not self._unavailable:
+        if self._unavailable:
+            return None
+        if self._pool is None:
             self._pool = _Pool(self.workers)
         return self._pool
 
