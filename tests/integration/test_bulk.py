@@ -111,7 +111,16 @@ def test_setwise_values_arrive_as_their_column_types(register):
         assert [r.k for r in inserted] == ["a", "b"]
         assert setwise.insert(conn, "feedback.setwise_probe", list(records[0]), records, ("k",),
                               returning=("k",)) == []   # keyed: a replay writes nothing
-        a, b = conn.execute(sa.text("SELECT * FROM feedback.setwise_probe ORDER BY k")).all()
+        # Subclasses of the built-in types, as Airflow and the templates hand them over.
+        import pendulum
+        from markupsafe import Markup
+
+        setwise.insert(conn, "feedback.setwise_probe", ["k", "at", "doc"],
+                       [{"k": Markup("c"), "at": pendulum.datetime(2026, 10, 3, 1, 2, 3, tz="Asia/Shanghai"),
+                         "doc": {"html": Markup("<b>您好</b>"), "n": 1}}], ("k",))
+        c = conn.execute(sa.text("SELECT at, doc FROM feedback.setwise_probe WHERE k = 'c'")).one()
+        assert c.at == datetime(2026, 10, 2, 17, 2, 3, tzinfo=UTC) and c.doc == {"html": "<b>您好</b>", "n": 1}
+        a, b = conn.execute(sa.text("SELECT * FROM feedback.setwise_probe WHERE k < 'c' ORDER BY k")).all()
     assert a.at == records[0]["at"] and a.day == date(2026, 10, 2)
     assert a.span == timedelta(days=1, hours=2, seconds=0.5)
     assert bytes(a.blob) == b"\x00\xffgAAAA=="

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 
 import msgspec
 import sqlalchemy as sa
@@ -28,8 +29,22 @@ def _ident(name: str) -> str:
     return name
 
 
-def _default(value: object) -> str | list[object]:
-    """JSON for the values the encoder does not know, in the text form their column type reads."""
+def _default(value: object) -> object:
+    """JSON for the values the encoder does not take as they are, in the text form their column type reads.
+
+    msgspec encodes the built-in types themselves but not their subclasses: Airflow hands tasks
+    pendulum DateTimes, templates give markupsafe Markup strings.
+    """
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds()} seconds"
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
     if isinstance(value, tuple | set | frozenset):
         return list(value)
     raise TypeError(f"cannot send a {type(value).__name__} value to the register")
