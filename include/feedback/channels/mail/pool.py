@@ -51,6 +51,7 @@ from typing import Any
 from feedback.channels.base import IntakeItem, Rejected
 from feedback.channels.mail.items import CHANNEL, MailRules, judge
 from feedback.channels.mail.sources import RawMail
+from feedback.parallel import configured_workers
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,7 @@ _IOV_MAX = 512                  # buffers per writev call (the system's limit is
 
 def default_workers() -> int:
     """Worker processes for a backlog: the cores this process may run on, unless configured."""
-    configured = os.environ.get("FEEDBACK_MAIL_PARSE_WORKERS", "").strip()
-    if configured:
-        return max(int(configured), 0)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return configured_workers("FEEDBACK_MAIL_PARSE_WORKERS")
 
 
 def default_min_batch() -> int:
