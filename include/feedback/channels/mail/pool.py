@@ -15,9 +15,10 @@ caller fetches the next batch and stores the previous one.
   fork of the task process with its open database and IMAP connections and threads. A
   daemonic process may start them too. Where no worker can be started (or one fails to come
   up), the mails are judged in this process, as for a small batch.
-- **Transport**: each worker has a feeding thread here that sends it one chunk at a time over
-  a pipe (pickled) and reads back the results; chunks are taken from one queue, so a slow
-  chunk never holds up the other worker.
+- **Transport**: each worker has a feeding thread here that takes chunks from one shared queue
+  (so a slow chunk never holds up the other worker) and keeps two in its pipe, so it never
+  waits for this process between chunks; a second thread reads back the results. A chunk's
+  mails travel as their bytes (see `_Pipe`), the results pickled.
 - **Poison**: `judge` already parks a mail that makes the parser raise. A mail that kills
   its worker outright (a crash in C code, the OOM killer) loses only that worker's chunk;
   its mails are judged again one at a time, so only the mail that kills its worker again is
@@ -59,7 +60,7 @@ POOL_MIN_BATCH = 200           # below this many mails a batch is judged here: a
 CHUNK_MAILS = 40               # mails per task sent to a worker
 CHUNK_BYTES = 8 * 1024 * 1024  # and at most about this many raw bytes
 PIPE_BYTES = 1024 * 1024        # pipe buffer asked for (Linux lets any process have up to 1 MiB)
-STOP_SECONDS = 10              # how long a closing worker may take to finish its chunk before it is killed
+STOP_SECONDS = 10              # how long a worker may take to exit once its pipes are closed before it is killed
 
 Judge = Callable[..., IntakeItem | Rejected]
 Result = IntakeItem | Rejected
@@ -224,8 +225,8 @@ class _Worker:
     The next chunk already waits in the pipe while the worker judges one, so it never idles
     for this process to hand it work. Results are read by a second thread (reading and writing
     in one would deadlock on full pipes), in the order the chunks were sent. The process is
-    started when the first chunk arrives and again after it died; a death fails the chunks it
-    held (`_WorkerLost`), nothing else.
+    started when the first chunk arrives and again after it died; a death fails the chunk it
+    was judging (`_WorkerLost`) and sends the one still waiting in its pipe back to the queue.
     """
 
     WINDOW = 2
