@@ -158,7 +158,7 @@ def test_worker_processes_equal_one_run_item_for_item(register, copy_of, ctx):
     expected = _outcome(single)
 
     lines: list[str] = []
-    summary = triage_backlog(register, RUN, ctx, batch_size=5, workers=3, progress=lines.append)
+    summary = triage_backlog(register, RUN, ctx, batch_size=5, workers=3, progress=lines.append, min_batches=2)
     workers_seen = {line.split(":")[0] for line in lines}
     assert len(workers_seen) > 1, f"the backlog must really be shared: {sorted(workers_seen)}"
 
@@ -185,7 +185,8 @@ def test_a_small_backlog_stays_in_process(register, ctx):
 
     _plant(register)   # ~70 rows: two batches of 50
     lines: list[str] = []
-    summary = workers.triage_backlog(register, RUN, ctx, batch_size=50, workers=4, progress=lines.append)
+    summary = workers.triage_backlog(register, RUN, ctx, batch_size=50, workers=4, progress=lines.append,
+                                     min_batches=2)
     assert summary.registered > 0
     assert lines and not any(line.startswith("worker") for line in lines)
 

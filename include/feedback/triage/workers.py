@@ -7,9 +7,10 @@ batches with FOR UPDATE SKIP LOCKED, pulling the originals of its replies into i
 and deferring a reply whose original another worker holds until that batch commits. Two
 runs at once already give the result of one run (`test_triage_concurrency`), so N workers do.
 
-- **When**: only for a backlog (at least `MIN_BACKLOG_BATCHES` batches waiting) and only on a
-  machine with more than one core; a scheduled run that finds a few hundred items triages them
-  in its own process, since each worker loads the classifier and the calendars first.
+- **When**: only for a backlog (at least `MIN_BACKLOG_BATCHES` batches waiting per worker) and
+  only on a machine with more than one core; a scheduled run that finds a few hundred items
+  triages them in its own process, since each worker first loads the classifier, the calendars
+  and (as every fork-server child does) the task's main module.
 - **Locks**: a batch computes its decisions before it locks anything; the vault's new contacts
   are inserted in key order and the day counters in date order, so concurrent batches queue
   and never wait in a cycle; a batch that still loses a deadlock is taken again whole.
@@ -44,7 +45,9 @@ from feedback.triage.run import TriageContext, TriageSummary, load_context, tria
 
 log = logging.getLogger(__name__)
 
-MIN_BACKLOG_BATCHES = 4   # fewer waiting batches than this: one process, no start-up cost
+# Fewer waiting batches per worker than this: one process. A worker spends a few seconds starting
+# (the classifier, the calendars, the segmenter's dictionary), about what it takes to triage 2,000 items.
+MIN_BACKLOG_BATCHES = 10
 _POLL_SECONDS = 1.0
 
 
@@ -70,6 +73,7 @@ def triage_backlog(
     batch_size: int = 500,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    min_batches: int = MIN_BACKLOG_BATCHES,
 ) -> TriageSummary:
     """Everything new, in worker processes when there is a backlog to share; counts only, like triage_pending."""
     workers = default_workers() if workers is None else workers
@@ -77,8 +81,7 @@ def triage_backlog(
         log.info("triage stays in this process: a daemonic process may not start workers")
         workers = 1
     if workers > 1:
-        workers = min(workers, max(waiting_batches(engine, batch_size, MIN_BACKLOG_BATCHES * workers)
-                                   // MIN_BACKLOG_BATCHES, 1))
+        workers = min(workers, max(waiting_batches(engine, batch_size, min_batches * workers) // min_batches, 1))
     if workers <= 1:
         return triage_pending(engine, run_time, ctx, batch_size, progress=progress)
     return _in_workers(engine, run_time, ctx, batch_size, workers, progress)
