@@ -9,6 +9,7 @@ item in a Python loop — which is what the set-based design avoids.
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,10 @@ from feedback.db.bulk import copy_into
 from feedback.sla import monitor
 
 NOW = datetime(2026, 10, 20, 6, 0, tzinfo=UTC)  # Tue 14:00 in Shanghai
+# The run after 1% changed is repeated on another 1% of the items each round, five minutes apart: one
+# run of about a second is at the mercy of a checkpoint or a neighbour's burst on a shared machine,
+# so the median is reported with the range.
+CHANGED_ROUNDS = 3
 
 GENERATE_ITEMS = """
 INSERT INTO feedback.feedback (feedback_no, channel, source, received_at, registered_at, description, priority,
@@ -68,9 +73,9 @@ def steady_run(engine: sa.Engine, setup: monitor.SlaSetup, at: datetime) -> tupl
     return time.perf_counter() - started, summary
 
 
-def change_one_percent(engine: sa.Engine, items: int, at: datetime) -> int:
+def change_one_percent(engine: sa.Engine, items: int, at: datetime, seed: int = 7) -> int:
     """Replies, pauses and resumes on 1% of the items, dated just before the next run."""
-    rng = random.Random(7)
+    rng = random.Random(seed)
     with engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT id FROM feedback.feedback TABLESAMPLE SYSTEM (2) LIMIT :n"),
                            {"n": items // 100}).scalars().all()
@@ -114,22 +119,31 @@ def measure(fresh, items: int, say) -> dict:
     setup = monitor.load_setup()
     first_s, first = first_run(engine, setup)
     say(f"  first run: {first_s:.1f}s ({first.breaches:,} breaches, {first.warnings:,} warnings recorded)")
-    # The first run rewrote most deadline rows; autovacuum would now clear the dead index entries.
+    # The first run wrote a backlog into sla_breach; autovacuum would now vacuum and analyze the tables.
     started = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE feedback.feedback_deadline, feedback.sla_breach, feedback.feedback")
     vacuum_s = time.perf_counter() - started
     quiet_s, _ = steady_run(engine, setup, NOW + timedelta(minutes=5))
     say(f"  next run, nothing changed: {quiet_s:.2f}s")
-    later = NOW + timedelta(minutes=10)
-    changed = change_one_percent(engine, items, later)
-    changed_s, changed_summary = steady_run(engine, setup, later)
-    say(f"  run after {changed:,} events on 1% of items: {changed_s:.2f}s")
+    changed_runs: list[float] = []
+    changed_summary = monitor.MonitorSummary()
+    changed, later = 0, NOW
+    for round_no in range(CHANGED_ROUNDS):
+        later = NOW + timedelta(minutes=10 + 5 * round_no)
+        changed = change_one_percent(engine, items, later, seed=7 + round_no)
+        round_s, round_summary = steady_run(engine, setup, later)
+        changed_runs.append(round_s)
+        if round_no == 0:
+            changed_summary = round_summary
+        say(f"  run after {changed:,} events on 1% of items (round {round_no + 1}): {round_s:.2f}s")
+    changed_s = statistics.median(changed_runs)
     naive_s, naive_w, naive_b = naive_loop(engine, setup, later)
     say(f"  naive per-item loop: {naive_s:.1f}s")
     engine.dispose()
     return {"items": items, "first_s": first_s, "vacuum_s": vacuum_s, "first": first.as_dict(), "quiet_s": quiet_s, "changed": changed,
-            "changed_s": changed_s, "changed_summary": changed_summary.as_dict(), "naive_s": naive_s,
+            "changed_s": changed_s, "changed_runs": changed_runs, "changed_summary": changed_summary.as_dict(),
+            "naive_s": naive_s,
             "naive_warnings": naive_w, "naive_breaches": naive_b}
 
 
@@ -146,14 +160,19 @@ def markdown(r: dict) -> str:
         f"{r['first']['warnings']:,} warnings) | {r['first_s']:.1f} |",
         f"| (VACUUM ANALYZE after that backlog, as autovacuum would do: {r['vacuum_s']:.1f} s) | |",
         f"| next run, nothing changed | {r['quiet_s']:.2f} |",
-        f"| run after {r['changed']:,} events on 1% of the items (replies, pauses, resumes) | {r['changed_s']:.2f} |",
+        f"| run after {r['changed']:,} events on 1% of the items (replies, pauses, resumes): median of "
+        f"{len(r['changed_runs'])} rounds, each on another 1% (range) | {r['changed_s']:.2f} "
+        f"({min(r['changed_runs']):.2f}–{max(r['changed_runs']):.2f}) |",
         f"| baseline: naive per-item Python loop computing used business time for every open deadline | "
         f"{r['naive_s']:.1f} |",
         "",
-        "The first run is one `INSERT … SELECT` per kind into `sla_breach` (the record of what was flagged; no",
-        "marker written back on each deadline). A later run touches only deadlines whose warning instant or due",
-        "time fell since the last run (range scans on `warn_at` / `due_at`), deadlines written or moved by other",
-        "transactions (`touched_xid`) and the items whose status changed; the naive loop must look at every open",
-        "deadline every time. Targets (issue 17): first run under 20 s, the 1% run under 1 s.",
+        "The first run is one `INSERT … SELECT` into `sla_breach` for both kinds (the record of what was",
+        "flagged; no marker written back on each deadline). A later run looks only at deadlines whose warning",
+        "instant or due time fell since the last run (range scans on `warn_at` / `due_at`), deadlines written or",
+        "moved by other transactions (`touched_xid`) and those of items an event took out of closed/unsolvable",
+        "or into a new cycle; the naive loop must look at every open deadline every time. Most of a 1% run is",
+        "writing: about 8,000 items (status, next deadline) and 5,000 deadlines (met, paused, resumed), each a",
+        "new row version in every index of its table. Targets (issue 17): first run under 20 s, the 1% run",
+        "under 1 s.",
         "",
     ])

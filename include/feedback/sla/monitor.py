@@ -5,9 +5,9 @@ changes, resolutions, reopens) are applied: stages they satisfy are marked met,
 clocks pause while an item waits on the customer and resume with the deadlines
 pushed back by the business time paused, a reopen starts a new handling cycle.
 Calendar arithmetic happens only here, for the items that changed. Then one SQL
-statement per kind finds the deadlines that newly crossed their warning instant
-or their due time — an index range scan, whatever the number of open items —
-and records each once in `sla_breach`; old breaches escalate. Everything is one
+statement finds the deadlines that newly crossed their warning instant or their
+due time — index range scans, whatever the number of open items — and records
+each once in `sla_breach` as a warning or a breach; old breaches escalate. Everything is one
 transaction under an advisory lock, so overlapping runs queue and a re-run of
 the same instant finds nothing new.
 
