@@ -123,3 +123,14 @@ def test_rows_reach_the_register_as_array_literals_unchanged(register):
              "n": monitor._array(ids), "plain": monitor._array(["first_response", "resolution"]),
              "empty": monitor._array([])}).one()
     assert list(got) == [texts, times, spans, ids, ["first_response", "resolution"], []]
+
+
+def test_a_first_run_over_a_register_vacuumed_while_empty_leaves_the_planner_as_it_found_it(register, setup):
+    """A first run turns nested loops off for its own statement only (see `monitor._record`)."""
+    fid = new_item(register, setup, T0 - timedelta(days=10), 1)
+    with register.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE feedback.sla_breach")  # the planner now believes it empty
+    with register.begin() as conn:
+        warnings, breaches, _ = monitor.detect(conn, T0)
+        assert conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one() == "on"
+    assert breaches == len(recorded(register, fid)) >= 1 and warnings == 0

@@ -570,8 +570,24 @@ def _record(conn: sa.Connection, run_time: datetime, scope: list[int] | None,
             held: list[int] | None = None) -> dict[tuple[str, str], int]:
     """Record every crossed deadline in one statement; on a data error, one per savepoint.
 
-    Returns the rows recorded by (kind, stage).
+    Returns the rows recorded by (kind, stage). A first run (no `scope`) compares every open
+    deadline with every record, which only hash joins do in one pass. When the planner believes
+    `sla_breach` empty (vacuumed or analyzed while empty: a new register, a run that applied many
+    events and flagged nothing), it probes it with a nested loop instead, and that loop's inner scan
+    re-reads every page the same INSERT has added so far: quadratic, hours for a backlog of a
+    million. So nested loops are off for a first run's statements, and only for them.
     """
+    if scope is not None:
+        return _record_scoped(conn, run_time, scope, held)
+    previous = conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one()
+    conn.execute(sa.text("SELECT set_config('enable_nestloop', 'off', true)"))
+    counts = _record_scoped(conn, run_time, None, held)
+    conn.execute(sa.text("SELECT set_config('enable_nestloop', :v, true)"), {"v": previous})
+    return counts
+
+
+def _record_scoped(conn: sa.Connection, run_time: datetime, scope: list[int] | None,
+                   held: list[int] | None) -> dict[tuple[str, str], int]:
     crossed = CROSSED.format(scope="true" if scope is None else "d.id = ANY(CAST(:scope AS bigint[]))")
     params = {"now": run_time, "scope": _array(scope or []), "held": _array(_held_ids(conn, DEADLINE_TABLE)),
               "held_items": _array(_held_ids(conn, ITEM_TABLE))}
