@@ -561,53 +561,61 @@ WITH recorded AS (
 )
 SELECT kind, stage, count(*) AS n FROM recorded GROUP BY kind, stage
 """
-_BY_ID = ("SELECT d.id, d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.allowance, "
-          "CASE WHEN d.due_at <= :now THEN 'breach' ELSE 'warning' END AS kind "
-          "FROM feedback.feedback_deadline d WHERE d.id = ANY(CAST(:ids AS bigint[]))")
+# The crossed deadlines named by id, each with the kind the search above gave it.
+_BY_ID = """
+SELECT d.id, d.feedback_id, d.stage, d.handling_cycle, d.due_at, d.allowance, k.kind
+FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS text[])) AS k(id, kind)
+JOIN feedback.feedback_deadline d ON d.id = k.id
+"""
 
 
 def _record(conn: sa.Connection, run_time: datetime, scope: list[int] | None,
             held: list[int] | None = None) -> dict[tuple[str, str], int]:
-    """Record every crossed deadline in one statement; on a data error, one per savepoint.
+    """Record every crossed deadline; on a data error, one per savepoint. Rows recorded by (kind, stage).
 
-    Returns the rows recorded by (kind, stage). A first run (no `scope`) compares every open
-    deadline with every record, which only hash joins do in one pass. When the planner believes
-    `sla_breach` empty (vacuumed or analyzed while empty: a new register, a run that applied many
-    events and flagged nothing), it probes it with a nested loop instead, and that loop's inner scan
-    re-reads every page the same INSERT has added so far: quadratic, hours for a backlog of a
-    million. So nested loops are off for a first run's statements, and only for them.
+    The search for crossed deadlines reads `sla_breach` (what is already recorded), so it must not
+    probe a table the same statement is filling: when the planner believes `sla_breach` empty
+    (vacuumed or analyzed while empty: a new register, a run that applied many events and flagged
+    nothing), it probes it with a nested loop whose inner scan re-reads every page the INSERT has
+    added so far — quadratic (90,000 crossings after a three-day gap: 70 s; a million-item backlog:
+    hours). A later run therefore lists its crossed deadlines first, then records them by id (one
+    more round trip over a few hundred ids). A first run stays one statement over every open
+    deadline, the fastest for a backlog, with nested loops off for it: its hash joins read what is
+    recorded once, before the first insert.
     """
     if scope is not None:
-        return _record_scoped(conn, run_time, scope, held)
+        return _record_listed(conn, run_time, scope, held)
     previous = conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one()
     conn.execute(sa.text("SELECT set_config('enable_nestloop', 'off', true)"))
-    counts = _record_scoped(conn, run_time, None, held)
+    counts = _record_listed(conn, run_time, None, held)
     conn.execute(sa.text("SELECT set_config('enable_nestloop', :v, true)"), {"v": previous})
     return counts
 
 
-def _record_scoped(conn: sa.Connection, run_time: datetime, scope: list[int] | None,
+def _record_listed(conn: sa.Connection, run_time: datetime, scope: list[int] | None,
                    held: list[int] | None) -> dict[tuple[str, str], int]:
     crossed = CROSSED.format(scope="true" if scope is None else "d.id = ANY(CAST(:scope AS bigint[]))")
     params = {"now": run_time, "scope": _array(scope or []), "held": _array(_held_ids(conn, DEADLINE_TABLE)),
               "held_items": _array(_held_ids(conn, ITEM_TABLE))}
     counts: dict[tuple[str, str], int] = defaultdict(int)
+    kinds: dict[int, str] = {}
 
     def process(c: sa.Connection, batch: Sequence[int] | None) -> None:
-        rows = crossed if batch is None else _BY_ID
+        rows, ids = (crossed, []) if batch is None else (_BY_ID, list(batch))
         for kind, stage, n in c.execute(sa.text(RECORD.format(rows=rows)),
-                                        {**params, "ids": _array(list(batch or []))}).all():
+                                        {**params, "ids": _array(ids), "kinds": _array([kinds[i] for i in ids])}):
             counts[kind, stage] += n
 
-    try:
-        with conn.begin_nested():
-            process(conn, None)
-        return dict(counts)
-    except Exception as error:  # noqa: BLE001 - a data error in one deadline: find it below
-        if is_infrastructure_error(error):
-            raise
-    counts.clear()
-    kinds = {r.id: r.kind for r in conn.execute(sa.text(crossed + " ORDER BY d.id"), params)}
+    if scope is None:
+        try:
+            with conn.begin_nested():
+                process(conn, None)
+            return dict(counts)
+        except Exception as error:  # noqa: BLE001 - a data error in one deadline: find it below
+            if is_infrastructure_error(error):
+                raise
+        counts.clear()
+    kinds.update((r.id, r.kind) for r in conn.execute(sa.text(crossed + " ORDER BY d.id"), params))
 
     def on_poison(c: sa.Connection, deadline_id: int, error: BaseException) -> None:
         reason, detail = describe_error(error)
@@ -615,6 +623,7 @@ def _record_scoped(conn: sa.Connection, run_time: datetime, scope: list[int] | N
                  run_time)
         log.warning("sla monitor: deadline %s held (%s)", deadline_id, reason)
 
+    # All of them in one statement, and if a deadline's data fails it, one per savepoint.
     poison = isolate_nested(conn, list(kinds), process, on_poison)
     if held is not None:
         held.extend(poison)
