@@ -14,15 +14,16 @@ import codecs
 import json
 import logging
 import re
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -329,31 +330,61 @@ def _rate_limited(now: datetime) -> Reject:
     return Reject(429, {"error": "rate_limited", "retry_after": wait}, {"Retry-After": str(wait)})
 
 
-def store_plain(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None,
-                address: str) -> tuple[str, bool]:
+async def store_plain(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None,
+                      address: str) -> tuple[str, bool]:
     """An unsigned submission without files: the rate-limit hit and the row in one statement and one commit.
 
     What the client sees is what the two-step path gives: every request counts once against its
     minute, and a client over its limit gets 429 whatever it sent (a refused one is counted alone).
+    Runs on the event loop (asyncpg, `landing_async`): no thread hop for the usual submission.
     """
-    client = landing.client_hash(address, runtime.hash_key())
+    client = landing.client_hash(address, await _hash_key(runtime))
     try:
         fields = validate_fields(form, parsed.fields)
         locale = validate_locale(parsed.locale, form)
     except InvalidSubmission:
-        check_rate(runtime, form, client)
+        await _check_rate_async(runtime, form, client)
         raise
     row = landing.Landing(form.name, key, runtime.now(), locale, fields, [], client)
-
-    landed = register_work(lambda: landing.count_and_land_committed(runtime.engine(), row, form.rate_limit_per_minute))
+    landed = await register_work_async(runtime.async_landing().count_and_land(row, form.rate_limit_per_minute))
     if landed is None:
         raise _rate_limited(row.received_at)
     return landed
 
 
-def _count_refused(runtime: IntakeRuntime, form: WebForm, address: str) -> None:
+async def register_work_async(work: Awaitable[T], who: str = "webform intake") -> T:
+    """`register_work` for the event loop's statements (asyncpg): unreachable is a 503, any other refusal a 500.
+
+    Logged by kind only, for the same reason: a refusal may quote the customer's fields.
+    """
+    from feedback.web.landing_async import REFUSED, UNAVAILABLE
+
+    try:
+        return await work
+    except UNAVAILABLE + (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        log.error("%s: the register is unavailable (%s)", who, type(exc).__name__)
+        raise Reject(503, {"error": "unavailable", "reason": "the register is unavailable, retry later"}) from None
+    except REFUSED + (sa.exc.SQLAlchemyError,) as exc:
+        log.error("%s: the register refused the write (%s)", who, type(exc).__name__)
+        raise Reject(500, {"error": "internal"}) from None
+
+
+async def _hash_key(runtime: IntakeRuntime) -> bytes:
+    """The client-hash key; read (a file, the first time) in a worker thread, then straight from memory."""
+    if runtime.resolved("hash_key"):
+        return runtime.hash_key()
+    return await run_in_threadpool(runtime.hash_key)
+
+
+async def _check_rate_async(runtime: IntakeRuntime, form: WebForm, client: str) -> None:
+    now = runtime.now()
+    if await register_work_async(runtime.async_landing().count_hit(client, form.name, now)) > form.rate_limit_per_minute:
+        raise _rate_limited(now)
+
+
+async def _count_refused(runtime: IntakeRuntime, form: WebForm, address: str) -> None:
     """A request refused before it reached the register still counts against its client's minute."""
-    check_rate(runtime, form, landing.client_hash(address, runtime.hash_key()))
+    await _check_rate_async(runtime, form, landing.client_hash(address, await _hash_key(runtime)))
 
 
 def store(runtime: IntakeRuntime, form: WebForm, parsed: Parsed, key: str | None, client: str,
@@ -392,14 +423,14 @@ async def _accept(runtime: IntakeRuntime, form: WebForm, request: Request) -> JS
     address = request.client.host if request.client else "unknown"
     try:
         if signed is None and media_type(request) != "multipart/form-data":
-            # One thread hop, one statement, one commit (store_plain).
+            # No thread hop, one statement, one commit (store_plain).
             try:
                 parsed = await parse_body(request, body, form)
                 key = idempotency_key(request)
             except Reject:
-                await run_in_threadpool(_count_refused, runtime, form, address)
+                await _count_refused(runtime, form, address)
                 raise
-            receipt, replayed = await run_in_threadpool(store_plain, runtime, form, parsed, key, address)
+            receipt, replayed = await store_plain(runtime, form, parsed, key, address)
         else:
             client = landing.client_hash(address, await run_in_threadpool(runtime.hash_key))
             await run_in_threadpool(check_rate, runtime, form, client)
@@ -488,9 +519,28 @@ INTAKE_OPENAPI: dict[str, object] = {
 }
 
 
+class RawRoute(APIRoute):
+    """A route FastAPI documents (OpenAPI, hence the fuzz test) but does not solve parameters for.
+
+    The intake's handlers take the path's form name and the request, and read the body themselves
+    (size limits before parsing), so FastAPI's per-request dependency solving for those two decides
+    nothing. It cost about 25 µs of CPU per submission: 0.087 against 0.060 ms for a whole request
+    with its statement left out (the mounted app driven in process, without HTTP).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            response: Response = await endpoint(request=request, **request.path_params)
+            return response
+
+        return handle
+
+
 def intake_router(runtime: IntakeRuntime) -> APIRouter:
     """The intake routes, bound to one runtime (register, forms, clock, secrets)."""
-    router = APIRouter()
+    router = APIRouter(route_class=RawRoute)
     loaded: list[dict[str, WebForm]] = []  # the forms, once read (runtime.forms() reads them once, in a thread)
 
     async def form_named(name: str) -> WebForm:

@@ -130,62 +130,6 @@ def _remember_signature(conn: sa.Connection, landing: Landing, receipt: str) -> 
     return earlier
 
 
-# The minute's hit and the row in one statement: the row is written only while the client is within
-# its limit, and the whole request is one round trip and one commit. Built once (sa.text parses its
-# bind parameters at construction; the compiled form is then found in the engine's statement cache).
-_COUNT_AND_INSERT = sa.text("""
-WITH hit AS (
-    INSERT INTO feedback.webform_rate (client_hash, form, window_start, hits)
-    VALUES (:client, :form, :window, 1)
-    ON CONFLICT (client_hash, form, window_start) DO UPDATE SET hits = feedback.webform_rate.hits + 1
-    RETURNING hits
-), landed AS (
-    INSERT INTO feedback.webform_submission
-        (form, receipt_id, idempotency_key, received_at, locale, fields, attachments, client_hash)
-    SELECT :form, :receipt, :key, :at, :locale, CAST(:fields AS jsonb), CAST(:attachments AS jsonb), :client
-    FROM hit WHERE hit.hits <= :limit
-    ON CONFLICT (form, idempotency_key) DO NOTHING
-    RETURNING receipt_id
-)
-SELECT (SELECT hits FROM hit) AS hits, (SELECT receipt_id FROM landed) AS receipt_id
-""")
-
-
-def count_and_land(conn: sa.Connection, landing: Landing, limit: int) -> tuple[str, bool] | None:
-    """Count the request against the client's minute and land it if within `limit`, in one statement.
-
-    None when the client is over its limit (the hit is counted, nothing stored); else as `land`.
-    For unsigned submissions: a signed one also needs its signature remembered (`land`).
-    On an autocommit connection (`count_and_land_committed`) the statement is its own transaction.
-    """
-    receipt = new_receipt_id(landing.received_at)
-    hits, stored = conn.execute(
-        _COUNT_AND_INSERT,
-        {"client": landing.client_hash, "form": landing.form, "window": window_of(landing.received_at),
-         "limit": limit, "receipt": receipt, "key": landing.idempotency_key, "at": landing.received_at,
-         "locale": landing.locale, "fields": json.dumps(landing.fields, ensure_ascii=False),
-         "attachments": json.dumps(landing.attachments, ensure_ascii=False)},
-    ).one()
-    if hits > limit:
-        return None
-    if stored is not None:
-        return stored, False
-    return _earlier(conn, landing), True
-
-
-def count_and_land_committed(engine: sa.Engine, landing: Landing, limit: int) -> tuple[str, bool] | None:
-    """`count_and_land` as a statement that commits itself: committed when it returns, one round trip.
-
-    Every request of a client increments that client's counter row, so concurrent requests queue on
-    its lock until each transaction ends. In an explicit transaction the lock is held across the
-    round trip back to the worker thread (which must get the GIL back among dozens of others) and
-    the COMMIT's round trip; as one autocommitted statement it is held only inside the server, and
-    the request costs one round trip less. Atomicity is the statement's own.
-    """
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        return count_and_land(conn, landing, limit)
-
-
 def _earlier(conn: sa.Connection, landing: Landing) -> str:
     receipt: str = conn.execute(
         sa.text("SELECT receipt_id FROM feedback.webform_submission WHERE form = :f AND idempotency_key = :k"),

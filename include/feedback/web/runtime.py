@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from sqlalchemy.engine import Engine
 
@@ -21,6 +21,9 @@ from feedback.channels.config import Channels, WebForm, load_channels
 from feedback.paths import local_dir
 from feedback.settings import load_settings
 from feedback.web.verify import ConnectionGetter
+
+if TYPE_CHECKING:
+    from feedback.web.landing_async import AsyncLanding
 
 T = TypeVar("T")
 
@@ -61,6 +64,10 @@ class IntakeRuntime:
     _cache: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def resolved(self, key: str) -> bool:
+        """Whether `key` ("engine", "hash_key", …) was already resolved: then reading it touches nothing."""
+        return key in self._cache
+
     def _once(self, key: str, make: Callable[[], T]) -> T:
         with self._lock:
             if key not in self._cache:
@@ -79,3 +86,9 @@ class IntakeRuntime:
 
     def hash_key(self) -> bytes:
         return self._once("hash_key", self.hash_key_factory)
+
+    def async_landing(self) -> AsyncLanding:
+        """The event loop's way to the register that `engine()` resolves to (imported here: plugins load fast)."""
+        from feedback.web.landing_async import AsyncLanding
+
+        return self._once("async_landing", lambda: AsyncLanding(self.engine))
