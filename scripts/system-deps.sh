@@ -3,7 +3,8 @@
 # the e-mail intake), a CJK TrueType font embedded in the PDF reports, and poppler's
 # pdftotext/pdftoppm to check those PDFs, and Chromium for the browser tests of the
 # web form and the callback console (driven by Playwright), and Redis (the Celery broker of
-# the end-to-end deployment test: a throwaway redis-server on a free loopback port). Installed
+# the end-to-end deployment test: a throwaway redis-server on a free loopback port), and wrk (the HTTP load
+# generator of the web-form endpoint benchmark). Installed
 # with apt when missing and we are root; otherwise one line says what to install (those tests then skip, or fail under CI).
 set -euo pipefail
 
@@ -15,6 +16,7 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dove
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
