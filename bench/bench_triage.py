@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from bench import targets
 from bench.bench_intake_write import FORMS
 from feedback.channels.base import IntakeItem
 from feedback.channels.store import store_batch
@@ -235,6 +236,12 @@ def markdown(volume: int, batch: int, result: dict) -> str:
         f"{off['items_per_s'] / copy_rate:.2f}× |",
         f"| baseline: COPY of the same finished rows into a bare table | {on['items']:,} | {on['copy_seconds']:.1f} | "
         f"{copy_rate:,.0f} | 1.00× |",
+        "",
+        targets.line("triage with the leak gate at least 0.20× the COPY of its finished rows",
+                     f"{on['items_per_s'] / copy_rate:.2f}× ({on['items_per_s']:,.0f} items/s, COPY {copy_rate:,.0f} rows/s)",
+                     on["items_per_s"] / copy_rate >= 0.20),
+        "",
+        targets.line("the leak gate at most 10% of triage time", f"{direct:.1%}", direct <= 0.10),
         "",
         f"The baseline writes one row per item. Triage writes {on['every_row']['rows'] / on['items']:.1f} rows per item "
         f"(the item, its events, deadlines, receipt and vault entries: {on['every_row']['rows']:,} rows; "

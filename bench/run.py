@@ -23,7 +23,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
 
-from bench import bench_intake_write  # noqa: E402
+from bench import bench_intake_write, targets  # noqa: E402
 from feedback.db.engine import resolve_target  # noqa: E402
 from feedback.db.migrations import migrate  # noqa: E402
 
@@ -216,15 +216,19 @@ Produced by `make bench` (`python bench/run.py`; `--only SECTION` refreshes one 
 others); every figure is compared with a baseline measured in the same run, on the same machine, and each
 section says when and where it was measured.
 """
+SUMMARY = "targets"
 _SECTION = re.compile(r"<!-- bench:(\w+) -->\n(.*?)\n<!-- /bench:\1 -->", re.S)
 
 
 def merge(existing: str, fresh: dict[str, str]) -> str:
     """The results file with `fresh` sections replaced or added, the others kept, in SECTIONS order."""
     sections = dict(_SECTION.findall(existing))
+    sections.pop(SUMMARY, None)   # made anew from the sections below
     sections.update(fresh)
     order = [n for n in SECTIONS if n in sections] + sorted(n for n in sections if n not in SECTIONS)
-    return HEADER + "".join(f"\n<!-- bench:{n} -->\n{sections[n].strip()}\n<!-- /bench:{n} -->\n" for n in order)
+    blocks = {SUMMARY: targets.summary({n: sections[n] for n in order})} | {n: sections[n] for n in order}
+    return HEADER + "".join(f"\n<!-- bench:{n} -->\n{body.strip()}\n<!-- /bench:{n} -->\n"
+                            for n, body in blocks.items() if body)
 
 
 if __name__ == "__main__":
