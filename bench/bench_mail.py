@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -195,6 +196,7 @@ def measure(fresh: Callable[[], sa.Engine], count: int, backlog: int, say) -> di
         engine.dispose()
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)   # 60,000 mails and their attachments, twice: about 1 GB
     from feedback.channels.mail.pool import default_workers
 
     return {"workers": default_workers(), "cores": len(os.sched_getaffinity(0)), "count": count, "bytes": size, "append_s": append_s, "parse_s": parse_s,
