@@ -1,0 +1,26 @@
+-- Fewer indexes on feedback_deadline: every index is written for each deadline triage inserts
+-- (two per item) and for each deadline the SLA monitor rewrites (a met stage, a paused or resumed
+-- clock: these updates are never HOT, since met_at, paused_at and due_at are all indexed), so an
+-- index no query needs is paid on the two hottest write paths.
+--
+-- feedback_deadline_item_idx (feedback_id, handling_cycle), from 004, is the leading column of the
+-- unique key feedback_deadline_stage_key (feedback_id, stage, handling_cycle) plus a column that key
+-- also holds. Every query that used it (the monitor's next-deadline lookup and pauses per item, the
+-- reports' per-item deadline joins) reads an item's two to four deadlines; through the unique key
+-- it reads the same few entries, handling_cycle checked in the index, with the same plans (EXPLAIN
+-- at a million items, docs/benchmarks.md "SLA monitor at scale").
+--
+-- Every other index has a reader and stays:
+--   pkey                    the monitor's writes and lookups by id
+--   stage_key (unique)      the natural key (ON CONFLICT of triage and reopen), per-item lookups
+--   due_idx (due_at)        the monitor's window of newly due deadlines; SLA attainment and the
+--                           weekly response-time monitor (deadlines due in the period)
+--   warn_idx (warn_at)      the monitor's window of newly crossed warning instants
+--   touched_idx             the monitor's recheck of deadlines written by other transactions
+--   stage_met_idx           first responses met in the period (weekly monitor, over a year of
+--                           history; the one-month bench reads the whole table either way)
+--   no_warn_idx             the monitor's warn_at backfill, every run (normally empty)
+--   implausible_start_idx   the data-quality count of implausible clock starts (normally empty)
+-- Forward-only: never edit this file once applied; add 024_*.sql instead.
+
+DROP INDEX feedback_deadline_item_idx;
