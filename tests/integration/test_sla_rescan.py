@@ -7,36 +7,17 @@ statement; the rows a run writes reach the register as array literals.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
-import pytest
+import sla_items
 import sqlalchemy as sa
 from conftest import scalar
+from sla_items import T0, new_item
 
 from feedback.sla import monitor
-from feedback.sla.deadlines import COLUMNS, deadline_rows
 
-T0 = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)  # Tue 10:00 in Shanghai
-
-
-@pytest.fixture(scope="module")
-def setup():
-    return monitor.load_setup()
-
-
-def new_item(engine, setup, received: datetime, n: int) -> int:
-    """An open item with the deadlines triage would write (policy A, high)."""
-    with engine.begin() as conn:
-        fid = conn.execute(sa.text(
-            """INSERT INTO feedback.feedback (feedback_no, channel, source, received_at, registered_at, description,
-                                              priority, status, sla_preset, customer_tier)
-               VALUES (:no, 'webform', 'test', :t, :t, '(masked)', 'high', 'assigned', 'A', 'normal') RETURNING id"""),
-            {"no": f"20261020-{n:07d}", "t": received}).scalar_one()
-        for row in deadline_rows(setup.policy("A"), setup.calendars, "high", "normal", received):
-            conn.execute(sa.text(f"INSERT INTO feedback.feedback_deadline ({', '.join(COLUMNS)}) "  # noqa: S608
-                                 f"VALUES ({', '.join(':' + c for c in COLUMNS)})"),
-                         dict(zip(COLUMNS, row.values(fid, 1), strict=True)))
-    return fid
+# The shipped policies and calendars: the fixture the tests below take as `setup`.
+setup = sla_items.setup
 
 
 def status_event(engine, fid: int, to_status: str, at: datetime) -> None:
