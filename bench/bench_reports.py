@@ -153,15 +153,16 @@ def measure(fresh: Callable[[], sa.Engine], items: int, say) -> dict:
     populate(engine, items, say)
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     engine.dispose()
-    local = Path(tempfile.mkdtemp(prefix="feedback-bench-report-"))
     load = [os.getloadavg()[0]]   # the machine may be shared: its load says how disturbed the figures are
-    ours = _child(OURS, url, local)
-    load.append(os.getloadavg()[0])
-    say(f"  ours: {ours['seconds']:.1f}s, peak {ours['peak_mb']:.0f} MiB (its own process)")
-    for step, seconds in sorted(ours["timings"].items(), key=lambda kv: -kv[1]):
-        say(f"    {seconds:6.2f}s  {step}")
-    baseline = _child(PANDAS, url, local)
-    load.append(os.getloadavg()[0])
+    with tempfile.TemporaryDirectory(prefix="feedback-bench-report-") as scratch:   # the report files, the archive
+        local = Path(scratch)
+        ours = _child(OURS, url, local)
+        load.append(os.getloadavg()[0])
+        say(f"  ours: {ours['seconds']:.1f}s, peak {ours['peak_mb']:.0f} MiB (its own process)")
+        for step, seconds in sorted(ours["timings"].items(), key=lambda kv: -kv[1]):
+            say(f"    {seconds:6.2f}s  {step}")
+        baseline = _child(PANDAS, url, local)
+        load.append(os.getloadavg()[0])
     say(f"  pandas: {baseline['seconds']:.1f}s, peak {baseline['peak_mb']:.0f} MiB (its own process)")
     for step, seconds in baseline["timings"].items():
         say(f"    {seconds:6.2f}s  {step}")
