@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -50,18 +51,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(mode: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def _serving(mode: str, env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """A fresh server process of `mode`, up and answering: (its pid, its URL); stopped on the way out."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "endpoint_server.py"), mode, str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(url + "/feedback/healthz", timeout=0.5)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"the {mode} server did not start")
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url + "/feedback/healthz", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the {mode} server did not start")
+        yield proc.pid, url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _per_request_ms(before: float | None, after: float | None, requests: int) -> float | None:
+    return None if before is None or after is None else (after - before) * 1000 / requests
 
 
 async def _load(url: str, requests: int, concurrency: int) -> tuple[float, list[float], int]:
@@ -103,19 +115,14 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _run(mode: str, env: dict[str, str], requests: int, concurrency: int) -> dict:
-    proc, url = _start(mode, env)
-    try:
+    with _serving(mode, env) as (pid, url):
         asyncio.run(_load(url, min(200, requests), concurrency))            # warm-up
-        server_before, generator_before = _cpu_seconds(proc.pid), time.process_time()
+        server_before, generator_before = _cpu_seconds(pid), time.process_time()
         seconds, latencies, errors = asyncio.run(_load(url, requests, concurrency))
-        server_after, generator_after = _cpu_seconds(proc.pid), time.process_time()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    server_ms = (None if server_before is None or server_after is None
-                 else (server_after - server_before) * 1000 / requests)
+        server_after, generator_after = _cpu_seconds(pid), time.process_time()
     return {"rps": requests / seconds, "p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "errors": errors,
-            "server_cpu_ms": server_ms, "generator_cpu_ms": (generator_after - generator_before) * 1000 / requests}
+            "server_cpu_ms": _per_request_ms(server_before, server_after, requests),
+            "generator_cpu_ms": (generator_after - generator_before) * 1000 / requests}
 
 
 WRK_SCRIPT = """wrk.method = "POST"
@@ -136,18 +143,13 @@ def _wrk(url: str, script: Path, seconds: int, concurrency: int) -> tuple[int, i
 
 
 def _run_wrk(mode: str, env: dict[str, str], script: Path, seconds: int, concurrency: int) -> dict:
-    proc, url = _start(mode, env)
-    try:
+    with _serving(mode, env) as (pid, url):
         warm, warm_errors = _wrk(url, script, 1, concurrency)
-        before, started = _cpu_seconds(proc.pid), time.perf_counter()
+        before, started = _cpu_seconds(pid), time.perf_counter()
         answered, errors = _wrk(url, script, seconds, concurrency)
-        elapsed, after = time.perf_counter() - started, _cpu_seconds(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    server_ms = None if before is None or after is None else (after - before) * 1000 / answered
-    return {"rps": answered / elapsed, "requests": answered, "errors": errors, "server_cpu_ms": server_ms,
-            "accepted": answered - errors + warm - warm_errors}
+        elapsed, after = time.perf_counter() - started, _cpu_seconds(pid)
+    return {"rps": answered / elapsed, "requests": answered, "errors": errors,
+            "server_cpu_ms": _per_request_ms(before, after, answered), "accepted": answered - errors + warm - warm_errors}
 
 
 def measure_wrk(env: dict[str, str], seconds: int, concurrency: int, say: Callable[[str], None],

@@ -14,7 +14,8 @@ import codecs
 import json
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -304,12 +305,21 @@ def register_work(work: Callable[[], T], who: str = "webform intake") -> T:
     Logged by kind only: a database error may quote the statement's parameters (the customer's
     fields, a CRM's free text), which must never reach a log or a traceback.
     """
-    try:
+    with _register_answers(who):
         return work()
-    except (RegisterUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+
+
+@contextmanager
+def _register_answers(who: str, unavailable: tuple[type[BaseException], ...] = (),
+                      refused: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """The register's failures as API answers, for both drivers: SQLAlchemy's, and asyncpg's given as
+    `unavailable` (a 503, retry later) and `refused` (a 500). Logged by the error's kind only."""
+    try:
+        yield
+    except (RegisterUnreachable, sa.exc.OperationalError, sa.exc.InterfaceError) + unavailable as exc:
         log.error("%s: the register is unavailable (%s)", who, type(exc).__name__)
         raise Reject(503, {"error": "unavailable", "reason": "the register is unavailable, retry later"}) from None
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError,) + refused as exc:
         log.error("%s: the register refused the write (%s)", who, type(exc).__name__)
         raise Reject(500, {"error": "internal"}) from None
 
@@ -359,14 +369,8 @@ async def register_work_async(work: Awaitable[T], who: str = "webform intake") -
     """
     from feedback.web.landing_async import REFUSED, UNAVAILABLE
 
-    try:
+    with _register_answers(who, UNAVAILABLE, REFUSED):
         return await work
-    except UNAVAILABLE + (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        log.error("%s: the register is unavailable (%s)", who, type(exc).__name__)
-        raise Reject(503, {"error": "unavailable", "reason": "the register is unavailable, retry later"}) from None
-    except REFUSED + (sa.exc.SQLAlchemyError,) as exc:
-        log.error("%s: the register refused the write (%s)", who, type(exc).__name__)
-        raise Reject(500, {"error": "internal"}) from None
 
 
 async def _hash_key(runtime: IntakeRuntime) -> bytes:
